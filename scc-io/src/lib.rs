@@ -1,0 +1,29 @@
+//! # scc-io: batched packet I/O for NFV service chains
+//!
+//! This crate carries the first acceleration of the SCC paper (Katsikas et al., 2017, §5.1.1):
+//! *I/O multiplexing*. A user-space network function on an `AF_PACKET` socket moves a whole
+//! batch of frames per system call instead of one, with buffers that are allocated once.
+//!
+//! - [`Batch`]: up to N frames in pre-allocated, fixed-size buffers (with headroom so elements
+//!   can strip and prepend headers in place). Nothing is allocated per packet.
+//! - [`Port`]: a non-blocking, batch-oriented port: [`Port::recv_batch`] and
+//!   [`Port::send_batch`] move *up to* N frames and return at once with what they moved;
+//!   [`Port::wait_readable`] sleeps until input arrives (or a timeout).
+//! - Backends, chosen at run time by name ([`Driver`]):
+//!   `packet` (one `recvfrom`/`sendto` per frame, the paper's baseline), `mmsg`
+//!   (`recvmmsg`/`sendmmsg`, the paper's I/O multiplexing), `ring` (`PACKET_MMAP` rings, the
+//!   paper's future work) and `mem` (an in-process port pair, for tests and fused chains).
+//! - [`PortStats`]: frames, bytes, system calls, empty polls, kernel drops, TX failures.
+//!
+//! Every frame handed to [`Port::send_batch`] is either sent or counted as dropped in
+//! [`PortStats::tx_dropped`]; nothing is lost untracked.
+#![warn(missing_docs)]
+
+mod batch;
+mod error;
+pub mod mem;
+mod port;
+
+pub use batch::{Batch, DEFAULT_FRAME_SIZE, HEADROOM, MAX_BATCH, MAX_FRAME_SIZE, MIN_FRAME_SIZE};
+pub use error::{IoError, Result};
+pub use port::{ALL_INDICES, Driver, Port, PortConfig, PortStats, open_port};

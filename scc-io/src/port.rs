@@ -1,0 +1,221 @@
+//! The batch-oriented port abstraction, its configuration and statistics.
+
+use std::fmt;
+use std::str::FromStr;
+use std::time::Duration;
+
+use crate::batch::{Batch, DEFAULT_FRAME_SIZE, MAX_BATCH};
+use crate::error::{IoError, Result};
+
+/// Which backend moves the frames.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Driver {
+    /// One `recvfrom`/`sendto` per frame: the paper's baseline (batch size 1 in system calls).
+    Packet,
+    /// `recvmmsg`/`sendmmsg` over pre-allocated `mmsghdr`/`iovec` arrays: the paper's
+    /// I/O multiplexing.
+    Mmsg,
+    /// `PACKET_MMAP` rings (TPACKET_V3 RX): asynchronous, zero-syscall receive.
+    Ring,
+    /// In-process port pair ([`crate::mem::pair`]).
+    Mem,
+}
+
+impl Driver {
+    /// The name used in configuration and on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Driver::Packet => "packet",
+            Driver::Mmsg => "mmsg",
+            Driver::Ring => "ring",
+            Driver::Mem => "mem",
+        }
+    }
+
+    /// The backends that open a kernel interface.
+    pub const KERNEL: [Driver; 3] = [Driver::Packet, Driver::Mmsg, Driver::Ring];
+}
+
+impl fmt::Display for Driver {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Driver {
+    type Err = IoError;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "packet" => Ok(Driver::Packet),
+            "mmsg" => Ok(Driver::Mmsg),
+            "ring" => Ok(Driver::Ring),
+            "mem" => Ok(Driver::Mem),
+            other => Err(IoError::UnknownDriver(other.to_string())),
+        }
+    }
+}
+
+/// How to open a kernel-backed port on one interface.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PortConfig {
+    /// Interface name (in the caller's network namespace).
+    pub ifname: String,
+    /// Backend.
+    pub driver: Driver,
+    /// Frames per batch (1..=[`MAX_BATCH`]); sizes the pre-allocated `mmsghdr` arrays.
+    pub batch: usize,
+    /// Size of one frame buffer (jumbo frames need more than the default 2048).
+    pub frame_size: usize,
+    /// `SO_RCVBUF` in bytes (`SO_RCVBUFFORCE` is tried first); `None` keeps the default.
+    pub rcvbuf: Option<usize>,
+    /// `SO_SNDBUF` in bytes (`SO_SNDBUFFORCE` is tried first); `None` keeps the default.
+    pub sndbuf: Option<usize>,
+    /// Set `PACKET_QDISC_BYPASS` (skip the qdisc layer on TX).
+    pub qdisc_bypass: bool,
+    /// Set `PACKET_IGNORE_OUTGOING` so the port does not see its own transmissions.
+    pub ignore_outgoing: bool,
+    /// Ring backend: number of RX blocks.
+    pub ring_blocks: usize,
+    /// Ring backend: size of one RX block in bytes (a multiple of the page size).
+    pub ring_block_size: usize,
+    /// Ring backend: number of TX frame slots.
+    pub ring_tx_frames: usize,
+}
+
+impl Default for PortConfig {
+    fn default() -> Self {
+        Self {
+            ifname: String::new(),
+            driver: Driver::Mmsg,
+            batch: 32,
+            frame_size: DEFAULT_FRAME_SIZE,
+            rcvbuf: Some(4 << 20),
+            sndbuf: None,
+            qdisc_bypass: false,
+            ignore_outgoing: true,
+            ring_blocks: 64,
+            ring_block_size: 1 << 16,
+            ring_tx_frames: 512,
+        }
+    }
+}
+
+impl PortConfig {
+    /// A configuration for `ifname` with `driver` and `batch`, other fields default.
+    pub fn new(ifname: impl Into<String>, driver: Driver, batch: usize) -> Self {
+        Self {
+            ifname: ifname.into(),
+            driver,
+            batch,
+            ..Self::default()
+        }
+    }
+
+    /// Checks the sizes without touching the OS.
+    pub fn validate(&self) -> Result<()> {
+        if self.batch == 0 || self.batch > MAX_BATCH {
+            return Err(IoError::BadBatchSize(self.batch));
+        }
+        if !(crate::MIN_FRAME_SIZE..=crate::MAX_FRAME_SIZE).contains(&self.frame_size) {
+            return Err(IoError::BadFrameSize(self.frame_size));
+        }
+        Ok(())
+    }
+}
+
+/// Counters of one port. All counts are totals since the port was opened.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct PortStats {
+    /// Frames received.
+    pub rx_frames: u64,
+    /// Bytes received.
+    pub rx_bytes: u64,
+    /// Frames sent (accepted by the kernel or the peer).
+    pub tx_frames: u64,
+    /// Bytes sent.
+    pub tx_bytes: u64,
+    /// System calls made on the receive side (including readiness waits).
+    pub rx_syscalls: u64,
+    /// System calls made on the transmit side.
+    pub tx_syscalls: u64,
+    /// Receive attempts that found nothing.
+    pub empty_polls: u64,
+    /// Frames the kernel dropped before we read them (`PACKET_STATISTICS` `tp_drops`).
+    pub kernel_drops: u64,
+    /// Frames handed to `send_batch` that could not be sent and were dropped.
+    pub tx_dropped: u64,
+    /// Transmit attempts that failed transiently (EAGAIN/ENOBUFS) and were retried.
+    pub tx_retries: u64,
+}
+
+impl PortStats {
+    /// All system calls made by the port.
+    pub fn syscalls(&self) -> u64 {
+        self.rx_syscalls + self.tx_syscalls
+    }
+}
+
+/// A non-blocking, batch-oriented packet port.
+///
+/// Implementations never wait for a full batch: `recv_batch` returns at once with the frames
+/// that are there (possibly none); callers sleep in [`Port::wait_readable`] when idle.
+pub trait Port: Send {
+    /// Appends up to `batch.remaining()` received frames to `batch` without blocking and returns
+    /// how many were appended (0 when nothing was waiting).
+    fn recv_batch(&mut self, batch: &mut Batch) -> Result<usize>;
+
+    /// Sends the frames of `batch` whose indices are listed in `indices` (in that order).
+    /// Returns how many were sent; the rest were dropped and counted in
+    /// [`PortStats::tx_dropped`] after bounded retries. Indices out of range are ignored.
+    fn send_frames(&mut self, batch: &Batch, indices: &[u16]) -> Result<usize>;
+
+    /// Sends every frame of `batch`, in order. See [`Port::send_frames`].
+    fn send_batch(&mut self, batch: &Batch) -> Result<usize> {
+        self.send_frames(batch, &ALL_INDICES[..batch.len().min(MAX_BATCH)])
+    }
+
+    /// Waits until a frame can be received or `timeout` passes (`None`: forever).
+    /// Returns true when input is ready.
+    fn wait_readable(&mut self, timeout: Option<Duration>) -> Result<bool>;
+
+    /// The port's counters, with kernel drop counts refreshed where the backend has them.
+    fn stats(&mut self) -> PortStats;
+
+    /// The backend of this port.
+    fn driver(&self) -> Driver;
+
+    /// The interface (or mem port) name.
+    fn name(&self) -> &str;
+}
+
+/// `0, 1, 2, ..., MAX_BATCH - 1`, for sending whole batches without building index lists.
+pub static ALL_INDICES: [u16; MAX_BATCH] = {
+    let mut a = [0u16; MAX_BATCH];
+    let mut i = 0;
+    while i < MAX_BATCH {
+        a[i] = i as u16;
+        i += 1;
+    }
+    a
+};
+
+/// Opens a kernel-backed port as `cfg` says.
+///
+/// Errors: [`IoError::UnknownInterface`], [`IoError::InterfaceDown`],
+/// [`IoError::PermissionDenied`], [`IoError::BadBatchSize`], [`IoError::BadFrameSize`], or the
+/// failing system call. `Driver::Mem` cannot be opened by name (use [`crate::mem::pair`]).
+pub fn open_port(cfg: &PortConfig) -> Result<Box<dyn Port>> {
+    cfg.validate()?;
+    match cfg.driver {
+        Driver::Mem => Err(IoError::Unsupported {
+            driver: "mem",
+            reason: "mem ports are created in pairs with scc_io::mem::pair".into(),
+        }),
+        d => Err(IoError::Unsupported {
+            driver: d.name(),
+            reason: "not built yet".into(),
+        }),
+    }
+}
