@@ -54,6 +54,12 @@ pub enum IoError {
     /// A netlink request failed (with the kernel's answer).
     #[error("netlink: {0}")]
     Netlink(String),
+    /// An interface of that name already exists in this network namespace.
+    #[error("interface `{0}` already exists in this network namespace")]
+    InterfaceExists(String),
+    /// A name the kernel would refuse (empty, longer than 15 bytes, `/`, `:` or whitespace).
+    #[error("invalid interface name `{0}` (1 to 15 bytes, no `/`, `:` or whitespace)")]
+    InvalidInterfaceName(String),
     /// Any other system call failure, with the call that failed.
     #[error("{call}: {source}")]
     Sys {

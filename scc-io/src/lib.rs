@@ -21,7 +21,9 @@
 
 mod batch;
 mod error;
+pub mod link;
 pub mod mem;
+pub mod netns;
 mod port;
 
 pub use batch::{Batch, DEFAULT_FRAME_SIZE, HEADROOM, MAX_BATCH, MAX_FRAME_SIZE, MIN_FRAME_SIZE};
