@@ -345,7 +345,12 @@ impl Netlink {
             RouteNetlinkMessage::NewAddress(msg),
             NLM_F_CREATE | NLM_F_EXCL,
         )
-        .map_err(|f| typed("add address", ifname, f))
+        .map_err(|f| match f {
+            Failure::Errno(libc::EEXIST) => IoError::Netlink(format!(
+                "add address {addr}/{prefix_len} to `{ifname}`: already assigned"
+            )),
+            f => typed("add address", ifname, f),
+        })
     }
 
     /// The IPv4 addresses (with prefix lengths) of `ifname`.
