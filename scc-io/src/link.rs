@@ -490,3 +490,81 @@ impl Drop for VethPair {
         let _ = self.nl.delete(&self.a);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_checked_like_the_kernel() {
+        for good in ["a", "veth0", "fifteen-chars-x", "br-0.1_x"] {
+            assert!(check_name(good).is_ok(), "{good:?}");
+        }
+        for bad in [
+            "",
+            ".",
+            "..",
+            "a/b",
+            "a:b",
+            "a b",
+            "a\tb",
+            "a\0b",
+            "sixteen-chars-xx",
+        ] {
+            assert!(
+                matches!(check_name(bad), Err(IoError::InvalidInterfaceName(ref n)) if n == bad),
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn kernel_errnos_become_typed_errors() {
+        assert!(
+            matches!(typed("op", "x", Failure::Errno(libc::ENODEV)), IoError::UnknownInterface(n) if n == "x")
+        );
+        assert!(
+            matches!(typed("op", "x", Failure::Errno(libc::EEXIST)), IoError::InterfaceExists(n) if n == "x")
+        );
+        assert!(matches!(
+            typed("op", "x", Failure::Errno(libc::EPERM)),
+            IoError::PermissionDenied { .. }
+        ));
+        match typed("set mtu", "x", Failure::Errno(libc::EINVAL)) {
+            IoError::Netlink(m) => assert!(
+                m.contains("set mtu `x`") && m.contains("Invalid argument"),
+                "{m}"
+            ),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn replies_parse_into_link_info() {
+        let mut m = LinkMessage::default();
+        m.header.index = 7;
+        m.header.flags = LinkFlags::Up | LinkFlags::LowerUp;
+        m.attributes = vec![
+            LinkAttribute::IfName("v0".into()),
+            LinkAttribute::Address(vec![2, 0, 0, 0, 0, 9]),
+            LinkAttribute::Mtu(1500),
+            LinkAttribute::Controller(3),
+            LinkAttribute::LinkInfo(vec![NlLinkInfo::Kind(InfoKind::Veth)]),
+        ];
+        let info = parse_link(RouteNetlinkMessage::NewLink(m)).unwrap();
+        assert_eq!(
+            info,
+            LinkInfo {
+                name: "v0".into(),
+                index: 7,
+                mac: [2, 0, 0, 0, 0, 9],
+                mtu: 1500,
+                up: true,
+                kind: Some("veth".into()),
+                lower_up: true,
+                master: Some(3),
+            }
+        );
+        assert!(parse_link(RouteNetlinkMessage::DelLink(LinkMessage::default())).is_none());
+    }
+}

@@ -316,12 +316,20 @@ pub fn sandbox_command(test_path: &str) -> Result<Command> {
 fn sandbox_base_command(test_path: &str) -> Result<Command> {
     let exe = std::env::current_exe().map_err(|e| IoError::from_io("current_exe", e))?;
     let mut cmd = Command::new(exe);
-    cmd.args([test_path, "--exact", "--nocapture", "--test-threads=1"])
-        .env(SANDBOX_ENV, test_path)
-        .env("RUST_BACKTRACE", "1")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+    // `--include-ignored`: the parent already decided to run this test (it may be `#[ignore]`d
+    // and run through `--ignored`); the child must not filter it out again.
+    cmd.args([
+        test_path,
+        "--exact",
+        "--include-ignored",
+        "--nocapture",
+        "--test-threads=1",
+    ])
+    .env(SANDBOX_ENV, test_path)
+    .env("RUST_BACKTRACE", "1")
+    .stdin(Stdio::null())
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped());
     Ok(cmd)
 }
 
@@ -416,17 +424,25 @@ pub fn run_sandboxed(test_path: &str) -> Result<SandboxOutput> {
             })?;
             collect(child, true)
         }
-        Err(e) => Err(IoError::from_io(
-            "spawn sandboxed test in a new user namespace",
-            e,
-        )),
+        Err(e) => Err(IoError::Sys {
+            call: "spawn sandboxed test in a new user + network namespace",
+            source: io::Error::new(
+                e.kind(),
+                format!(
+                    "{e} (are unprivileged user namespaces allowed? see sysctls \
+                     user.max_user_namespaces, kernel.unprivileged_userns_clone, \
+                     kernel.apparmor_restrict_unprivileged_userns)"
+                ),
+            ),
+        }),
     }
 }
 
 /// Test support: runs `body` in a child copy of the current test binary placed in a fresh user +
 /// network namespace (loopback up).
 ///
-/// In the parent it spawns `current_exe() <test-path> --exact --nocapture --test-threads=1` with
+/// In the parent it spawns `current_exe() <test-path> --exact --include-ignored --nocapture
+/// --test-threads=1` with
 /// `SCC_SANDBOX=<test-path>` through [`command_in_new_user_netns`], forwards its output and
 /// panics (quoting that output) if the child failed, timed out or did not run exactly one test;
 /// in the child (the variable names this test) it just runs `body`. `test_path` is the libtest

@@ -642,3 +642,20 @@ fn netns_new_outside_the_sandbox() {
         }
     }
 }
+
+scc_io::sandbox_test!(
+    #[ignore = "run inside the sandbox by sandbox_runs_ignored_tests"]
+    fn ignored_sandbox_body() {
+        assert!(netns::have_net_admin());
+    }
+);
+
+/// A sandboxed child runs its test even when it is `#[ignore]`d (the parent chose to run it).
+#[test]
+fn sandbox_runs_ignored_tests() {
+    if netns::in_sandbox() {
+        return;
+    }
+    let out = netns::run_sandboxed("ignored_sandbox_body").unwrap();
+    assert!(out.passed(), "{}{}", out.stdout, out.stderr);
+}
