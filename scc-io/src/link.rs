@@ -7,7 +7,37 @@
 //! namespace.
 //!
 //! Build topologies only inside namespaces you created ([`crate::netns::NetNs::new`], the test
-//! sandbox): they vanish with their last fd or process, interfaces included.
+//! sandbox): they vanish with their last fd or process, interfaces included. Nothing here
+//! refuses to act in the host's namespace: that is the caller's choice (tests run in the
+//! sandbox; use IPv4 addresses from 198.18.0.0/15, the benchmarking range).
+//!
+//! Errors are typed: [`IoError::UnknownInterface`] (`ENODEV`), [`IoError::InterfaceExists`]
+//! (`EEXIST`), [`IoError::InvalidInterfaceName`] (checked before asking the kernel),
+//! [`IoError::PermissionDenied`] (`EPERM`/`EACCES`) and [`IoError::Netlink`] with the kernel's
+//! errno text for anything else.
+//!
+//! # A chain topology: generator -> NF -> sink, one namespace each
+//!
+//! ```no_run
+//! use scc_io::link::Netlink;
+//! use scc_io::netns::{command_in_netns, NetNs};
+//! use std::process::Command;
+//!
+//! # fn main() -> scc_io::Result<()> {
+//! let (gen_ns, nf_ns, sink_ns) = (NetNs::new()?, NetNs::new()?, NetNs::new()?);
+//! let mut nf = Netlink::open_in(&nf_ns)?;
+//! nf.create_veth_peer_in("in0", "gen0", &gen_ns)?; // in0 stays in nf_ns
+//! nf.create_veth_peer_in("out0", "sink0", &sink_ns)?;
+//! nf.set_up("in0")?;
+//! nf.set_up("out0")?;
+//! Netlink::open_in(&gen_ns)?.set_up("gen0")?;
+//! Netlink::open_in(&sink_ns)?.set_up("sink0")?;
+//! let mut cmd = Command::new("scc-nf");
+//! command_in_netns(&mut cmd, &nf_ns).args(["--in", "in0", "--out", "out0"]);
+//! // cmd.spawn()?; the namespaces (and the veths) vanish when the handles and processes do.
+//! # Ok(())
+//! # }
+//! ```
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::os::fd::AsRawFd;

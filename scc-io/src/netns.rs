@@ -21,7 +21,8 @@
 //!
 //! 1. [`sandboxed`] (or the [`sandbox_test!`](crate::sandbox_test) macro) runs in the harness as
 //!    a normal test. It re-executes the current test binary for exactly this one test
-//!    (`<test-path> --exact --nocapture --test-threads=1`) with `SCC_SANDBOX=<test-path>` in the
+//!    (`<test-path> --exact --include-ignored --nocapture --test-threads=1`) with
+//!    `SCC_SANDBOX=<test-path>` in the
 //!    environment, through [`command_in_new_user_netns`].
 //! 2. Between `fork` and `exec` (`pre_exec`, where the child is still single-threaded) the child
 //!    calls `unshare(CLONE_NEWUSER | CLONE_NEWNET)`, writes `deny` to `/proc/self/setgroups`,
@@ -38,11 +39,17 @@
 //!
 //! # Using the sandbox from another crate's tests
 //!
+//! Add `scc-io.workspace = true` to the crate's `[dev-dependencies]` (or use it as a normal
+//! dependency), then write tests with the macro; it works in integration tests (`tests/*.rs`)
+//! and in unit tests inside `src/` alike, at any module depth (the libtest path is computed from
+//! `module_path!()`):
+//!
 //! ```no_run
 //! // scc-nf/tests/forward.rs
 //! use scc_io::link::VethPair;
 //!
 //! scc_io::sandbox_test!(
+//!     /// Doc comments and attributes such as `#[ignore]` are kept.
 //!     fn frames_cross_a_veth() {
 //!         let pair = VethPair::create("fa0", "fb0").unwrap();
 //!         // ... open ports on pair.a / pair.b, send, receive, assert ...
@@ -51,10 +58,26 @@
 //! );
 //! ```
 //!
-//! Attributes written before `fn` (doc comments, `#[ignore]`) are kept. The body runs in the
-//! child with the test harness' usual panic reporting; failing assertions fail the test.
-//! Inside, [`NetNs::new`] makes further namespaces (for a chain's hops) and
-//! [`crate::link::Netlink`] builds veth pairs and bridges between them.
+//! The body runs in the child with the harness' usual panic reporting: a failing assertion
+//! fails the test, and the parent's panic message quotes the child's stdout and stderr.
+//! Inside, the process is uid 0 of its own user namespace with `CAP_NET_ADMIN`/`CAP_NET_RAW`/
+//! `CAP_SYS_ADMIN` there ([`have_net_admin`] is true), so it can:
+//! - build veth pairs and bridges with [`crate::link::Netlink`] / [`crate::link::VethPair`];
+//! - make one namespace per hop of a chain with [`NetNs::new`], put interfaces in them
+//!   ([`crate::link::Netlink::create_veth_peer_in`], [`crate::link::Netlink::move_to_netns`]),
+//!   open sockets there ([`NetNs::run`]) and start programs there ([`command_in_netns`]) — child
+//!   processes inherit the sandbox, so e.g. the `scc-nf` binary can be spawned from the body;
+//! - open `AF_PACKET` sockets (the `scc-io` ports) on those interfaces.
+//!
+//! Rules of thumb: keep the body quick (seconds); interface names are per namespace, so tests
+//! never collide with each other or with the host; `SCC_SANDBOX_TIMEOUT` bounds a hung child.
+//! [`sandboxed`] can also be called by hand: then code *before* the call runs in both the
+//! parent and the child (check [`in_sandbox`] if that matters), and [`sandbox_command`] +
+//! [`run_sandbox_command`] give a test the child's output to inspect.
+//!
+//! The launcher's rootless mode uses the same primitive outside tests:
+//! [`command_in_new_user_netns`] on any [`Command`] gives the program a private network
+//! namespace in which it is root.
 
 use std::fs::File;
 use std::io::{self, Read};
