@@ -265,6 +265,25 @@ impl Batch {
     pub fn spare_ptr(&mut self, k: usize) -> Option<(*mut u8, usize)> {
         self.spare_mut(k).map(|s| (s.as_mut_ptr(), s.len()))
     }
+
+    /// Calls `f(k, ptr, cap)` for the receive areas of free places `0..n` (at most
+    /// `remaining()`), every pointer derived from one borrow of the arena, so that all of them may
+    /// be handed to the kernel at once (the iovecs of `recvmmsg`). Same validity rules as
+    /// [`Batch::spare_ptr`].
+    pub(crate) fn spare_raw(&mut self, n: usize, mut f: impl FnMut(usize, *mut u8, usize)) {
+        let n = n.min(self.remaining());
+        let base = self.arena.as_mut_ptr();
+        let arena_len = self.arena.len();
+        for k in 0..n {
+            let off = self.meta[self.len + k].slot as usize * self.stride + HEADROOM;
+            if off + self.frame_size > arena_len {
+                return;
+            }
+            // SAFETY: `off + frame_size <= arena.len()` (checked above), so the pointer stays
+            // inside the arena allocation.
+            f(k, unsafe { base.add(off) }, self.frame_size);
+        }
+    }
 }
 
 #[cfg(test)]

@@ -37,6 +37,10 @@ pub enum IoError {
         /// Capacity available for it.
         cap: usize,
     },
+    /// Ring sizes that the kernel would reject (block size not a multiple of the page size,
+    /// zero or too many blocks or TX slots).
+    #[error("bad PACKET_MMAP ring configuration: {0}")]
+    BadRingConfig(String),
     /// The batch already holds its capacity of frames.
     #[error("batch is full ({0} frames)")]
     BatchFull(usize),

@@ -23,9 +23,16 @@ mod batch;
 mod error;
 pub mod link;
 pub mod mem;
+pub mod mmsg;
 pub mod netns;
+pub mod packet;
 mod port;
+pub mod ring;
+mod sys;
 
 pub use batch::{Batch, DEFAULT_FRAME_SIZE, HEADROOM, MAX_BATCH, MAX_FRAME_SIZE, MIN_FRAME_SIZE};
 pub use error::{IoError, Result};
-pub use port::{ALL_INDICES, Driver, Port, PortConfig, PortStats, open_port};
+pub use mmsg::MmsgPort;
+pub use packet::PacketPort;
+pub use port::{ALL_INDICES, Driver, Port, PortConfig, PortStats, open_port, wait_running};
+pub use ring::RingPort;

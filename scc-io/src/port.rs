@@ -213,9 +213,30 @@ pub fn open_port(cfg: &PortConfig) -> Result<Box<dyn Port>> {
             driver: "mem",
             reason: "mem ports are created in pairs with scc_io::mem::pair".into(),
         }),
-        d => Err(IoError::Unsupported {
-            driver: d.name(),
-            reason: "not built yet".into(),
-        }),
+        Driver::Packet => Ok(Box::new(crate::packet::PacketPort::open(cfg)?)),
+        Driver::Mmsg => Ok(Box::new(crate::mmsg::MmsgPort::open(cfg)?)),
+        Driver::Ring => Ok(Box::new(crate::ring::RingPort::open(cfg)?)),
+    }
+}
+
+/// Waits until interface `ifname` is operationally up (`IFF_RUNNING`), polling every
+/// millisecond for at most `timeout`; returns whether it is.
+///
+/// A freshly created or freshly raised interface drops what is sent on it until the kernel's
+/// link watcher has seen its carrier and attached its queueing discipline (this can take up to a
+/// second): call this after bringing links up and before sending. Opening a port does not wait,
+/// so that a port on a link whose peer is down can still be opened.
+///
+/// Errors: [`IoError::UnknownInterface`].
+pub fn wait_running(ifname: &str, timeout: Duration) -> Result<bool> {
+    let end = std::time::Instant::now() + timeout;
+    loop {
+        if crate::sys::if_info(ifname)?.running {
+            return Ok(true);
+        }
+        if std::time::Instant::now() >= end {
+            return Ok(false);
+        }
+        std::thread::sleep(Duration::from_millis(1));
     }
 }

@@ -1,0 +1,135 @@
+//! The `packet` backend: one `recvfrom`/`sendto` per frame on an `AF_PACKET` socket.
+//!
+//! This is the paper's baseline (batch size 1 in system calls): a batch of N frames costs N
+//! system calls each way (plus one that finds the socket empty when fewer than N are waiting).
+
+use std::time::Duration;
+
+use crate::batch::Batch;
+use crate::error::Result;
+use crate::port::{Driver, Port, PortConfig, PortStats};
+use crate::sys::{self, RawSocket, Role, TX_RETRY_WAIT, TxOutcome};
+
+/// An `AF_PACKET` port that makes one system call per frame. Open it with
+/// [`PacketPort::open`] or [`crate::open_port`] with [`Driver::Packet`].
+#[derive(Debug)]
+pub struct PacketPort {
+    raw: RawSocket,
+}
+
+impl PacketPort {
+    /// Opens a port on `cfg.ifname` (see [`crate::open_port`] for the errors).
+    pub fn open(cfg: &PortConfig) -> Result<Self> {
+        let raw = RawSocket::open(cfg, Role::RxTx)?;
+        raw.bind(Role::RxTx)?;
+        Ok(Self { raw })
+    }
+
+    /// The interface MTU read at open time.
+    pub fn mtu(&self) -> u32 {
+        self.raw.info.mtu
+    }
+}
+
+impl Port for PacketPort {
+    fn recv_batch(&mut self, batch: &mut Batch) -> Result<usize> {
+        if let Some(e) = self.raw.pending.take() {
+            return Err(e);
+        }
+        let st = &mut self.raw.stats;
+        let mut n = 0;
+        while let Some(buf) = batch.next_slot_mut() {
+            let cap = buf.len();
+            st.rx_syscalls += 1;
+            match sys::recv(self.raw.fd, buf) {
+                Ok(len) if len <= cap => {
+                    batch.commit(len)?;
+                    st.rx_frames += 1;
+                    st.rx_bytes += len as u64;
+                    n += 1;
+                }
+                // Larger than our buffer: the kernel truncated it; dropped and counted.
+                Ok(_) => st.kernel_drops += 1,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    let err = self.raw.map_err("recvfrom", e);
+                    if n == 0 {
+                        return Err(err);
+                    }
+                    self.raw.pending = Some(err);
+                    break;
+                }
+            }
+        }
+        if n == 0 {
+            self.raw.stats.empty_polls += 1;
+        }
+        Ok(n)
+    }
+
+    fn send_frames(&mut self, batch: &Batch, indices: &[u16]) -> Result<usize> {
+        let mut out = TxOutcome::new();
+        let mut iter = indices.iter();
+        while let Some(&i) = iter.next() {
+            let Some(frame) = batch.get(i as usize) else {
+                continue;
+            };
+            let cap = self.raw.max_tx_len(frame);
+            if sys::check_tx_frame(frame, cap, &mut self.raw.stats, &mut out).is_err() {
+                continue;
+            }
+            loop {
+                self.raw.stats.tx_syscalls += 1;
+                match sys::send(self.raw.fd, frame) {
+                    Ok(_) => {
+                        out.sent += 1;
+                        self.raw.stats.tx_frames += 1;
+                        self.raw.stats.tx_bytes += frame.len() as u64;
+                        break;
+                    }
+                    Err(e) if sys::is_transient(&e) && out.retries_left > 0 => {
+                        out.retries_left -= 1;
+                        self.raw.stats.tx_retries += 1;
+                        self.raw.wait_writable(TX_RETRY_WAIT);
+                    }
+                    Err(e) if sys::is_transient(&e) => {
+                        self.raw.stats.tx_dropped += 1;
+                        break;
+                    }
+                    Err(e) if e.raw_os_error() == Some(libc::EMSGSIZE) => {
+                        self.raw.stats.tx_dropped += 1;
+                        out.oversize.get_or_insert((frame.len(), cap));
+                        break;
+                    }
+                    Err(e) => {
+                        // A hard error (interface down or gone): this frame and the rest of the
+                        // call are dropped and counted, and the error is returned.
+                        let rest =
+                            iter.filter(|&&j| batch.get(j as usize).is_some()).count() as u64;
+                        self.raw.stats.tx_dropped += 1 + rest;
+                        return Err(self.raw.map_err("sendto", e));
+                    }
+                }
+            }
+        }
+        out.finish()
+    }
+
+    fn wait_readable(&mut self, timeout: Option<Duration>) -> Result<bool> {
+        self.raw.wait_readable(timeout)
+    }
+
+    fn stats(&mut self) -> PortStats {
+        self.raw.refresh_drops();
+        self.raw.stats
+    }
+
+    fn driver(&self) -> Driver {
+        Driver::Packet
+    }
+
+    fn name(&self) -> &str {
+        &self.raw.ifname
+    }
+}
