@@ -69,7 +69,7 @@ impl RawSock {
     /// solicitations, is skipped).
     fn recv_marked(&self, marker: &[u8]) -> Option<Vec<u8>> {
         let deadline = Instant::now() + Duration::from_secs(2);
-        let mut buf = vec![0u8; 2048];
+        let mut buf = vec![0u8; 65536];
         while Instant::now() < deadline {
             let mut pfd = libc::pollfd {
                 fd: self.fd.as_raw_fd(),
@@ -659,3 +659,66 @@ fn sandbox_runs_ignored_tests() {
     let out = netns::run_sandboxed("ignored_sandbox_body").unwrap();
     assert!(out.passed(), "{}{}", out.stdout, out.stderr);
 }
+
+scc_io::sandbox_test!(
+    /// The module docs' chain topology (generator -> NF -> sink, one namespace each) carries a
+    /// frame over both hops, and a 9000-byte jumbo frame crosses once the MTU allows it.
+    fn chain_topology_and_jumbo_frames() {
+        let (gen_ns, nf_ns, sink_ns) = (
+            NetNs::new().unwrap(),
+            NetNs::new().unwrap(),
+            NetNs::new().unwrap(),
+        );
+        let mut nf = Netlink::open_in(&nf_ns).unwrap();
+        nf.create_veth_peer_in("in0", "gen0", &gen_ns).unwrap();
+        nf.create_veth_peer_in("out0", "sink0", &sink_ns).unwrap();
+        let mut gen_nl = Netlink::open_in(&gen_ns).unwrap();
+        let mut sink_nl = Netlink::open_in(&sink_ns).unwrap();
+        for name in ["in0", "out0"] {
+            nf.set_mtu(name, 9000).unwrap();
+            nf.set_up(name).unwrap();
+        }
+        gen_nl.set_mtu("gen0", 9000).unwrap();
+        gen_nl.set_up("gen0").unwrap();
+        sink_nl.set_mtu("sink0", 9000).unwrap();
+        sink_nl.set_up("sink0").unwrap();
+        let gen_tx = gen_ns.run(|| RawSock::open("gen0")).unwrap();
+        let nf_rx = nf_ns.run(|| RawSock::open("in0")).unwrap();
+        let nf_tx = nf_ns.run(|| RawSock::open("out0")).unwrap();
+        let sink_rx = sink_ns.run(|| RawSock::open("sink0")).unwrap();
+        let mut jumbo = frame(BROADCAST, [2, 0, 0, 0, 0, 1], b"scc-jumbo-hop");
+        jumbo.resize(9014, 0x5a);
+        gen_tx.send(&jumbo);
+        let got = nf_rx.recv_marked(b"scc-jumbo-hop").expect("hop 1");
+        assert_eq!(got, jumbo);
+        nf_tx.send(&got);
+        assert_eq!(sink_rx.recv_marked(b"scc-jumbo-hop").expect("hop 2"), jumbo);
+    }
+);
+
+scc_io::sandbox_test!(
+    /// A dump larger than one netlink read (many interfaces) is read completely.
+    fn links_dump_spanning_several_reads() {
+        let mut nl = Netlink::open().unwrap();
+        for i in 0..60 {
+            nl.create_veth(&format!("many{i}a"), &format!("many{i}b"))
+                .unwrap();
+        }
+        let links = nl.links().unwrap();
+        assert_eq!(links.len(), 121, "lo + 60 pairs");
+        for i in 0..60 {
+            for end in ["a", "b"] {
+                let name = format!("many{i}{end}");
+                let l = links
+                    .iter()
+                    .find(|l| l.name == name)
+                    .unwrap_or_else(|| panic!("{name} missing"));
+                assert_eq!(l.kind.as_deref(), Some("veth"));
+            }
+        }
+        let mut indices: Vec<u32> = links.iter().map(|l| l.index).collect();
+        indices.sort();
+        indices.dedup();
+        assert_eq!(indices.len(), 121);
+    }
+);
