@@ -336,6 +336,18 @@ fn apply_one(tid: i32, spec: &SchedSpec, online: &[usize]) -> Result<ThreadChang
                 feature: format!("policy {}", spec.policy),
                 reason: format!("sched_setattr on tid {tid} returned EINVAL"),
             },
+            Some(libc::EPERM)
+                if spec.policy.is_realtime() && crate::Capabilities::detect().cap_sys_nice =>
+            {
+                Error::PermissionDenied {
+                    op: format!(
+                        "sched_setattr({}) tid {tid} (we have CAP_SYS_NICE: the task's cpu cgroup \
+                         likely has cpu.rt_runtime_us = 0 under RT group scheduling)",
+                        spec.policy
+                    ),
+                    capability: "CAP_SYS_NICE",
+                }
+            }
             _ => Error::from_sched(format!("sched_setattr({}) tid {tid}", spec.policy), tid, e),
         });
     }
