@@ -1,0 +1,476 @@
+//! The deployment plan (pure): from a validated [`Chain`] to the namespaces, links, interface
+//! names, MACs, NF command lines, cores and the scheduling plan; and its inverse, the teardown.
+//!
+//! ```text
+//! b2b:    [gen ns] gen0 ══ r1-rx [r1] r1-tx ══ r2-rx [r2] r2-tx ══ sink0 [sink ns]
+//! bridge: [gen ns] gen0 ══ gen0b ┐                                   ┌ sink0b ══ sink0 [sink ns]
+//!                                 └─ scc-br0 (switch ns) ─ r1-rxb ══ r1-rx [r1] ...
+//! ```
+//! `native` NFs share one namespace made for the chain; `netns` NFs get one each. The generator
+//! and the sink always have their own. Nothing is ever created in the caller's namespace.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use crate::chain::{Chain, Env, InterconnectKind, NfKind, Plan, Policy, fmt_mac, parse_mac};
+
+/// Interface-name suffixes appended to an NF's name: NF side, then the switch side (bridge).
+pub const IF_SUFFIXES: [&str; 4] = ["-rx", "-tx", "-rxb", "-txb"];
+/// The longest of [`IF_SUFFIXES`].
+pub const LONGEST_SUFFIX: usize = 4;
+/// The generator's interface (in its own namespace).
+pub const GEN_IF: &str = "gen0";
+/// The sink's interface (in its own namespace).
+pub const SINK_IF: &str = "sink0";
+/// The bridge's name (in the switch namespace).
+pub const BRIDGE: &str = "scc-br0";
+
+/// Index of a namespace in [`DeployPlan::namespaces`].
+pub type NsId = usize;
+
+/// What a namespace is for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NsRole {
+    /// The traffic generator's.
+    Gen,
+    /// The sink's.
+    Sink,
+    /// Shared by the chain's `native` NFs.
+    Chain,
+    /// One `netns` NF's (its name).
+    Nf(String),
+    /// The software switch's.
+    Switch,
+}
+
+impl NsRole {
+    /// A short label for messages.
+    pub fn label(&self) -> String {
+        match self {
+            NsRole::Gen => "gen".into(),
+            NsRole::Sink => "sink".into(),
+            NsRole::Chain => "chain".into(),
+            NsRole::Nf(n) => format!("nf:{n}"),
+            NsRole::Switch => "switch".into(),
+        }
+    }
+}
+
+/// One end of a link.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IfEnd {
+    /// Namespace.
+    pub ns: NsId,
+    /// Interface name (<= 15 bytes).
+    pub name: String,
+    /// Its MAC (locally administered, deterministic).
+    pub mac: [u8; 6],
+    /// Bridge to enslave it to, if any.
+    pub master: Option<String>,
+}
+
+/// A veth pair.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Veth {
+    /// Created in `a.ns`.
+    pub a: IfEnd,
+    /// The peer, moved to `b.ns`.
+    pub b: IfEnd,
+}
+
+/// A Linux bridge.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Bridge {
+    /// Namespace.
+    pub ns: NsId,
+    /// Name.
+    pub name: String,
+}
+
+/// One NF process.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NfProc {
+    /// NF name.
+    pub name: String,
+    /// Kind.
+    pub kind: NfKind,
+    /// Namespace it runs in.
+    pub ns: NsId,
+    /// Arguments after the `scc` executable (`nf <kind> --rx ...`).
+    pub argv: Vec<String>,
+    /// Core it is pinned to.
+    pub core: Option<usize>,
+    /// Receive interface.
+    pub rx: String,
+    /// Transmit interface.
+    pub tx: String,
+    /// The next hop's MAC written by the NF.
+    pub gw_mac: [u8; 6],
+}
+
+/// The generator or the sink.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoint {
+    /// Namespace.
+    pub ns: NsId,
+    /// Interface.
+    pub ifname: String,
+    /// Its own MAC.
+    pub mac: [u8; 6],
+    /// The MAC it talks to (gen: the first NF's rx; sink: the last NF's tx).
+    pub peer_mac: [u8; 6],
+}
+
+/// Who runs on which core (paper Fig. 7): a process label per core.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SchedPlan {
+    /// Policy applied to the NFs (`None`: kernel default).
+    pub policy: Option<Policy>,
+    /// Core -> NF names (and `switch`) placed there.
+    pub per_core: BTreeMap<usize, Vec<String>>,
+    /// NFs not pinned.
+    pub unpinned: Vec<String>,
+    /// The plan kind.
+    pub plan: Plan,
+}
+
+/// One deployment step, in order. [`DeployPlan::undo`] gives each step's inverse.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Step {
+    /// Create an anonymous namespace.
+    CreateNs(NsId),
+    /// Create a bridge and bring it up.
+    CreateBridge(usize),
+    /// Create a veth pair, set MACs, masters, and bring both ends up.
+    CreateVeth(usize),
+    /// Start NF `i`.
+    SpawnNf(usize),
+}
+
+/// The inverse of a [`Step`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Undo {
+    /// Stop NF `i` (SIGTERM, wait, SIGKILL after a grace period).
+    StopNf(usize),
+    /// Delete the veth (one end removes both).
+    DeleteVeth(usize),
+    /// Delete the bridge.
+    DeleteBridge(usize),
+    /// Close the namespace's fd (an anonymous namespace then disappears).
+    DropNs(NsId),
+}
+
+/// Everything to deploy one chain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeployPlan {
+    /// Namespaces (all anonymous).
+    pub namespaces: Vec<NsRole>,
+    /// Bridges.
+    pub bridges: Vec<Bridge>,
+    /// Veth pairs.
+    pub veths: Vec<Veth>,
+    /// NF processes in chain order.
+    pub nfs: Vec<NfProc>,
+    /// Traffic generator.
+    pub gen_end: Endpoint,
+    /// Traffic sink.
+    pub sink: Endpoint,
+    /// Interfaces that must announce their MAC to the bridge before traffic (ns, ifname, mac).
+    pub announce: Vec<(NsId, String, [u8; 6])>,
+    /// Scheduling plan.
+    pub sched: SchedPlan,
+    /// The switch's core (bridge/ovs).
+    pub switch_core: Option<usize>,
+}
+
+/// Errors of planning (the chain should have been validated).
+#[derive(Debug, thiserror::Error)]
+pub enum PlanError {
+    /// A value the validation should have caught.
+    #[error("{0}")]
+    Invalid(String),
+    /// Open vSwitch is not supported by this launcher yet.
+    #[error(
+        "interconnect.kind = \"ovs\": the Open vSwitch userspace datapath is not deployed by this \
+         version of scc; use \"bridge\" (Linux bridge) or \"b2b\""
+    )]
+    OvsUnsupported,
+}
+
+/// 16-bit FNV-1a fold of the chain name, placed in every MAC so two chains differ.
+fn name_hash(s: &str) -> [u8; 2] {
+    let mut h: u32 = 0x811c_9dc5;
+    for b in s.bytes() {
+        h ^= u32::from(b);
+        h = h.wrapping_mul(0x0100_0193);
+    }
+    let f = (h >> 16) ^ (h & 0xffff);
+    [(f >> 8) as u8, f as u8]
+}
+
+/// The deterministic, locally administered MAC of endpoint `who` (0 gen, 1..=n NFs, 255 sink),
+/// port `port` (0 rx, 1 tx; +0x10 for the switch side).
+pub fn mac_for(chain: &str, who: u8, port: u8) -> [u8; 6] {
+    let h = name_hash(chain);
+    [0x02, 0xcc, h[0], h[1], who, port]
+}
+
+impl DeployPlan {
+    /// Plans `chain` (validated). `base` is the chain file's folder, for relative file fields.
+    pub fn new(chain: &Chain, base: &Path) -> Result<DeployPlan, PlanError> {
+        if chain.interconnect.kind == InterconnectKind::Ovs {
+            return Err(PlanError::OvsUnsupported);
+        }
+        if chain.nfs.is_empty() || chain.nfs.len() > 250 {
+            return Err(PlanError::Invalid("a chain has 1..=250 NFs".to_string()));
+        }
+        let bridge = chain.interconnect.kind == InterconnectKind::Bridge;
+        let mut namespaces = vec![NsRole::Gen, NsRole::Sink];
+        let chain_ns = chain.nfs.iter().any(|n| n.env == Env::Native).then(|| {
+            namespaces.push(NsRole::Chain);
+            namespaces.len() - 1
+        });
+        let mut nf_ns = Vec::new();
+        for nf in &chain.nfs {
+            nf_ns.push(match nf.env {
+                Env::Native => chain_ns.unwrap_or(0),
+                Env::Netns => {
+                    namespaces.push(NsRole::Nf(nf.name.clone()));
+                    namespaces.len() - 1
+                }
+            });
+        }
+        let switch_ns = bridge.then(|| {
+            namespaces.push(NsRole::Switch);
+            namespaces.len() - 1
+        });
+        let (gen_ns, sink_ns) = (0, 1);
+        let n = chain.nfs.len();
+        let nm = &chain.name;
+        let gen_mac = mac_for(nm, 0, 1);
+        let sink_mac = mac_for(nm, 255, 0);
+        let rx_mac = |i: usize| mac_for(nm, (i + 1) as u8, 0);
+        let tx_mac = |i: usize| mac_for(nm, (i + 1) as u8, 1);
+        let rx_if = |i: usize| format!("{}-rx", chain.nfs[i].name);
+        let tx_if = |i: usize| format!("{}-tx", chain.nfs[i].name);
+
+        let mut veths = Vec::new();
+        let mut bridges = Vec::new();
+        let mut announce = Vec::new();
+        let end = |ns, name: String, mac, master: Option<String>| IfEnd {
+            ns,
+            name,
+            mac,
+            master,
+        };
+        if let Some(sw) = switch_ns {
+            bridges.push(Bridge {
+                ns: sw,
+                name: BRIDGE.into(),
+            });
+            let br = Some(BRIDGE.to_string());
+            // Each endpoint's interface gets a veth to the bridge; the switch side ends in `b`.
+            let mut add = |ns, name: String, mac: [u8; 6], who: u8, port: u8| {
+                veths.push(Veth {
+                    a: end(ns, name.clone(), mac, None),
+                    b: end(
+                        sw,
+                        format!("{name}b"),
+                        mac_for(nm, who, port | 0x10),
+                        br.clone(),
+                    ),
+                });
+                announce.push((ns, name, mac));
+            };
+            add(gen_ns, GEN_IF.into(), gen_mac, 0, 1);
+            for i in 0..n {
+                add(nf_ns[i], rx_if(i), rx_mac(i), (i + 1) as u8, 0);
+                add(nf_ns[i], tx_if(i), tx_mac(i), (i + 1) as u8, 1);
+            }
+            add(sink_ns, SINK_IF.into(), sink_mac, 255, 0);
+        } else {
+            veths.push(Veth {
+                a: end(gen_ns, GEN_IF.into(), gen_mac, None),
+                b: end(nf_ns[0], rx_if(0), rx_mac(0), None),
+            });
+            for i in 0..n {
+                let (bns, bname, bmac) = if i + 1 < n {
+                    (nf_ns[i + 1], rx_if(i + 1), rx_mac(i + 1))
+                } else {
+                    (sink_ns, SINK_IF.to_string(), sink_mac)
+                };
+                veths.push(Veth {
+                    a: end(nf_ns[i], tx_if(i), tx_mac(i), None),
+                    b: end(bns, bname, bmac, None),
+                });
+            }
+        }
+        for v in &veths {
+            for e in [&v.a, &v.b] {
+                if e.name.len() > crate::chain::MAX_IFNAME {
+                    return Err(PlanError::Invalid(format!(
+                        "interface name `{}` is longer than 15 bytes",
+                        e.name
+                    )));
+                }
+            }
+        }
+
+        let mut nfs = Vec::new();
+        for (i, nf) in chain.nfs.iter().enumerate() {
+            let gw_mac = match &nf.gw_mac {
+                Some(m) => parse_mac(m).map_err(PlanError::Invalid)?,
+                None if i + 1 < n => rx_mac(i + 1),
+                None => sink_mac,
+            };
+            let io = chain.nf_io(i);
+            let mut argv: Vec<String> = vec![
+                "nf".into(),
+                nf.kind.name().into(),
+                "--rx".into(),
+                rx_if(i),
+                "--tx".into(),
+                tx_if(i),
+                "--io".into(),
+                io.driver.name().into(),
+                "--batch".into(),
+                io.batch.to_string(),
+                "--poll".into(),
+                io.poll.name().into(),
+                "--gw-mac".into(),
+                fmt_mac(gw_mac),
+            ];
+            for r in &nf.routes {
+                argv.push("--route".into());
+                argv.push(r.clone());
+            }
+            if let Some(f) = &nf.routes_file {
+                argv.push("--routes".into());
+                argv.push(base.join(f).display().to_string());
+            }
+            if let Some(f) = &nf.rules_file {
+                argv.push("--rules".into());
+                argv.push(base.join(f).display().to_string());
+            }
+            for r in &nf.rules {
+                argv.push("--rule".into());
+                argv.push(r.clone());
+            }
+            if let Some(f) = &nf.config {
+                argv.push("--config".into());
+                argv.push(base.join(f).display().to_string());
+            }
+            nfs.push(NfProc {
+                name: nf.name.clone(),
+                kind: nf.kind,
+                ns: nf_ns[i],
+                argv,
+                core: chain.nf_core(i),
+                rx: rx_if(i),
+                tx: tx_if(i),
+                gw_mac,
+            });
+        }
+
+        let s = &chain.schedule;
+        let switch_core = if bridge {
+            chain.interconnect.core.or(match s.plan {
+                Plan::Uniprocessor => s.cores.first().copied(),
+                Plan::Multiprocessor => s.cores.get(1).copied(),
+            })
+        } else {
+            None
+        };
+        let mut sched = SchedPlan {
+            policy: s.policy,
+            plan: s.plan,
+            ..Default::default()
+        };
+        for p in &nfs {
+            match p.core {
+                Some(c) => sched.per_core.entry(c).or_default().push(p.name.clone()),
+                None => sched.unpinned.push(p.name.clone()),
+            }
+        }
+        if let Some(c) = switch_core {
+            sched.per_core.entry(c).or_default().push("switch".into());
+        }
+
+        Ok(DeployPlan {
+            namespaces,
+            bridges,
+            veths,
+            nfs,
+            gen_end: Endpoint {
+                ns: gen_ns,
+                ifname: GEN_IF.into(),
+                mac: gen_mac,
+                peer_mac: rx_mac(0),
+            },
+            sink: Endpoint {
+                ns: sink_ns,
+                ifname: SINK_IF.into(),
+                mac: sink_mac,
+                peer_mac: tx_mac(n - 1),
+            },
+            announce,
+            sched,
+            switch_core,
+        })
+    }
+
+    /// The deployment steps in order.
+    pub fn steps(&self) -> Vec<Step> {
+        let mut v: Vec<Step> = (0..self.namespaces.len()).map(Step::CreateNs).collect();
+        v.extend((0..self.bridges.len()).map(Step::CreateBridge));
+        v.extend((0..self.veths.len()).map(Step::CreateVeth));
+        v.extend((0..self.nfs.len()).map(Step::SpawnNf));
+        v
+    }
+
+    /// The inverse of one step.
+    pub fn undo(step: &Step) -> Undo {
+        match *step {
+            Step::CreateNs(i) => Undo::DropNs(i),
+            Step::CreateBridge(i) => Undo::DeleteBridge(i),
+            Step::CreateVeth(i) => Undo::DeleteVeth(i),
+            Step::SpawnNf(i) => Undo::StopNf(i),
+        }
+    }
+
+    /// Teardown for the steps that were done: their inverses in reverse order.
+    pub fn teardown(done: &[Step]) -> Vec<Undo> {
+        done.iter().rev().map(Self::undo).collect()
+    }
+
+    /// Every interface name per namespace (for checks and messages).
+    pub fn interfaces(&self) -> BTreeMap<NsId, Vec<String>> {
+        let mut m: BTreeMap<NsId, Vec<String>> = BTreeMap::new();
+        for b in &self.bridges {
+            m.entry(b.ns).or_default().push(b.name.clone());
+        }
+        for v in &self.veths {
+            m.entry(v.a.ns).or_default().push(v.a.name.clone());
+            m.entry(v.b.ns).or_default().push(v.b.name.clone());
+        }
+        m
+    }
+
+    /// A readable description (for `scc check`).
+    pub fn describe(&self) -> String {
+        let mut s = String::new();
+        for (id, role) in self.namespaces.iter().enumerate() {
+            let ifs = self.interfaces().remove(&id).unwrap_or_default();
+            s.push_str(&format!("  netns {:<10} {}\n", role.label(), ifs.join(" ")));
+        }
+        for p in &self.nfs {
+            s.push_str(&format!(
+                "  nf {:<8} core {:<4} scc {}\n",
+                p.name,
+                p.core.map_or("-".into(), |c| c.to_string()),
+                p.argv.join(" ")
+            ));
+        }
+        s
+    }
+}
