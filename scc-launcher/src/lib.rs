@@ -9,3 +9,4 @@
 
 pub mod chain;
 pub mod plan;
+pub mod traffic;
