@@ -36,7 +36,7 @@ mod sink;
 pub use generator::{GenConfig, GenReport, Generator};
 pub use latency::{LatencyRecorder, LatencySummary};
 pub use probe::{FlowSpread, FrameSizes, MacAddr, Probe, ProbeConfig, ProbeError, SizeWeight};
-pub use run::{TrafficConfig, TrafficReport, run_loopback, run_with};
+pub use run::{TrafficConfig, TrafficReport, open_port_in, run_loopback, run_with};
 pub use sink::{PollMode, RunControl, Sink, SinkConfig, SinkReport};
 
 /// Errors of the traffic module.

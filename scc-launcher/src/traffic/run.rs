@@ -5,7 +5,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use hdrhistogram::Histogram;
-use scc_io::Port;
+use scc_io::netns::NetNs;
+use scc_io::{Port, PortConfig};
 use serde::{Deserialize, Serialize};
 
 use super::TrafficError;
@@ -205,4 +206,26 @@ where
         (g, s)
     });
     Ok(TrafficReport::new(g?, s?))
+}
+
+/// Opens a kernel port for `cfg` inside `ns` (or in the calling thread's namespace when `None`),
+/// first waiting up to `wait` for the link to be running (a fresh veth pair needs a moment).
+/// The calling thread returns to its own namespace afterwards; the socket stays bound to the
+/// interface in `ns`. Meant for the openers of [`run_with`].
+pub fn open_port_in(
+    ns: Option<&NetNs>,
+    cfg: &PortConfig,
+    wait: Duration,
+) -> Result<Box<dyn Port>, TrafficError> {
+    let open = || -> Result<Box<dyn Port>, TrafficError> {
+        scc_io::wait_running(&cfg.ifname, wait)?;
+        Ok(scc_io::open_port(cfg)?)
+    };
+    match ns {
+        Some(ns) => {
+            let _guard = ns.enter()?;
+            open()
+        }
+        None => open(),
+    }
 }
