@@ -229,7 +229,22 @@ impl CoreReservation {
             let mems = read_file(&self.parent.join("cpuset.mems"))?;
             write_file(&dir.join("cpuset.mems"), mems.trim())?;
         }
-        write_file(&dir.join("cpuset.cpus"), &format_cpu_list(cores))?;
+        let f = dir.join("cpuset.cpus");
+        fs::write(&f, format_cpu_list(cores)).map_err(|e| {
+            if e.raw_os_error() == Some(libc::EINVAL) {
+                Error::Cgroup {
+                    path: f.clone(),
+                    reason: format!(
+                        "cores {} refused: not a subset of the parent's or they overlap an \
+                         exclusive sibling cpuset ({})",
+                        format_cpu_list(cores),
+                        self.sibling_summary()
+                    ),
+                }
+            } else {
+                cg_err(&f, e)
+            }
+        })?;
         if !exclusive {
             return Ok(());
         }
