@@ -8,5 +8,9 @@
 #![warn(missing_docs)]
 
 pub mod chain;
+pub mod deploy;
 pub mod plan;
+pub mod profile;
+pub mod run;
+mod sys;
 pub mod traffic;

@@ -1,0 +1,336 @@
+//! The `scc` command line: `scc run|profile|check FILE`, `scc sysbench`, each with `--json`.
+//! (`scc nf ...` is the hidden entry point the launcher uses to start an NF in its namespace.)
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+use scc_launcher::chain::{Chain, ChainError, HostInfo, Mode};
+use scc_launcher::plan::DeployPlan;
+use scc_launcher::run::{RunOptions, privilege_refusal, run_chain, stop_on_signals};
+
+/// Environment variable marking the copy of `scc` re-executed inside its own user namespace.
+const INNER_ENV: &str = "SCC_INNER";
+
+#[derive(Parser)]
+#[command(
+    name = "scc",
+    version,
+    about = "SCC: profile and accelerate NFV service chains on commodity Linux",
+    long_about = "SCC deploys a service chain described in a TOML/JSON file into network \
+                  namespaces, drives traffic through it, and schedules (run-time mode) or \
+                  profiles (profile mode) its NFs. Without root, it runs the chain inside a \
+                  user namespace of its own."
+)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Deploy a chain, run its traffic in the file's mode, report, tear down.
+    Run(RunArgs),
+    /// Like `run`, but in profile mode: the profiler is attached to every NF.
+    Profile(RunArgs),
+    /// Validate a chain file (no side effects) and show what would be deployed.
+    Check {
+        /// Chain file (TOML, or JSON).
+        file: PathBuf,
+        /// One JSON object on stdout.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Measure this host's latency table (memory, context switches, syscalls) and save it.
+    Sysbench {
+        /// Short run (ends within 20 s).
+        #[arg(long)]
+        quick: bool,
+        /// One JSON object on stdout.
+        #[arg(long)]
+        json: bool,
+        /// Where to save the table (default: ~/.cache/scc/sysbench.json, or $SCC_LATENCY_TABLE).
+        #[arg(long)]
+        save: Option<PathBuf>,
+    },
+    /// Run one NF (used by the launcher inside the NF's namespace).
+    #[command(hide = true, disable_help_flag = true)]
+    Nf {
+        /// Arguments of the NF (`router --rx IF --tx IF ...`).
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+}
+
+#[derive(clap::Args)]
+struct RunArgs {
+    /// Chain file (TOML, or JSON).
+    file: PathBuf,
+    /// One JSON object on stdout.
+    #[arg(long)]
+    json: bool,
+    /// Print deployment events (namespaces, links, NF PIDs, teardown) on stderr.
+    #[arg(short, long)]
+    verbose: bool,
+    /// No progress line on stderr.
+    #[arg(long)]
+    no_progress: bool,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.cmd {
+        Cmd::Run(a) => cmd_run(a, None),
+        Cmd::Profile(a) => cmd_run(a, Some(Mode::Profile)),
+        Cmd::Check { file, json } => cmd_check(&file, json),
+        Cmd::Sysbench { quick, json, save } => cmd_sysbench(quick, json, save),
+        Cmd::Nf { args } => cmd_nf(args),
+    }
+}
+
+fn load(file: &Path) -> Result<Chain, ChainError> {
+    let chain = Chain::load(file)?;
+    chain.validate(&HostInfo::detect())?;
+    Ok(chain)
+}
+
+fn report_chain_error(file: &Path, e: &ChainError, json: bool) -> ExitCode {
+    if json {
+        let errors: Vec<_> = e
+            .field_errors()
+            .into_iter()
+            .map(|f| serde_json::json!({"path": f.path, "reason": f.reason}))
+            .collect();
+        println!(
+            "{}",
+            serde_json::json!({"file": file, "valid": false, "errors": errors})
+        );
+    } else {
+        eprintln!("scc: {}: {e}", file.display());
+    }
+    ExitCode::from(2)
+}
+
+fn cmd_check(file: &Path, json: bool) -> ExitCode {
+    let chain = match load(file) {
+        Ok(c) => c,
+        Err(e) => return report_chain_error(file, &e, json),
+    };
+    let base = file.parent().unwrap_or(Path::new("."));
+    let plan = match DeployPlan::new(&chain, base) {
+        Ok(p) => p,
+        Err(e) => {
+            if json {
+                println!(
+                    "{}",
+                    serde_json::json!({"file": file, "valid": false,
+                        "errors": [{"path": "interconnect.kind", "reason": e.to_string()}]})
+                );
+            } else {
+                eprintln!("scc: {}: {e}", file.display());
+            }
+            return ExitCode::from(2);
+        }
+    };
+    let needs_root = chain.privileged_fields();
+    if json {
+        let nfs: Vec<_> = plan
+            .nfs
+            .iter()
+            .map(|p| {
+                serde_json::json!({"name": p.name, "kind": p.kind.name(), "core": p.core,
+                    "rx": p.rx, "tx": p.tx, "namespace": plan.namespaces[p.ns].label(),
+                    "argv": p.argv})
+            })
+            .collect();
+        println!(
+            "{}",
+            serde_json::json!({"file": file, "valid": true, "chain": chain.name,
+                "needs_root": needs_root, "namespaces": plan.namespaces.iter().map(|n| n.label()).collect::<Vec<_>>(),
+                "nfs": nfs})
+        );
+    } else {
+        println!("{}: valid chain `{}`", file.display(), chain.name);
+        print!("{}", plan.describe());
+        if !needs_root.is_empty() {
+            println!("  needs root for: {}", needs_root.join(", "));
+        }
+    }
+    ExitCode::SUCCESS
+}
+
+fn cmd_run(a: RunArgs, force_mode: Option<Mode>) -> ExitCode {
+    let chain = match load(&a.file) {
+        Ok(c) => c,
+        Err(e) => return report_chain_error(&a.file, &e, a.json),
+    };
+    let inner = std::env::var_os(INNER_ENV).is_some();
+    if !inner && !scc_io::netns::have_net_admin() {
+        if let Some(msg) = privilege_refusal(&chain) {
+            eprintln!("{msg}");
+            return ExitCode::from(1);
+        }
+        return reexec_rootless();
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    if let Err(e) = stop_on_signals(&stop) {
+        eprintln!("scc: cannot install signal handlers: {e}");
+        return ExitCode::from(1);
+    }
+    let mut opts = match RunOptions::new(Arc::clone(&stop)) {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("scc: cannot find the scc executable: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    opts.base = a
+        .file
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."));
+    opts.mode = force_mode.unwrap_or(chain.mode);
+    opts.progress = !a.no_progress && is_tty_stderr();
+    if a.verbose {
+        opts.log = Box::new(|l| eprintln!("scc: {l}"));
+    }
+    match run_chain(&chain, opts) {
+        Ok(report) => {
+            if a.json {
+                match serde_json::to_string(&report) {
+                    Ok(s) => println!("{s}"),
+                    Err(e) => {
+                        eprintln!("scc: cannot encode the report: {e}");
+                        return ExitCode::from(1);
+                    }
+                }
+            } else {
+                print!("{}", report.to_text());
+                if let Some(p) = &report.profile {
+                    println!(
+                        "\nprofile:\n{}",
+                        serde_json::to_string_pretty(p).unwrap_or_default()
+                    );
+                }
+            }
+            if report.interrupted {
+                ExitCode::from(130)
+            } else {
+                ExitCode::SUCCESS
+            }
+        }
+        Err(e) => {
+            eprintln!("scc: {e}");
+            ExitCode::from(e.exit_code())
+        }
+    }
+}
+
+fn is_tty_stderr() -> bool {
+    use std::io::IsTerminal;
+    std::io::stderr().is_terminal()
+}
+
+/// Runs this same command again inside a fresh user + network namespace (uid 0 inside), so an
+/// ordinary user can deploy a chain; forwards SIGINT/SIGTERM and returns the child's exit code.
+fn reexec_rootless() -> ExitCode {
+    let exe = match std::env::current_exe() {
+        Ok(e) => e,
+        Err(e) => {
+            eprintln!("scc: cannot find the scc executable: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let stop = Arc::new(AtomicBool::new(false));
+    if let Err(e) = stop_on_signals(&stop) {
+        eprintln!("scc: cannot install signal handlers: {e}");
+        return ExitCode::from(1);
+    }
+    let mut cmd = std::process::Command::new(exe);
+    cmd.args(std::env::args_os().skip(1)).env(INNER_ENV, "1");
+    scc_io::netns::command_in_new_user_netns(&mut cmd);
+    scc_launcher::run::die_with_parent(&mut cmd, libc::SIGTERM);
+    let mut child = match cmd.spawn() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!(
+                "scc: cannot create a user namespace for the chain ({e}); this host may forbid \
+                 unprivileged user namespaces (kernel.unprivileged_userns_clone / \
+                 apparmor_restrict_unprivileged_userns): run as root instead"
+            );
+            return ExitCode::from(1);
+        }
+    };
+    let mut forwarded = false;
+    loop {
+        match child.try_wait() {
+            Ok(Some(st)) => {
+                use std::os::unix::process::ExitStatusExt;
+                return match (st.code(), st.signal()) {
+                    (Some(c), _) => ExitCode::from(c.clamp(0, 255) as u8),
+                    (None, Some(s)) => ExitCode::from((128 + s).clamp(0, 255) as u8),
+                    _ => ExitCode::from(1),
+                };
+            }
+            Ok(None) => {}
+            Err(e) => {
+                eprintln!("scc: waiting for the chain: {e}");
+                return ExitCode::from(1);
+            }
+        }
+        if stop.load(Ordering::Relaxed) && !forwarded {
+            forwarded = true;
+            let _ = scc_launcher::run::signal_child(child.id(), libc::SIGTERM);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn cmd_sysbench(quick: bool, json: bool, save: Option<PathBuf>) -> ExitCode {
+    use scc_profiler::sysbench::{SysbenchOptions, SysbenchReport};
+    let opts = if quick {
+        SysbenchOptions::quick()
+    } else {
+        SysbenchOptions::full()
+    };
+    let report = match SysbenchReport::run(&opts, quick) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("scc sysbench: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let path = save.unwrap_or_else(scc_launcher::profile::host_table_path);
+    let saved = path
+        .parent()
+        .map_or(Ok(()), std::fs::create_dir_all)
+        .map_err(|e| e.to_string())
+        .and_then(|_| report.save(&path).map_err(|e| e.to_string()));
+    if json {
+        match serde_json::to_string(&report) {
+            Ok(s) => println!("{s}"),
+            Err(e) => {
+                eprintln!("scc sysbench: cannot encode the report: {e}");
+                return ExitCode::from(1);
+            }
+        }
+    } else {
+        print!("{}", report.render_table());
+    }
+    match saved {
+        Ok(()) => eprintln!("scc sysbench: latency table saved to {}", path.display()),
+        Err(e) => eprintln!("scc sysbench: could not save to {}: {e}", path.display()),
+    }
+    ExitCode::SUCCESS
+}
+
+fn cmd_nf(args: Vec<String>) -> ExitCode {
+    let _ = args;
+    eprintln!(
+        "scc nf: the NF library CLI (scc_nf::cli::main_from_args) is not available in this build"
+    );
+    ExitCode::from(2)
+}

@@ -1,0 +1,142 @@
+//! Profile mode (paper §5.1 "profile" mode, §3.2): the launcher hands the NFs' PIDs to the
+//! profiler (scc-profiler counters, schedstat) for the traffic run, then feeds the counts and
+//! the NFs' packet counters to the Table 3 model. The JSON follows `scc profile --json` of
+//! issue 4: `nfs` (`name`, `pid`, `sched`, `counters`, `model`) and `chain`
+//! (`model_latency_us`, `measured_latency_us`, `model_percentile`).
+
+use std::path::PathBuf;
+
+use scc_profiler::counters::{ProcessCounters, Session, SessionOptions};
+use scc_profiler::model::{LatencyTable, Measure, NfCounts, Policy as ModelPolicy, model_chain};
+use serde_json::{Value, json};
+
+use crate::chain::{Chain, Policy};
+use crate::run::{NfReport, RunError};
+use crate::traffic::TrafficReport;
+
+/// Where `scc sysbench` saves this host's latency table (and profile mode reads it).
+pub fn host_table_path() -> PathBuf {
+    if let Some(p) = std::env::var_os("SCC_LATENCY_TABLE") {
+        return PathBuf::from(p);
+    }
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+        .unwrap_or_else(std::env::temp_dir);
+    base.join("scc").join("sysbench.json")
+}
+
+/// The latency table for the model: this host's (saved by `scc sysbench`) or the paper's.
+pub fn latency_table() -> (LatencyTable, String) {
+    let p = host_table_path();
+    match scc_profiler::sysbench::SysbenchReport::load(&p) {
+        Ok(r) => (
+            r.latency_table(scc_profiler::sysbench::Pick::Worst),
+            format!("this host's sysbench ({})", p.display()),
+        ),
+        Err(_) => (
+            LatencyTable::paper(),
+            format!(
+                "the paper's preset (no host table at {}; run `scc sysbench` to make one)",
+                p.display()
+            ),
+        ),
+    }
+}
+
+/// An attached profiling session.
+pub struct Profiling {
+    session: Session,
+    names: Vec<(String, u32)>,
+    counters: Option<Vec<ProcessCounters>>,
+}
+
+impl Profiling {
+    /// Attaches the profiler to every NF and starts counting.
+    pub fn attach(_chain: &Chain, pids: &[(String, u32)]) -> Result<Self, RunError> {
+        let ids: Vec<i32> = pids.iter().map(|(_, p)| *p as i32).collect();
+        let mut session = Session::attach(&ids, &SessionOptions::default())
+            .map_err(|e| RunError::Profile(e.to_string()))?;
+        session
+            .start()
+            .map_err(|e| RunError::Profile(e.to_string()))?;
+        Ok(Self {
+            session,
+            names: pids.to_vec(),
+            counters: None,
+        })
+    }
+
+    /// Stops counting (call before the NFs are stopped).
+    pub fn stop(&mut self) -> Result<(), RunError> {
+        let c = self
+            .session
+            .stop()
+            .map_err(|e| RunError::Profile(e.to_string()))?;
+        self.counters = Some(c);
+        Ok(())
+    }
+
+    /// Builds the profile report from the counters, the NFs' packet counts and the traffic.
+    pub fn report(
+        &self,
+        chain: &Chain,
+        nfs: &[NfReport],
+        traffic: Option<&TrafficReport>,
+    ) -> Value {
+        let (table, table_source) = latency_table();
+        let policy = match chain.schedule.policy {
+            Some(Policy::Batch) => ModelPolicy::Batch,
+            Some(Policy::Fifo) => ModelPolicy::Fifo,
+            Some(Policy::Rr) => ModelPolicy::Rr,
+            _ => ModelPolicy::Other,
+        };
+        let counters = self.counters.clone().unwrap_or_default();
+        let mut counts = Vec::new();
+        let mut out_nfs = Vec::new();
+        for (i, (name, pid)) in self.names.iter().enumerate() {
+            let pc = counters.iter().find(|c| c.pid == *pid as i32);
+            let packets = match nfs.iter().find(|n| &n.name == name).and_then(|n| n.rx) {
+                Some(p) => Measure::Value(p as f64),
+                None => Measure::unavailable("the NF printed no packet counters"),
+            };
+            let c = match pc {
+                Some(pc) => pc.nf_counts(name, packets, policy),
+                None => NfCounts::unavailable(name.clone(), packets, "profiler lost the process"),
+            };
+            counts.push(c);
+            out_nfs.push((i, name.clone(), *pid, pc.cloned()));
+        }
+        let model = model_chain(&counts, &table);
+        let nfs_json: Vec<Value> = out_nfs
+            .into_iter()
+            .map(|(i, name, pid, pc)| {
+                let m = model.nfs.get(i).map(|(_, r)| r);
+                json!({
+                    "name": name,
+                    "pid": pid,
+                    "sched": pc.as_ref().and_then(|p| p.sched),
+                    "sched_unavailable": pc.as_ref().and_then(|p| p.sched_unavailable.clone()),
+                    "counters": pc.as_ref().map(|p| &p.counters),
+                    "model": m,
+                })
+            })
+            .collect();
+        let model_us = model.total.latency_us();
+        let measured = traffic.and_then(|t| t.latency_us.clone());
+        let percentile = traffic
+            .and_then(|t| t.histogram())
+            .filter(|h| h.len() > 0)
+            .map(|h| h.percentile_below((model_us * 1000.0).round() as u64));
+        json!({
+            "nfs": nfs_json,
+            "chain": {
+                "model_latency_us": model_us,
+                "model": model.total,
+                "measured_latency_us": measured,
+                "model_percentile": percentile,
+                "latency_table": table_source,
+            },
+        })
+    }
+}

@@ -1,0 +1,660 @@
+//! One run of a chain (`scc run` / `scc profile`): plan, deploy, schedule or profile, traffic,
+//! collect, report, tear down - the teardown happens on every path (normal end, error, crashed
+//! NF, SIGINT/SIGTERM), because the [`Deployment`] undoes its steps on drop.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use crate::chain::{Chain, Mode, Policy};
+use crate::deploy::{DeployError, Deployment, Log, NfCounters, NfOutcome, describe_status};
+use crate::plan::{DeployPlan, PlanError};
+use crate::sys;
+use crate::traffic::{
+    FrameSizes, GenConfig, MacAddr, PollMode, ProbeConfig, SinkConfig, SizeWeight, TrafficConfig,
+    TrafficError, TrafficReport,
+};
+
+/// Errors of a run. Whatever the error, everything deployed has been torn down when it is
+/// returned.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// The chain could not be planned.
+    #[error(transparent)]
+    Plan(#[from] PlanError),
+    /// Deployment failed, or an NF crashed.
+    #[error(transparent)]
+    Deploy(#[from] DeployError),
+    /// The traffic generator or sink failed.
+    #[error("traffic: {0}")]
+    Traffic(#[from] TrafficError),
+    /// The scheduling plan could not be applied.
+    #[error("schedule: {0}")]
+    Sched(String),
+    /// The profiler could not be attached or read.
+    #[error("profile: {0}")]
+    Profile(String),
+    /// SIGINT/SIGTERM arrived before the chain was running.
+    #[error("interrupted (everything deployed was removed)")]
+    Interrupted,
+}
+
+impl RunError {
+    /// The process exit code `scc` uses for this error.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            RunError::Deploy(DeployError::NfExited { .. }) => 3,
+            RunError::Interrupted => 130,
+            _ => 1,
+        }
+    }
+}
+
+/// Settings of a run that do not come from the chain file.
+pub struct RunOptions {
+    /// The `scc` executable that runs `scc nf ...` (normally `std::env::current_exe()`).
+    pub exe: PathBuf,
+    /// Folder for relative paths in the chain file.
+    pub base: PathBuf,
+    /// Profile or run-time mode (`scc profile` forces profile).
+    pub mode: Mode,
+    /// Set by SIGINT/SIGTERM: ends the traffic early and tears down.
+    pub stop: Arc<AtomicBool>,
+    /// Draw a progress line on stderr.
+    pub progress: bool,
+    /// Deployment events (one line each), e.g. to stderr with `--verbose`.
+    pub log: Log,
+    /// How long NFs get to open their sockets.
+    pub ready_timeout: Duration,
+}
+
+impl RunOptions {
+    /// Defaults: this executable, the current folder, run-time mode, no progress, no log.
+    pub fn new(stop: Arc<AtomicBool>) -> std::io::Result<Self> {
+        Ok(Self {
+            exe: std::env::current_exe()?,
+            base: PathBuf::from("."),
+            mode: Mode::Runtime,
+            stop,
+            progress: false,
+            log: Box::new(|_| {}),
+            ready_timeout: Duration::from_secs(10),
+        })
+    }
+}
+
+/// One NF in the report (`nfs` of `scc run --json`).
+#[derive(Debug, Clone, Serialize)]
+pub struct NfReport {
+    /// NF name.
+    pub name: String,
+    /// Kind.
+    pub kind: String,
+    /// PID it had.
+    pub pid: u32,
+    /// Core it was pinned to.
+    pub core: Option<usize>,
+    /// Frames received (`null` when the NF printed no counters).
+    pub rx: Option<u64>,
+    /// Frames sent.
+    pub tx: Option<u64>,
+    /// Drops by reason.
+    pub drops: BTreeMap<String, u64>,
+    /// Network-I/O system calls.
+    pub syscalls: Option<u64>,
+    /// How it ended.
+    pub exit: String,
+    /// Its full counters object as printed (`null` if none).
+    pub counters: Option<serde_json::Value>,
+}
+
+/// What the scheduler did (run-time mode).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct SchedReport {
+    /// The plan (`uniprocessor` | `multiprocessor`).
+    pub plan: String,
+    /// Policy applied (`null`: kernel default left alone).
+    pub policy: Option<String>,
+    /// Core -> processes placed there.
+    pub per_core: BTreeMap<usize, Vec<String>>,
+    /// What was applied, per NF (scc-sched's record).
+    pub applied: Vec<serde_json::Value>,
+    /// The cpuset of a core reservation.
+    pub reservation: Option<String>,
+    /// How keep-awake was done.
+    pub keep_awake: Option<String>,
+    /// RR quantum set for the run (ms).
+    pub rr_timeslice_ms: Option<i64>,
+}
+
+/// The result of `scc run`. The top-level keys `offered_pps`, `achieved_pps`, `sent`,
+/// `received`, `lost`, `latency_us` and `nfs` are the contract of `scc run --json`; the traffic
+/// keys are `null` when the chain has no `[traffic]`.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunReport {
+    /// Chain name.
+    pub chain: String,
+    /// `runtime` | `profile`.
+    pub mode: Mode,
+    /// Interconnect.
+    pub interconnect: String,
+    /// I/O driver and batch of the chain.
+    pub io: String,
+    /// Offered rate.
+    pub offered_pps: Option<f64>,
+    /// Achieved rate.
+    pub achieved_pps: Option<f64>,
+    /// Frames sent.
+    pub sent: Option<u64>,
+    /// Frames received by the sink.
+    pub received: Option<u64>,
+    /// Frames lost.
+    pub lost: Option<u64>,
+    /// One-way latency in microseconds (`p1`, `p25`, `p50`, `p75`, `p99`, `max`, ...).
+    pub latency_us: Option<crate::traffic::LatencySummary>,
+    /// Per NF.
+    pub nfs: Vec<NfReport>,
+    /// The scheduler's part (run-time mode).
+    pub schedule: Option<SchedReport>,
+    /// The full traffic report (generator and sink details).
+    pub traffic: Option<TrafficReport>,
+    /// Whether SIGINT/SIGTERM ended the run early.
+    pub interrupted: bool,
+    /// Non-fatal findings.
+    pub warnings: Vec<String>,
+    /// Profile mode: the profiler's report (scc-profiler's JSON).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub profile: Option<serde_json::Value>,
+}
+
+impl RunReport {
+    /// A readable table.
+    pub fn to_text(&self) -> String {
+        let mut s = format!(
+            "chain {} ({} mode, {}, io {})\n",
+            self.chain,
+            match self.mode {
+                Mode::Runtime => "run-time",
+                Mode::Profile => "profile",
+            },
+            self.interconnect,
+            self.io
+        );
+        match &self.traffic {
+            Some(t) => {
+                s.push_str(&t.to_text());
+                s.push('\n');
+            }
+            None => s.push_str("no [traffic] in the chain: deployed, checked and torn down\n"),
+        }
+        s.push_str(&format!(
+            "\n{:<10} {:>7} {:>5} {:>10} {:>10} {:>10}  {}\n",
+            "nf", "pid", "core", "rx", "tx", "syscalls", "drops"
+        ));
+        let opt = |v: Option<u64>| v.map_or("n/a".to_string(), |v| v.to_string());
+        for n in &self.nfs {
+            let drops = if n.drops.is_empty() {
+                "-".to_string()
+            } else {
+                n.drops
+                    .iter()
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            };
+            s.push_str(&format!(
+                "{:<10} {:>7} {:>5} {:>10} {:>10} {:>10}  {}\n",
+                n.name,
+                n.pid,
+                n.core.map_or("-".into(), |c| c.to_string()),
+                opt(n.rx),
+                opt(n.tx),
+                opt(n.syscalls),
+                drops
+            ));
+        }
+        if let Some(sc) = &self.schedule {
+            s.push_str(&format!(
+                "\nschedule: {} plan, policy {}",
+                sc.plan,
+                sc.policy.as_deref().unwrap_or("kernel default")
+            ));
+            for (c, who) in &sc.per_core {
+                s.push_str(&format!("; core {c}: {}", who.join(",")));
+            }
+            if let Some(r) = &sc.reservation {
+                s.push_str(&format!("; reserved {r}"));
+            }
+            if let Some(k) = &sc.keep_awake {
+                s.push_str(&format!("; keep-awake {k}"));
+            }
+            s.push('\n');
+        }
+        if self.interrupted {
+            s.push_str("interrupted: the run ended early\n");
+        }
+        for w in &self.warnings {
+            s.push_str(&format!("warning: {w}\n"));
+        }
+        s
+    }
+}
+
+/// Reduces an NF's JSON counters to the contract's fields. Accepts the usual spellings
+/// (`rx`/`frames_in`/`in`, `tx`/`frames_out`/`out`, `drops` as an object, `syscalls` as a number
+/// or an object of numbers), at the top level or under `counters`/`totals`.
+pub fn parse_nf_counters(v: &serde_json::Value) -> NfCounters {
+    use serde_json::Value;
+    let root = ["counters", "totals"]
+        .iter()
+        .find_map(|k| v.get(*k).filter(|x| x.is_object()))
+        .unwrap_or(v);
+    let num = |keys: &[&str]| -> Option<u64> {
+        keys.iter().find_map(|k| match root.get(*k) {
+            Some(Value::Number(n)) => n.as_u64(),
+            Some(Value::Object(m)) => Some(m.values().filter_map(Value::as_u64).sum()),
+            _ => None,
+        })
+    };
+    let mut drops = BTreeMap::new();
+    if let Some(Value::Object(m)) = root.get("drops") {
+        for (k, val) in m {
+            if let Some(n) = val.as_u64() {
+                drops.insert(k.clone(), n);
+            }
+        }
+    }
+    NfCounters {
+        rx: num(&["rx", "frames_in", "rx_frames", "in"]),
+        tx: num(&["tx", "frames_out", "tx_frames", "out"]),
+        drops,
+        syscalls: num(&["syscalls", "io_syscalls"]),
+    }
+}
+
+fn nf_report(plan: &DeployPlan, o: &NfOutcome) -> NfReport {
+    let p = plan.nfs.iter().find(|p| p.name == o.name);
+    let json: Option<serde_json::Value> = o
+        .stdout
+        .lines()
+        .rev()
+        .find_map(|l| serde_json::from_str(l.trim()).ok())
+        .or_else(|| serde_json::from_str(o.stdout.trim()).ok());
+    let c = json.as_ref().map(parse_nf_counters).unwrap_or_default();
+    NfReport {
+        name: o.name.clone(),
+        kind: p.map_or(String::new(), |p| p.kind.name().to_string()),
+        pid: o.pid,
+        core: p.and_then(|p| p.core),
+        rx: c.rx,
+        tx: c.tx,
+        drops: c.drops,
+        syscalls: c.syscalls,
+        exit: o
+            .status
+            .as_ref()
+            .map_or("not reaped".into(), describe_status),
+        counters: json,
+    }
+}
+
+/// The traffic settings for the plan's endpoints.
+pub fn traffic_config(chain: &Chain, plan: &DeployPlan) -> Option<TrafficConfig> {
+    let t = chain.traffic.as_ref()?;
+    let mix = t.mix();
+    let frame_size = if mix.len() == 1 {
+        FrameSizes::Fixed(mix[0].size)
+    } else {
+        FrameSizes::Mix(
+            mix.iter()
+                .map(|m| SizeWeight {
+                    size: m.size,
+                    weight: m.weight,
+                })
+                .collect(),
+        )
+    };
+    let probe = ProbeConfig {
+        src_mac: MacAddr(plan.gen_end.mac),
+        dst_mac: MacAddr(plan.gen_end.peer_mac),
+        src_ip: t.src_ip,
+        dst_ip: t.dst_ip,
+        flows: t.flows,
+        frame_size,
+        ..ProbeConfig::default()
+    };
+    let generator = GenConfig {
+        probe,
+        rate_pps: t.rate_pps as f64,
+        duration_s: t.duration_s,
+        count: t.packets,
+        batch: t.batch,
+        core: t.core,
+        ..GenConfig::default()
+    };
+    let expected_s = t.duration_s.unwrap_or(0.0).max(
+        t.packets
+            .map_or(0.0, |p| p as f64 / t.rate_pps.max(1) as f64),
+    );
+    let sink = SinkConfig {
+        poll: PollMode::Sleep,
+        drain_ms: t.drain_ms,
+        core: t.core,
+        timeout_s: Some(expected_s + 30.0),
+        ..SinkConfig::default()
+    };
+    Some(TrafficConfig { generator, sink })
+}
+
+/// Holds what the scheduler set up for the run (released on drop, before teardown ends).
+#[derive(Default)]
+struct SchedGuards {
+    _rr: Option<scc_sched::RrTimeslice>,
+    _reservation: Option<scc_sched::CoreReservation>,
+    _awake: Option<scc_sched::KeepAwake>,
+}
+
+fn sched_policy(chain: &Chain) -> Option<scc_sched::Policy> {
+    let s = &chain.schedule;
+    let nice = s.nice.unwrap_or(0);
+    let prio = s.priority.unwrap_or(1).clamp(1, 99) as u32;
+    Some(match s.policy? {
+        Policy::Other => scc_sched::Policy::Other { nice },
+        Policy::Batch => scc_sched::Policy::Batch { nice },
+        Policy::Fifo => scc_sched::Policy::Fifo { priority: prio },
+        Policy::Rr => scc_sched::Policy::Rr { priority: prio },
+        Policy::Idle => scc_sched::Policy::Idle,
+    })
+}
+
+/// Applies the chain's scheduling to the deployed NFs (run-time mode).
+fn apply_schedule(
+    chain: &Chain,
+    dep: &Deployment,
+    warnings: &mut Vec<String>,
+) -> Result<(SchedReport, SchedGuards), RunError> {
+    let s = &chain.schedule;
+    let plan = &dep.plan;
+    let mut guards = SchedGuards::default();
+    let mut rep = SchedReport {
+        plan: match s.plan {
+            crate::chain::Plan::Uniprocessor => "uniprocessor".into(),
+            crate::chain::Plan::Multiprocessor => "multiprocessor".into(),
+        },
+        policy: s.policy.map(|p| p.name().to_string()),
+        per_core: plan.sched.per_core.clone(),
+        ..SchedReport::default()
+    };
+    let pids = dep.pids();
+    if let Some(ms) = s.rr_timeslice_ms {
+        let rr = scc_sched::RrTimeslice::set(i64::from(ms))
+            .map_err(|e| RunError::Sched(e.to_string()))?;
+        rep.rr_timeslice_ms = Some(rr.current_ms());
+        guards._rr = Some(rr);
+    }
+    if s.reserve {
+        let mut opts =
+            scc_sched::ReservationOptions::new(format!("scc-{}", chain.name), s.cores.clone());
+        opts.pids = pids.iter().map(|(_, p)| *p as i32).collect();
+        opts.isolate_others = s.isolate;
+        let r = scc_sched::CoreReservation::create(&opts)
+            .map_err(|e| RunError::Sched(e.to_string()))?;
+        rep.reservation = Some(r.path().display().to_string());
+        guards._reservation = Some(r);
+    }
+    if let Some(policy) = sched_policy(chain) {
+        for (i, (name, pid)) in pids.iter().enumerate() {
+            let mut spec = scc_sched::SchedSpec::new(policy);
+            if let Some(us) = s.slice_us {
+                spec = spec.with_slice(Duration::from_micros(us));
+            }
+            if let Some(c) = plan.nfs.get(i).and_then(|p| p.core) {
+                spec = spec.with_affinity(vec![c]);
+            }
+            let applied = scc_sched::apply(*pid as i32, &spec)
+                .map_err(|e| RunError::Sched(format!("NF `{name}` (pid {pid}): {e}")))?;
+            warnings.extend(applied.warnings.iter().cloned());
+            rep.applied
+                .push(serde_json::to_value(&applied).unwrap_or(serde_json::Value::Null));
+        }
+    }
+    if s.keep_awake {
+        let cores: Vec<usize> = plan.sched.per_core.keys().copied().collect();
+        match scc_sched::KeepAwake::start(scc_sched::KeepAwakeMode::Auto, &cores) {
+            Ok(k) => {
+                rep.keep_awake = Some(format!("{:?}", k.mode()));
+                guards._awake = Some(k);
+            }
+            Err(e) => warnings.push(format!("keep_awake unavailable: {e}")),
+        }
+    }
+    Ok((rep, guards))
+}
+
+/// Watches the run: SIGINT/SIGTERM or a crashed NF stop the traffic; draws the progress line.
+fn monitor(
+    stop: &AtomicBool,
+    traffic_stop: &AtomicBool,
+    done: &AtomicBool,
+    pids: &[(String, u32)],
+    total_s: f64,
+    progress: bool,
+) {
+    let start = Instant::now();
+    let mut last_draw = Instant::now() - Duration::from_secs(1);
+    while !done.load(Ordering::Relaxed) {
+        if stop.load(Ordering::Relaxed) {
+            traffic_stop.store(true, Ordering::Relaxed);
+        }
+        for (_, pid) in pids {
+            if !process_running(*pid) {
+                traffic_stop.store(true, Ordering::Relaxed);
+            }
+        }
+        if progress && last_draw.elapsed() >= Duration::from_millis(250) {
+            last_draw = Instant::now();
+            let el = start.elapsed().as_secs_f64();
+            let frac = if total_s > 0.0 {
+                (el / total_s).min(1.0)
+            } else {
+                0.0
+            };
+            let bar = (frac * 20.0) as usize;
+            eprint!(
+                "\r[scc] traffic [{}{}] {:>5.1}/{:.1} s, {} NFs up ",
+                "#".repeat(bar),
+                ".".repeat(20 - bar),
+                el,
+                total_s,
+                pids.iter().filter(|(_, p)| process_running(*p)).count()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    if progress {
+        eprint!("\r{:<70}\r", "");
+    }
+}
+
+/// True while `pid` exists and is not a zombie.
+fn process_running(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(s) => s
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().next())
+            .is_some_and(|st| st != "Z" && st != "X"),
+        Err(_) => false,
+    }
+}
+
+/// Runs `chain` (validated) from deployment to teardown.
+pub fn run_chain(chain: &Chain, opts: RunOptions) -> Result<RunReport, RunError> {
+    let plan = DeployPlan::new(chain, &opts.base)?;
+    let mut dep = Deployment::new(plan, opts.exe.clone(), opts.log);
+    let result = run_deployed(
+        chain,
+        &mut dep,
+        &opts.stop,
+        opts.mode,
+        opts.progress,
+        opts.ready_timeout,
+    );
+    dep.teardown();
+    result
+}
+
+fn run_deployed(
+    chain: &Chain,
+    dep: &mut Deployment,
+    stop: &Arc<AtomicBool>,
+    mode: Mode,
+    progress: bool,
+    ready_timeout: Duration,
+) -> Result<RunReport, RunError> {
+    let mut warnings = Vec::new();
+    dep.create_network()?;
+    if stop.load(Ordering::Relaxed) {
+        return Err(RunError::Interrupted);
+    }
+    dep.spawn_nfs()?;
+    dep.wait_ready(ready_timeout)?;
+    if stop.load(Ordering::Relaxed) {
+        return Err(RunError::Interrupted);
+    }
+    let pids = dep.pids();
+
+    let (schedule, _guards) = match mode {
+        Mode::Runtime => {
+            let (r, g) = apply_schedule(chain, dep, &mut warnings)?;
+            (Some(r), Some(g))
+        }
+        Mode::Profile => (None, None),
+    };
+    let mut profiler = match mode {
+        Mode::Profile => Some(crate::profile::Profiling::attach(chain, &pids)?),
+        Mode::Runtime => None,
+    };
+
+    let traffic = match traffic_config(chain, &dep.plan) {
+        Some(cfg) => {
+            let traffic_stop = AtomicBool::new(false);
+            let done = AtomicBool::new(false);
+            let total_s = cfg.generator.duration_s.unwrap_or(0.0).max(
+                cfg.generator
+                    .count
+                    .map_or(0.0, |c| c as f64 / cfg.generator.rate_pps.max(1.0)),
+            );
+            let gen_ns = dep
+                .netns(dep.plan.gen_end.ns)
+                .ok_or(RunError::Interrupted)?;
+            let sink_ns = dep.netns(dep.plan.sink.ns).ok_or(RunError::Interrupted)?;
+            let gen_if = dep.plan.gen_end.ifname.clone();
+            let sink_if = dep.plan.sink.ifname.clone();
+            let batch = chain.traffic.as_ref().map_or(32, |t| t.batch);
+            let r = std::thread::scope(|s| {
+                let mon = s.spawn(|| {
+                    monitor(stop, &traffic_stop, &done, &pids, total_s, progress);
+                });
+                let r = crate::traffic::run_with(
+                    &cfg,
+                    || open_in(gen_ns, &gen_if, batch),
+                    || open_in(sink_ns, &sink_if, 64),
+                    &traffic_stop,
+                );
+                done.store(true, Ordering::Relaxed);
+                let _ = mon.join();
+                r
+            });
+            // A crashed NF is the run's error, whatever the traffic saw.
+            dep.check_alive()?;
+            Some(r?)
+        }
+        None => {
+            dep.check_alive()?;
+            None
+        }
+    };
+    let interrupted = stop.load(Ordering::Relaxed);
+
+    if let Some(p) = profiler.as_mut() {
+        p.stop()?;
+    }
+    dep.check_alive()?;
+    dep.stop_nfs();
+    let outcomes = dep.outcomes();
+    let nfs: Vec<NfReport> = outcomes.iter().map(|o| nf_report(&dep.plan, o)).collect();
+    let profile = profiler
+        .as_ref()
+        .map(|p| p.report(chain, &nfs, traffic.as_ref()));
+    for n in &nfs {
+        if n.counters.is_none() {
+            warnings.push(format!(
+                "NF `{}` printed no counters on SIGTERM ({}): rx/tx/drops unknown",
+                n.name, n.exit
+            ));
+        }
+    }
+    Ok(RunReport {
+        chain: chain.name.clone(),
+        mode,
+        interconnect: chain.interconnect.kind.name().into(),
+        io: format!("{} batch {}", chain.io.driver, chain.io.batch),
+        offered_pps: traffic.as_ref().map(|t| t.offered_pps),
+        achieved_pps: traffic.as_ref().map(|t| t.achieved_pps),
+        sent: traffic.as_ref().map(|t| t.sent),
+        received: traffic.as_ref().map(|t| t.received),
+        lost: traffic.as_ref().map(|t| t.lost),
+        latency_us: traffic.as_ref().and_then(|t| t.latency_us.clone()),
+        nfs,
+        schedule,
+        traffic,
+        interrupted,
+        warnings,
+        profile,
+    })
+}
+
+/// Opens a traffic port on `ifname` inside `ns` (the socket stays bound to that namespace).
+fn open_in(
+    ns: &scc_io::netns::NetNs,
+    ifname: &str,
+    batch: usize,
+) -> Result<Box<dyn scc_io::Port>, TrafficError> {
+    let _guard = ns.enter()?;
+    let mut cfg = scc_io::PortConfig::new(ifname, scc_io::Driver::Mmsg, batch);
+    cfg.rcvbuf = Some(8 << 20);
+    Ok(scc_io::open_port(&cfg)?)
+}
+
+/// Sets `flag` on SIGINT and SIGTERM (signal-hook: async-signal-safe).
+pub fn stop_on_signals(flag: &Arc<AtomicBool>) -> std::io::Result<()> {
+    signal_hook::flag::register(signal_hook::consts::SIGINT, Arc::clone(flag))?;
+    signal_hook::flag::register(signal_hook::consts::SIGTERM, Arc::clone(flag))?;
+    Ok(())
+}
+
+/// The one-line refusal for a chain that needs host privileges, or `None`.
+pub fn privilege_refusal(chain: &Chain) -> Option<String> {
+    let f = chain.privileged_fields();
+    (!f.is_empty() && !sys::is_root()).then(|| {
+        format!(
+            "scc: this chain needs root for: {} - run as root or remove these fields",
+            f.join(", ")
+        )
+    })
+}
+
+/// Makes `cmd`'s child receive `sig` when this thread ends (`PR_SET_PDEATHSIG`), e.g. the
+/// rootless launcher's inner copy, so it tears down if the outer one is killed.
+pub fn die_with_parent(cmd: &mut std::process::Command, sig: i32) -> &mut std::process::Command {
+    sys::child_setup(cmd, sig, None)
+}
+
+/// Sends `sig` to our child `pid`.
+pub fn signal_child(pid: u32, sig: i32) -> std::io::Result<()> {
+    sys::signal(pid, sig)
+}
