@@ -565,36 +565,35 @@ pub fn model_chain(nfs: &[NfCounts], table: &LatencyTable) -> ChainModel {
         .map(|c| (c.name.clone(), model_nf(c, table)))
         .collect();
     let mut unavailable = BTreeMap::new();
-    let mut sum_terms = |get: &dyn Fn(&ModelResult) -> &Terms<Option<f64>>,
-                         record: bool|
-     -> Terms<Option<f64>> {
-        Terms::from_fn(|t| {
-            let mut acc = 0.0;
-            for (name, r) in &results {
-                match get(r).get(t) {
-                    Some(v) => acc += v,
-                    None => {
-                        if record {
-                            let why = r
-                                .unavailable
-                                .get(t.key())
-                                .cloned()
-                                .unwrap_or_else(|| "unavailable".into());
-                            unavailable.insert(t.key().to_string(), format!("{name}: {why}"));
+    let mut sum_terms =
+        |get: &dyn Fn(&ModelResult) -> &Terms<Option<f64>>, record: bool| -> Terms<Option<f64>> {
+            Terms::from_fn(|t| {
+                let mut acc = 0.0;
+                for (name, r) in &results {
+                    match get(r).get(t) {
+                        Some(v) => acc += v,
+                        None => {
+                            if record {
+                                let why = r
+                                    .unavailable
+                                    .get(t.key())
+                                    .cloned()
+                                    .unwrap_or_else(|| "unavailable".into());
+                                unavailable.insert(t.key().to_string(), format!("{name}: {why}"));
+                            }
+                            return None;
                         }
-                        return None;
                     }
                 }
-            }
-            if results.is_empty() {
-                if record {
-                    unavailable.insert(t.key().to_string(), "empty chain".into());
+                if results.is_empty() {
+                    if record {
+                        unavailable.insert(t.key().to_string(), "empty chain".into());
+                    }
+                    return None;
                 }
-                return None;
-            }
-            Some(acc)
-        })
-    };
+                Some(acc)
+            })
+        };
     let terms = sum_terms(&|r| &r.terms, true);
     let events = sum_terms(&|r| &r.events_per_packet, false);
     let simulated = results.iter().any(|(_, r)| r.simulated);
@@ -742,7 +741,12 @@ mod tests {
             (us - 216.97).abs() / 216.97 < 0.03,
             "total {us} us vs 216.97"
         );
-        let want = [(Term::D1, 1.99), (Term::D2, 0.29), (Term::D3, 0.41), (Term::DM, 96.60)];
+        let want = [
+            (Term::D1, 1.99),
+            (Term::D2, 0.29),
+            (Term::D3, 0.41),
+            (Term::DM, 96.60),
+        ];
         for (t, share) in want {
             let got = r.shares_percent.get(t).unwrap();
             assert!(
