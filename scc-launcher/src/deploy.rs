@@ -144,6 +144,7 @@ pub struct Deployment {
     nfs: Vec<Option<NfChild>>,
     outcomes: Vec<Option<NfOutcome>>,
     exe: PathBuf,
+    nf_exe: Option<PathBuf>,
     log: Log,
     torn_down: bool,
 }
@@ -171,9 +172,16 @@ impl Deployment {
             nfs: (0..n).map(|_| None).collect(),
             outcomes: vec![None; n],
             exe,
+            nf_exe: None,
             log,
             torn_down: false,
         }
+    }
+
+    /// Runs the NFs with `exe` (a binary with the `scc-nf` command-line contract:
+    /// `EXE router --rx IF ...`) instead of `scc nf ...`.
+    pub fn set_nf_exe(&mut self, exe: Option<PathBuf>) {
+        self.nf_exe = exe;
     }
 
     /// The namespace `id` (once created).
@@ -188,6 +196,11 @@ impl Deployment {
             .flatten()
             .map(|c| (c.name.clone(), c.child.id()))
             .collect()
+    }
+
+    /// Writes one line to the deployment's log.
+    pub fn log(&mut self, line: &str) {
+        (self.log)(line);
     }
 
     /// Steps completed so far.
@@ -306,8 +319,14 @@ impl Deployment {
         for i in 0..self.plan.nfs.len() {
             let p = self.plan.nfs[i].clone();
             let ns = self.ns_ref(p.ns)?;
-            let mut cmd = Command::new(&self.exe);
-            cmd.args(&p.argv)
+            // `exe` is `scc` itself (`scc nf router ...`) unless an NF executable with the
+            // scc-nf contract was given (`scc-nf router ...`).
+            let (prog, argv) = match &self.nf_exe {
+                Some(nf) => (nf, &p.argv[1..]),
+                None => (&self.exe, &p.argv[..]),
+            };
+            let mut cmd = Command::new(prog);
+            cmd.args(argv)
                 .stdin(Stdio::null())
                 .stdout(Stdio::piped())
                 .stderr(Stdio::piped())
@@ -342,7 +361,12 @@ impl Deployment {
 
     /// Waits until every NF has a packet socket bound to its receive interface
     /// (`/proc/PID/net/packet`), or fails when one exits or `timeout` passes.
-    pub fn wait_ready(&mut self, timeout: Duration) -> Result<(), DeployError> {
+    /// Returns early (Ok) when `stop` is set.
+    pub fn wait_ready(
+        &mut self,
+        timeout: Duration,
+        stop: &std::sync::atomic::AtomicBool,
+    ) -> Result<(), DeployError> {
         let mut want = Vec::new();
         for (i, p) in self.plan.nfs.iter().enumerate() {
             let ns = self.ns_ref(p.ns)?;
@@ -354,6 +378,9 @@ impl Deployment {
         let start = Instant::now();
         loop {
             self.check_alive()?;
+            if stop.load(std::sync::atomic::Ordering::Relaxed) {
+                return Ok(());
+            }
             let mut all = true;
             for &(i, idx) in &want {
                 let Some(c) = &self.nfs[i] else { continue };

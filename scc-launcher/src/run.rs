@@ -58,6 +58,9 @@ impl RunError {
 pub struct RunOptions {
     /// The `scc` executable that runs `scc nf ...` (normally `std::env::current_exe()`).
     pub exe: PathBuf,
+    /// An NF executable with the `scc-nf` contract (`EXE router --rx IF ...`) to use instead
+    /// of `scc nf ...` (`--nf-exe` / `SCC_NF_EXE`).
+    pub nf_exe: Option<PathBuf>,
     /// Folder for relative paths in the chain file.
     pub base: PathBuf,
     /// Profile or run-time mode (`scc profile` forces profile).
@@ -77,6 +80,7 @@ impl RunOptions {
     pub fn new(stop: Arc<AtomicBool>) -> std::io::Result<Self> {
         Ok(Self {
             exe: std::env::current_exe()?,
+            nf_exe: std::env::var_os("SCC_NF_EXE").map(PathBuf::from),
             base: PathBuf::from("."),
             mode: Mode::Runtime,
             stop,
@@ -374,12 +378,13 @@ fn sched_policy(chain: &Chain) -> Option<scc_sched::Policy> {
 /// Applies the chain's scheduling to the deployed NFs (run-time mode).
 fn apply_schedule(
     chain: &Chain,
-    dep: &Deployment,
+    dep: &mut Deployment,
     warnings: &mut Vec<String>,
-) -> Result<(SchedReport, SchedGuards), RunError> {
+    slot: &mut Option<SchedGuards>,
+) -> Result<SchedReport, RunError> {
     let s = &chain.schedule;
-    let plan = &dep.plan;
-    let mut guards = SchedGuards::default();
+    let plan = dep.plan.clone();
+    let guards = slot.insert(SchedGuards::default());
     let mut rep = SchedReport {
         plan: match s.plan {
             crate::chain::Plan::Uniprocessor => "uniprocessor".into(),
@@ -404,6 +409,7 @@ fn apply_schedule(
         let r = scc_sched::CoreReservation::create(&opts)
             .map_err(|e| RunError::Sched(e.to_string()))?;
         rep.reservation = Some(r.path().display().to_string());
+        log_line(dep, &format!("cpuset {}", r.path().display()));
         guards._reservation = Some(r);
     }
     if let Some(policy) = sched_policy(chain) {
@@ -432,7 +438,7 @@ fn apply_schedule(
             Err(e) => warnings.push(format!("keep_awake unavailable: {e}")),
         }
     }
-    Ok((rep, guards))
+    Ok(rep)
 }
 
 /// Watches the run: SIGINT/SIGTERM or a crashed NF stop the traffic; draws the progress line.
@@ -495,6 +501,8 @@ fn process_running(pid: u32) -> bool {
 pub fn run_chain(chain: &Chain, opts: RunOptions) -> Result<RunReport, RunError> {
     let plan = DeployPlan::new(chain, &opts.base)?;
     let mut dep = Deployment::new(plan, opts.exe.clone(), opts.log);
+    dep.set_nf_exe(opts.nf_exe.clone());
+    let mut guards = None;
     let result = run_deployed(
         chain,
         &mut dep,
@@ -502,8 +510,11 @@ pub fn run_chain(chain: &Chain, opts: RunOptions) -> Result<RunReport, RunError>
         opts.mode,
         opts.progress,
         opts.ready_timeout,
+        &mut guards,
     );
+    // NFs first (a cpuset with tasks cannot be removed), then the scheduler's state.
     dep.teardown();
+    drop(guards);
     result
 }
 
@@ -514,6 +525,7 @@ fn run_deployed(
     mode: Mode,
     progress: bool,
     ready_timeout: Duration,
+    guards: &mut Option<SchedGuards>,
 ) -> Result<RunReport, RunError> {
     let mut warnings = Vec::new();
     dep.create_network()?;
@@ -521,18 +533,15 @@ fn run_deployed(
         return Err(RunError::Interrupted);
     }
     dep.spawn_nfs()?;
-    dep.wait_ready(ready_timeout)?;
+    dep.wait_ready(ready_timeout, stop)?;
     if stop.load(Ordering::Relaxed) {
         return Err(RunError::Interrupted);
     }
     let pids = dep.pids();
 
-    let (schedule, _guards) = match mode {
-        Mode::Runtime => {
-            let (r, g) = apply_schedule(chain, dep, &mut warnings)?;
-            (Some(r), Some(g))
-        }
-        Mode::Profile => (None, None),
+    let schedule = match mode {
+        Mode::Runtime => Some(apply_schedule(chain, dep, &mut warnings, guards)?),
+        Mode::Profile => None,
     };
     let mut profiler = match mode {
         Mode::Profile => Some(crate::profile::Profiling::attach(chain, &pids)?),
@@ -631,9 +640,15 @@ fn open_in(
 }
 
 /// Sets `flag` on SIGINT and SIGTERM (signal-hook: async-signal-safe).
+/// A second SIGINT/SIGTERM while the first is being handled exits at once with status 130
+/// (the NFs then die through `PR_SET_PDEATHSIG` and the anonymous namespaces with them).
 pub fn stop_on_signals(flag: &Arc<AtomicBool>) -> std::io::Result<()> {
-    signal_hook::flag::register(signal_hook::consts::SIGINT, Arc::clone(flag))?;
-    signal_hook::flag::register(signal_hook::consts::SIGTERM, Arc::clone(flag))?;
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    for sig in [SIGINT, SIGTERM] {
+        // Registered first, so it sees the flag as it was before this signal set it.
+        signal_hook::flag::register_conditional_shutdown(sig, 130, Arc::clone(flag))?;
+        signal_hook::flag::register(sig, Arc::clone(flag))?;
+    }
     Ok(())
 }
 
@@ -657,4 +672,8 @@ pub fn die_with_parent(cmd: &mut std::process::Command, sig: i32) -> &mut std::p
 /// Sends `sig` to our child `pid`.
 pub fn signal_child(pid: u32, sig: i32) -> std::io::Result<()> {
     sys::signal(pid, sig)
+}
+
+fn log_line(dep: &mut Deployment, line: &str) {
+    dep.log(line);
 }
