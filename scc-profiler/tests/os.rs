@@ -1,0 +1,260 @@
+//! The OS side, for real: perf counters and schedstat on child processes, sysbench.
+//!
+//! Workloads run in a re-executed copy of this test binary (`worker` below, selected by the
+//! `SCC_PROFILER_WORKER` environment variable) so the test controls exactly what they do.
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use scc_profiler::counters::{Session, SessionOptions};
+use scc_profiler::model::Measure;
+use scc_profiler::sched;
+use scc_profiler::sysbench::{self, Level, SysbenchOptions, Topology};
+
+const WORKER_ENV: &str = "SCC_PROFILER_WORKER";
+
+/// Not a test: the body of the worker processes.
+#[test]
+fn worker() {
+    let Ok(kind) = std::env::var(WORKER_ENV) else {
+        return;
+    };
+    let end = Instant::now() + Duration::from_secs(3);
+    match kind.as_str() {
+        "spin" => {
+            let mut x = 0u64;
+            while Instant::now() < end {
+                for _ in 0..10_000 {
+                    x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(7));
+                }
+            }
+        }
+        "sleep" => {
+            while Instant::now() < end {
+                std::thread::sleep(Duration::from_millis(2));
+            }
+        }
+        "udp" => {
+            let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+            sock.set_nonblocking(true).unwrap();
+            let mut buf = [0u8; 64];
+            while Instant::now() < end {
+                // An empty non-blocking receive (recvfrom): one network-I/O syscall.
+                let _ = sock.recv_from(&mut buf);
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        }
+        _ => {}
+    }
+}
+
+struct Worker(Child);
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn spawn_worker(kind: &str) -> Worker {
+    let exe = std::env::current_exe().unwrap();
+    let child = Command::new(exe)
+        .args(["--exact", "worker", "--test-threads=1", "--nocapture"])
+        .env(WORKER_ENV, kind)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Let it start its workload.
+    std::thread::sleep(Duration::from_millis(150));
+    Worker(child)
+}
+
+fn is_root() -> bool {
+    // SAFETY: geteuid has no arguments and cannot fail.
+    unsafe { libc::geteuid() == 0 }
+}
+
+#[test]
+fn counters_on_a_child_process() {
+    let w = spawn_worker("udp");
+    let pid = w.0.id() as i32;
+    let mut s = Session::attach(&[pid], &SessionOptions::default()).unwrap();
+    s.start().unwrap();
+    std::thread::sleep(Duration::from_millis(400));
+    let mid = s.snapshot().unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    let r = s.stop().unwrap().remove(0);
+    assert_eq!(r.pid, pid);
+    println!("{}", serde_json::to_string_pretty(&r.counters).unwrap());
+
+    // Scheduler metrics need no privileges.
+    let sched = r.sched.expect("schedstat readable");
+    assert!(sched.run_ns > 0);
+    assert!(sched.voluntary_switches >= 50, "{sched:?}");
+
+    match r.counters["context_switches"].as_result() {
+        Ok(cs) => {
+            // ~1 ms sleeps for 500 ms: hundreds of switches.
+            assert!(cs >= 50.0, "context switches {cs}");
+            let tc = r.get("task_clock_ns").unwrap();
+            assert!(tc > 0.0);
+            assert!(tc < 0.6e9 * 2.0, "task clock {tc} ns over 0.5 s");
+            let mid_cs = mid[0].get("context_switches").unwrap();
+            assert!(mid_cs <= cs);
+        }
+        Err(why) => {
+            assert!(!is_root(), "software events must work as root: {why}");
+            println!("SKIP software counters: {why}");
+        }
+    }
+    match r.counters["sys_enter_recvfrom"].as_result() {
+        Ok(n) => {
+            assert!(n >= 50.0, "recvfrom calls {n}");
+            assert!(r.get("net_syscalls").unwrap() >= n);
+            assert!(r.get("syscalls").unwrap() >= n);
+        }
+        Err(why) => {
+            assert!(!is_root(), "tracepoints must work as root: {why}");
+            println!("SKIP syscall tracepoints: {why}");
+        }
+    }
+}
+
+/// Hardware events: either counted (a PMU exists) or unavailable with a reason; never a
+/// silent zero. On this VM there is no PMU.
+#[test]
+fn hardware_events_unavailable_are_detected() {
+    let w = spawn_worker("spin");
+    let pid = w.0.id() as i32;
+    let opts = SessionOptions {
+        software: false,
+        hardware: true,
+        syscalls: false,
+    };
+    let mut s = Session::attach(&[pid], &opts).unwrap();
+    s.start().unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    let r = s.stop().unwrap().remove(0);
+    for k in [
+        "cycles",
+        "instructions",
+        "l1d_loads",
+        "llc_load_misses",
+        "dtlb_load_misses",
+    ] {
+        match &r.counters[k] {
+            Measure::Value(v) => assert!(*v > 0.0, "{k} counted 0 on a spinning process"),
+            Measure::Unavailable { unavailable } => {
+                assert!(!unavailable.is_empty());
+                println!("{k}: unavailable: {unavailable}");
+            }
+        }
+    }
+    let counts = r.nf_counts("spin", Measure::Value(1000.0), Default::default());
+    let m = scc_profiler::model_nf(&counts, &scc_profiler::LatencyTable::paper());
+    if r.counters["cycles"].value().is_none() {
+        assert_eq!(m.terms.d1, None);
+        assert!(m.unavailable.contains_key("L_D1"));
+    }
+}
+
+/// Wait/RunTime: high for a process that sleeps, low for one that spins (compared with each
+/// other, not against fixed thresholds).
+#[test]
+fn schedstat_sleeper_vs_spinner() {
+    let sleeper = spawn_worker("sleep");
+    let spinner = spawn_worker("spin");
+    let pids = [sleeper.0.id() as i32, spinner.0.id() as i32];
+    let before: Vec<_> = pids.iter().map(|p| sched::snapshot(*p).unwrap()).collect();
+    std::thread::sleep(Duration::from_millis(500));
+    let after: Vec<_> = pids.iter().map(|p| sched::snapshot(*p).unwrap()).collect();
+    let sl = sched::delta(&before[0], &after[0]);
+    let sp = sched::delta(&before[1], &after[1]);
+    println!("sleeper {sl:?}\nspinner {sp:?}");
+    let sl_w = sl.wait_over_run.expect("sleeper ran a little");
+    let sp_w = sp.wait_over_run.expect("spinner ran");
+    assert!(
+        sl_w > 5.0 * sp_w.max(0.01),
+        "sleeper {sl_w} vs spinner {sp_w}"
+    );
+    assert!(sp.run_ns > 5 * sl.run_ns);
+    assert!(sl.voluntary_switches > sp.voluntary_switches);
+}
+
+#[test]
+fn sysbench_small_working_sets_are_ordered() {
+    let topo = sysbench::topology();
+    println!("{topo:?}");
+    // The L1 and a DRAM-sized working set, random chase, few loads: well under a second.
+    let big = topo
+        .l3_bytes
+        .map(|l| (4 * l as usize).max(64 << 20))
+        .unwrap_or(64 << 20);
+    let opts = SysbenchOptions {
+        working_sets: vec![16 << 10, big],
+        strides: vec![64],
+        loads_per_point: 100_000,
+        repetitions: 3,
+        round_trips: 0,
+        syscalls: 0,
+        strided: false,
+    };
+    let t = Instant::now();
+    let (random, strided) = sysbench::memory_latency(&opts, &topo).unwrap();
+    assert!(strided.is_empty());
+    assert_eq!(random.len(), 2);
+    let (l1, dram) = (random[0], random[1]);
+    println!(
+        "L1 {:.2} ns, DRAM {:.2} ns in {:?}",
+        l1.ns,
+        dram.ns,
+        t.elapsed()
+    );
+    assert!(l1.ns > 0.1 && l1.ns < 20.0, "{l1:?}");
+    assert!(dram.ns > 3.0 * l1.ns, "L1 {l1:?} vs DRAM {dram:?}");
+    if topo.l1d_bytes.is_some() {
+        assert_eq!(l1.level, Level::L1);
+    }
+    let fake = Topology {
+        l3_bytes: Some(1 << 20),
+        ..topo
+    };
+    assert_eq!(fake.level_of(big as u64), Level::Dram);
+}
+
+#[test]
+fn context_switch_and_syscall_cost() {
+    let Some(cpu) = sysbench::last_core() else {
+        println!("SKIP: no CPU affinity");
+        return;
+    };
+    let c = sysbench::context_switch(scc_profiler::Policy::Other, cpu, 500).unwrap();
+    println!("{c:?}");
+    assert!(c.raw_ns > 100.0 && c.raw_ns < 1e6);
+    match sysbench::context_switch(scc_profiler::Policy::Fifo, cpu, 200) {
+        Ok(f) => println!("fifo {f:?}"),
+        Err(e) => {
+            assert!(!is_root() || cpu == 0, "fifo as root: {e}");
+            println!("SKIP fifo: {e}");
+        }
+    }
+    let s = sysbench::syscall_cost(20_000).unwrap();
+    println!("{s:?}");
+    assert!(s.recvfrom_ns > 10.0 && s.getppid_ns > 10.0);
+}
+
+#[test]
+fn tracepoint_ids_found_as_root() {
+    match scc_profiler::counters::tracepoint_ids() {
+        Ok(ids) => {
+            assert!(ids.sys_enter.is_some() || !ids.net.is_empty());
+            println!("{ids:?}");
+        }
+        Err(e) => {
+            assert!(!is_root(), "as root a private tracefs mount works: {e}");
+            println!("SKIP: {e}");
+        }
+    }
+}
