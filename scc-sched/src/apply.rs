@@ -516,3 +516,65 @@ mod tests {
         assert!(matches!(read(-5), Err(Error::NoSuchProcess { pid: -5 })));
     }
 }
+
+/// The result of [`apply_plan`]: one [`Applied`] per task that got a spec.
+#[derive(Debug, Clone, Serialize)]
+pub struct AppliedPlan {
+    /// `(task name, what was applied to its PID)`, in plan order.
+    pub entries: Vec<(String, Applied)>,
+}
+
+impl AppliedPlan {
+    /// Every warning of every task, prefixed with the task name.
+    pub fn warnings(&self) -> Vec<String> {
+        self.entries
+            .iter()
+            .flat_map(|(n, a)| a.warnings.iter().map(move |w| format!("{n}: {w}")))
+            .collect()
+    }
+
+    /// Restores every task (in reverse order); the first error is returned after all were tried.
+    pub fn restore(&self) -> Result<()> {
+        let mut first = None;
+        for (_, a) in self.entries.iter().rev() {
+            if let Err(e) = a.restore()
+                && first.is_none()
+            {
+                first = Some(e);
+            }
+        }
+        first.map_or(Ok(()), Err)
+    }
+}
+
+/// Applies a [`crate::Plan`] to the chain's processes: `pids` maps task names to PIDs. Every NF
+/// needs a PID; the switch is skipped when it has no PID (a kernel switch) or no spec. If one task
+/// fails, the tasks already done are restored and the error returned.
+pub fn apply_plan(plan: &crate::Plan, pids: &[(&str, i32)]) -> Result<AppliedPlan> {
+    for (name, _) in pids {
+        if plan.placement(name).is_none() {
+            return Err(Error::Plan(format!("PID given for unknown task {name:?}")));
+        }
+    }
+    let mut done = AppliedPlan {
+        entries: Vec::new(),
+    };
+    for p in &plan.placements {
+        let pid = pids.iter().find(|(n, _)| *n == p.name).map(|(_, pid)| *pid);
+        let (Some(spec), Some(pid)) = (&p.spec, pid) else {
+            if p.role == crate::plan::Role::Nf && pid.is_none() {
+                let _ = done.restore();
+                return Err(Error::Plan(format!("no PID for nf {:?}", p.name)));
+            }
+            continue;
+        };
+        match apply(pid, spec) {
+            Ok(a) => done.entries.push((p.name.clone(), a)),
+            Err(e) => {
+                let _ = done.restore();
+                return Err(e);
+            }
+        }
+    }
+    Ok(done)
+}

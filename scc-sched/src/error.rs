@@ -77,6 +77,14 @@ pub enum Error {
     /// A name unfit for a cgroup or plan entry.
     #[error("invalid name {0:?}: use 1-32 characters of [a-z0-9_-]")]
     InvalidName(String),
+    /// A configuration field with a bad value (names the field, says why).
+    #[error("{field}: {reason}")]
+    Field {
+        /// The field, e.g. `schedule.policy`.
+        field: &'static str,
+        /// What is wrong and, where possible, what was meant.
+        reason: String,
+    },
     /// A scheduling plan that cannot be built; the message says why.
     #[error("plan: {0}")]
     Plan(String),

@@ -46,9 +46,9 @@ mod rr;
 mod sys;
 
 pub use apply::{
-    Applied, ThreadChange, affinity, apply, apply_thread, base_slice, check_rt_housekeeping,
-    parse_proc_sched_slice, pin_current_thread, proc_slice, read, read_all, rr_interval,
-    rt_runtime_us, set_affinity, slice_supported,
+    Applied, AppliedPlan, ThreadChange, affinity, apply, apply_plan, apply_thread, base_slice,
+    check_rt_housekeeping, parse_proc_sched_slice, pin_current_thread, proc_slice, read, read_all,
+    rr_interval, rt_runtime_us, set_affinity, slice_supported,
 };
 pub use awake::{KeepAwake, KeepAwakeMode, current_dma_latency_us, dma_latency_effective};
 pub use caps::{Capabilities, CgroupLayout, DmaLatency};

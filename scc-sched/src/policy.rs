@@ -62,6 +62,68 @@ impl Default for Policy {
 }
 
 impl Policy {
+    /// Builds a policy from a chain file's fields (`policy`, `nice`, `priority`), the way the
+    /// launcher's `[schedule]` section spells them. Errors name the field: an unknown policy
+    /// name, `nice` given for fifo/rr, `priority` missing for fifo/rr or given for other/batch,
+    /// values out of range.
+    pub fn from_fields(policy: &str, nice: Option<i32>, priority: Option<u32>) -> Result<Policy> {
+        let p = match policy {
+            "other" | "normal" | "default" => Policy::Other {
+                nice: nice.unwrap_or(0),
+            },
+            "batch" => Policy::Batch {
+                nice: nice.unwrap_or(0),
+            },
+            "fifo" | "rr" => {
+                if nice.is_some() {
+                    return Err(Error::Field {
+                        field: "nice",
+                        reason: format!("{policy} has no nice value; use priority = 1..99"),
+                    });
+                }
+                let Some(priority) = priority else {
+                    return Err(Error::Field {
+                        field: "priority",
+                        reason: format!("{policy} needs priority = 1..99"),
+                    });
+                };
+                if policy == "fifo" {
+                    Policy::Fifo { priority }
+                } else {
+                    Policy::Rr { priority }
+                }
+            }
+            "idle" => {
+                if nice.is_some() {
+                    return Err(Error::Field {
+                        field: "nice",
+                        reason: "idle has no nice value".into(),
+                    });
+                }
+                Policy::Idle
+            }
+            other => {
+                return Err(Error::Field {
+                    field: "policy",
+                    reason: format!(
+                        "unknown policy {other:?}: expected other, batch, fifo, rr or idle"
+                    ),
+                });
+            }
+        };
+        if priority.is_some() && !p.is_realtime() {
+            return Err(Error::Field {
+                field: "priority",
+                reason: format!("{policy} has no priority; use nice = -20..19"),
+            });
+        }
+        p.validate().map_err(|e| Error::Field {
+            field: if p.is_realtime() { "priority" } else { "nice" },
+            reason: e.to_string(),
+        })?;
+        Ok(p)
+    }
+
     /// The policy's short name (`other`, `batch`, `fifo`, `rr`, `idle`).
     pub fn name(&self) -> &'static str {
         self.kind().name()
@@ -384,6 +446,48 @@ mod tests {
         }
         // SCHED_RESET_ON_FORK is masked off.
         assert_eq!(PolicyKind::from_raw(0x4000_0001), PolicyKind::Fifo);
+    }
+
+    #[test]
+    fn from_fields() {
+        assert_eq!(
+            Policy::from_fields("batch", Some(-19), None).unwrap(),
+            Policy::Batch { nice: -19 }
+        );
+        assert_eq!(
+            Policy::from_fields("other", None, None).unwrap(),
+            Policy::Other { nice: 0 }
+        );
+        assert_eq!(
+            Policy::from_fields("rr", None, Some(5)).unwrap(),
+            Policy::Rr { priority: 5 }
+        );
+        assert_eq!(
+            Policy::from_fields("idle", None, None).unwrap(),
+            Policy::Idle
+        );
+        let field = |r: Result<Policy>| match r {
+            Err(Error::Field { field, .. }) => field,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(field(Policy::from_fields("fifio", None, None)), "policy");
+        assert_eq!(field(Policy::from_fields("fifo", None, None)), "priority");
+        assert_eq!(field(Policy::from_fields("fifo", Some(1), Some(3))), "nice");
+        assert_eq!(
+            field(Policy::from_fields("batch", None, Some(3))),
+            "priority"
+        );
+        assert_eq!(field(Policy::from_fields("batch", Some(-30), None)), "nice");
+        assert_eq!(
+            field(Policy::from_fields("rr", None, Some(100))),
+            "priority"
+        );
+        assert!(
+            Policy::from_fields("fifio", None, None)
+                .unwrap_err()
+                .to_string()
+                .contains("fifo")
+        );
     }
 
     #[test]

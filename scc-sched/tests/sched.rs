@@ -376,3 +376,53 @@ fn serde_contract() {
     assert_eq!(text, r#"{"policy":"rr","priority":3,"affinity":[1]}"#);
     assert_eq!(serde_json::from_str::<SchedSpec>(&text).unwrap(), round);
 }
+
+#[test]
+fn apply_a_plan_to_a_chain() {
+    let a = sleeper();
+    let b = sleeper();
+    let online = online_cpus().unwrap();
+    let last = last_core();
+    let req = PlanRequest {
+        kind: PlanKind::Uniprocessor,
+        nfs: vec![
+            NfRequest {
+                name: "r1".into(),
+                cores: None,
+            },
+            NfRequest {
+                name: "r2".into(),
+                cores: None,
+            },
+        ],
+        switch: Some(SwitchRequest {
+            name: "br".into(),
+            core: None,
+            spec: None,
+        }),
+        nf_spec: SchedSpec::new(Policy::Batch { nice: 0 }),
+        cores: vec![],
+        online: online.clone(),
+    };
+    let p = plan(&req).unwrap();
+    let before = (read(a.pid()).unwrap(), read(b.pid()).unwrap());
+    let done = apply_plan(&p, &[("r1", a.pid()), ("r2", b.pid())]).unwrap();
+    assert_eq!(done.entries.len(), 2);
+    for pid in [a.pid(), b.pid()] {
+        let s = read(pid).unwrap();
+        assert_eq!(s.policy(), Some(Policy::Batch { nice: 0 }));
+        assert_eq!(s.affinity, vec![last]);
+    }
+    done.restore().unwrap();
+    assert_eq!((read(a.pid()).unwrap(), read(b.pid()).unwrap()), before);
+    // Every NF needs a PID; unknown names are refused; nothing is left applied.
+    assert!(matches!(
+        apply_plan(&p, &[("r1", a.pid())]),
+        Err(Error::Plan(m)) if m.contains("r2")
+    ));
+    assert_eq!(read(a.pid()).unwrap(), before.0);
+    assert!(matches!(
+        apply_plan(&p, &[("r1", a.pid()), ("r2", b.pid()), ("zz", 1)]),
+        Err(Error::Plan(_))
+    ));
+}
