@@ -7,7 +7,7 @@ use scc_io::{Batch, Port};
 use serde::{Deserialize, Serialize};
 
 use super::TrafficError;
-use super::clock::{now_ns, pin_current_thread, set_timer_slack, sleep_until};
+use super::clock::{now_ns, pin_current_thread, set_timer_slack, sleep_until, thread_cpu_ns};
 use super::pace::{Pacer, Wait, wait_plan};
 use super::probe::{ProbeConfig, ProbeFactory, SEQ_MASK, stamp};
 
@@ -109,6 +109,8 @@ pub struct GenReport {
     /// Run length in seconds: from the first send to the end of the schedule (or the last send
     /// when the generator fell behind, or the stop).
     pub elapsed_s: f64,
+    /// CPU time the generator's thread used during the run, in seconds.
+    pub cpu_s: f64,
     /// Start of the run, `CLOCK_MONOTONIC` ns.
     pub start_ns: u64,
     /// End of the run, `CLOCK_MONOTONIC` ns.
@@ -205,6 +207,7 @@ impl Generator {
         let (mut attempted, mut sent, mut calls) = (0u64, 0u64, 0u64);
         let (mut late_sum, mut late_max) = (0u64, 0u64);
         let mut stopped = false;
+        let cpu0 = thread_cpu_ns();
         let start = now_ns();
         while attempted < limit {
             if stop.load(Ordering::Relaxed) {
@@ -263,6 +266,7 @@ impl Generator {
         } else {
             limit - attempted
         };
+        let cpu_s = thread_cpu_ns().saturating_sub(cpu0) as f64 / 1e9;
         let after = port.stats();
         let elapsed_s = end.saturating_sub(start) as f64 / 1e9;
         let per_s = |x: u64| {
@@ -286,6 +290,7 @@ impl Generator {
             },
             achieved_pps: per_s(sent),
             elapsed_s,
+            cpu_s,
             start_ns: start,
             end_ns: end,
             send_calls: calls,

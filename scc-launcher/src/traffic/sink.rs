@@ -9,7 +9,7 @@ use scc_io::{Batch, Port};
 use serde::{Deserialize, Serialize};
 
 use super::TrafficError;
-use super::clock::{now_ns, pin_current_thread, set_timer_slack};
+use super::clock::{now_ns, pin_current_thread, set_timer_slack, thread_cpu_ns};
 use super::latency::{LatencyRecorder, LatencySummary};
 use super::probe::{Probe, ProbeError};
 use super::seq::{SeqCounts, SeqTracker};
@@ -193,6 +193,8 @@ pub struct SinkReport {
     pub poll: PollMode,
     /// Seconds the sink ran.
     pub elapsed_s: f64,
+    /// CPU time the sink's thread used during the run, in seconds.
+    pub cpu_s: f64,
     /// True when the timeout ended the run.
     pub timed_out: bool,
     /// The latency histogram in ns (for the profiler; not serialised).
@@ -250,6 +252,7 @@ impl Sink {
         let drain_ns = self.cfg.drain_ms.saturating_mul(1_000_000);
         let spin_ns = self.cfg.adaptive_spin_us.saturating_mul(1000);
         let before = port.stats();
+        let cpu0 = thread_cpu_ns();
         let start = now_ns();
         let deadline = self.cfg.timeout_s.map(|t| start + (t * 1e9) as u64);
         let mut drain_from: Option<u64> = None;
@@ -313,6 +316,7 @@ impl Sink {
             }
         }
         let end = now_ns();
+        let cpu_s = thread_cpu_ns().saturating_sub(cpu0) as f64 / 1e9;
         let after = port.stats();
         let seq = tracker.counts();
         Ok(SinkReport {
@@ -333,6 +337,7 @@ impl Sink {
             empty_polls: after.empty_polls.saturating_sub(before.empty_polls),
             poll: self.cfg.poll,
             elapsed_s: end.saturating_sub(start) as f64 / 1e9,
+            cpu_s,
             timed_out,
             histogram: Some(lat.into_histogram()),
         })
