@@ -7,4 +7,5 @@
 //! - [`wire`]: typed zero-copy views of Ethernet, ARP, IPv4, ICMP and UDP, checksums, builders.
 #![warn(missing_docs)]
 
+pub mod lpm;
 pub mod wire;
