@@ -44,7 +44,9 @@ pub struct ReservationOptions {
     #[serde(default = "yes")]
     pub exclusive: bool,
     /// Also move every other process of the parent cgroup to a sibling cpuset with the other
-    /// cores, so nothing else runs on the reserved ones. Off unless asked for explicitly.
+    /// cores, so nothing else runs on the reserved ones. Off unless asked for explicitly. The
+    /// calling process itself is never moved (pin its threads yourself); kernel threads cannot
+    /// be moved and are counted in [`CoreReservation::others`].
     #[serde(default)]
     pub isolate_others: bool,
     /// Parent cgroup, relative to the hierarchy's mount point; default its root.
@@ -375,7 +377,10 @@ impl CoreReservation {
             left: 0,
         });
         self.configure(&dir, &rest, false)?;
-        let mine: Vec<i32> = self.moved.iter().map(|m| m.pid).collect();
+        // Our own process (the launcher) stays where it is: it did the reserving, may hold
+        // keep_awake spinners pinned to the reserved cores, and pins its own threads itself.
+        let mut mine: Vec<i32> = self.moved.iter().map(|m| m.pid).collect();
+        mine.push(std::process::id() as i32);
         let procs = dir.join("cgroup.procs");
         let (mut moved, mut left) = (0, 0);
         for pid in read_pids(&self.parent)? {

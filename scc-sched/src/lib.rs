@@ -12,7 +12,7 @@
 //!   `/dev/cpu_dma_latency`.
 //! * Placement: [`pin_current_thread`], [`set_affinity`], and [`CoreReservation`] (an exclusive
 //!   cpuset cgroup, v2 or v1, removed on drop).
-//! * [`plan`]: uniprocessor (Fig. 7a) and multiprocessor (Fig. 7b, one scheduler instance per
+//! * [`mod@plan`] and [`plan()`]: uniprocessor (Fig. 7a) and multiprocessor (Fig. 7b, one scheduler instance per
 //!   core) plans, pure and validated.
 //! * [`KeepAwake`]: `/dev/cpu_dma_latency` held at 0, or SCHED_IDLE spinners on the chain's
 //!   cores, released on drop.
