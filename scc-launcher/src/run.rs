@@ -133,6 +133,8 @@ pub struct SchedReport {
     pub keep_awake: Option<String>,
     /// RR quantum set for the run (ms).
     pub rr_timeslice_ms: Option<i64>,
+    /// Cgroups of the `env = "netns"` NFs (root only).
+    pub nf_cgroups: Vec<String>,
 }
 
 /// The result of `scc run`. The top-level keys `offered_pps`, `achieved_pps`, `sent`,
@@ -355,11 +357,75 @@ pub fn traffic_config(chain: &Chain, plan: &DeployPlan) -> Option<TrafficConfig>
 }
 
 /// Holds what the scheduler set up for the run (released on drop, before teardown ends).
+/// Fields drop in declaration order: the NFs' own cgroups before the chain's reservation that
+/// may contain them.
 #[derive(Default)]
 struct SchedGuards {
+    nf_cgroups: Vec<scc_sched::CoreReservation>,
     _rr: Option<scc_sched::RrTimeslice>,
     _reservation: Option<scc_sched::CoreReservation>,
     _awake: Option<scc_sched::KeepAwake>,
+}
+
+/// `env = "netns"` NFs get a cgroup of their own, like a container (a cpuset with the NF's
+/// core, nested in the chain's reservation if there is one). Needs root; otherwise the NFs
+/// stay in the launcher's cgroup and a warning says so.
+fn container_cgroups(
+    chain: &Chain,
+    dep: &mut Deployment,
+    warnings: &mut Vec<String>,
+    slot: &mut Option<SchedGuards>,
+) -> Result<Vec<String>, RunError> {
+    let netns: Vec<usize> = (0..chain.nfs.len())
+        .filter(|&i| chain.nfs[i].env == crate::chain::Env::Netns)
+        .collect();
+    if netns.is_empty() {
+        return Ok(Vec::new());
+    }
+    let host_root = sys::is_root() && std::env::var_os("SCC_INNER").is_none();
+    if !host_root {
+        warnings.push(
+            "env = \"netns\" NFs share the launcher's cgroup: per-NF cgroups need root".into(),
+        );
+        return Ok(Vec::new());
+    }
+    let layout = scc_sched::CgroupLayout::detect();
+    let Some((version, mount)) = layout.preferred() else {
+        warnings.push("no cpuset cgroup hierarchy: per-NF cgroups skipped".into());
+        return Ok(Vec::new());
+    };
+    let guards = slot.get_or_insert_with(SchedGuards::default);
+    let parent = guards
+        ._reservation
+        .as_ref()
+        .and_then(|r| r.path().strip_prefix(&mount).ok().map(|p| p.to_path_buf()));
+    let all = scc_sched::online_cpus().unwrap_or_default();
+    let pids = dep.pids();
+    let mut paths = Vec::new();
+    for i in netns {
+        let Some((name, pid)) = pids.get(i) else {
+            continue;
+        };
+        let cores = match dep.plan.nfs[i].core {
+            Some(c) => vec![c],
+            None => guards
+                ._reservation
+                .as_ref()
+                .map_or(all.clone(), |r| r.cores().to_vec()),
+        };
+        let mut opts = scc_sched::ReservationOptions::new(format!("nf-{name}"), cores);
+        opts.exclusive = false;
+        opts.pids = vec![*pid as i32];
+        opts.parent = parent.clone();
+        opts.hierarchy = Some((version, mount.clone()));
+        let cg = scc_sched::CoreReservation::create(&opts)
+            .map_err(|e| RunError::Sched(format!("cgroup of NF `{name}`: {e}")))?;
+        let path = cg.path().display().to_string();
+        dep.log(&format!("cgroup {name} {path}"));
+        paths.push(path);
+        guards.nf_cgroups.push(cg);
+    }
+    Ok(paths)
 }
 
 fn sched_policy(chain: &Chain) -> Option<scc_sched::Policy> {
@@ -384,7 +450,7 @@ fn apply_schedule(
 ) -> Result<SchedReport, RunError> {
     let s = &chain.schedule;
     let plan = dep.plan.clone();
-    let guards = slot.insert(SchedGuards::default());
+    let guards = slot.get_or_insert_with(SchedGuards::default);
     let mut rep = SchedReport {
         plan: match s.plan {
             crate::chain::Plan::Uniprocessor => "uniprocessor".into(),
@@ -403,7 +469,7 @@ fn apply_schedule(
     }
     if s.reserve {
         let mut opts =
-            scc_sched::ReservationOptions::new(format!("scc-{}", chain.name), s.cores.clone());
+            scc_sched::ReservationOptions::new(cgroup_name(&chain.name), s.cores.clone());
         opts.pids = pids.iter().map(|(_, p)| *p as i32).collect();
         opts.isolate_others = s.isolate;
         let r = scc_sched::CoreReservation::create(&opts)
@@ -539,10 +605,14 @@ fn run_deployed(
     }
     let pids = dep.pids();
 
-    let schedule = match mode {
+    let mut schedule = match mode {
         Mode::Runtime => Some(apply_schedule(chain, dep, &mut warnings, guards)?),
         Mode::Profile => None,
     };
+    let cgroups = container_cgroups(chain, dep, &mut warnings, guards)?;
+    if let Some(s) = schedule.as_mut() {
+        s.nf_cgroups = cgroups;
+    }
     let mut profiler = match mode {
         Mode::Profile => Some(crate::profile::Profiling::attach(chain, &pids)?),
         Mode::Runtime => None,
@@ -676,4 +746,10 @@ pub fn signal_child(pid: u32, sig: i32) -> std::io::Result<()> {
 
 fn log_line(dep: &mut Deployment, line: &str) {
     dep.log(line);
+}
+
+/// A cgroup name from the chain's name (scc-sched allows 1..=32 of `[a-z0-9_-]`).
+fn cgroup_name(chain: &str) -> String {
+    let n: String = chain.chars().take(24).collect();
+    if n.is_empty() { "chain".into() } else { n }
 }

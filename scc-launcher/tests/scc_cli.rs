@@ -1,0 +1,418 @@
+//! The `scc` binary end to end: `check` on every example and on malformed files; 2-NF chains
+//! back to back and over a bridge with traffic, counts checked hop by hop; an NF killed
+//! mid-run and SIGINT to `scc`, after which nothing is left (processes, namespaces, links,
+//! cgroups). As root, the rootless path is exercised too (as uid 65534 through `setpriv`).
+//!
+//! Rates are low and runs short (1-2 s): these are correctness tests, not benchmarks.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+fn scc() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_scc"))
+}
+
+fn examples() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/chains")
+}
+
+fn is_root() -> bool {
+    // SAFETY: geteuid has no arguments and cannot fail.
+    unsafe { libc::geteuid() == 0 }
+}
+
+fn write_chain(name: &str, text: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("scc-cli-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let p = dir.join(format!("{name}.toml"));
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+fn two_routers(name: &str, kind: &str, rate: u32, secs: f64) -> String {
+    format!(
+        r#"name = "{name}"
+[io]
+driver = "mmsg"
+batch = 32
+[interconnect]
+kind = "{kind}"
+[[nf]]
+name = "r1"
+kind = "router"
+env = "netns"
+routes = ["198.18.0.0/15"]
+[[nf]]
+name = "r2"
+kind = "router"
+env = "native"
+routes = ["198.18.0.0/15"]
+[traffic]
+rate_pps = {rate}
+frame_size = 64
+duration_s = {secs}
+"#
+    )
+}
+
+#[test]
+fn check_accepts_every_example_and_names_the_field_of_a_bad_one() {
+    for e in std::fs::read_dir(examples()).unwrap().flatten() {
+        let out = scc().arg("check").arg(e.path()).output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}: {}",
+            e.path().display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let bad = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/chains/bad/unknown-field.toml");
+    let out = scc().arg("check").arg(&bad).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("schedule.polcy") && err.contains("did you mean `policy`"),
+        "{err}"
+    );
+    let out = scc().args(["check", "--json"]).arg(&bad).output().unwrap();
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["valid"], false);
+    assert_eq!(v["errors"][0]["path"], "schedule.polcy");
+}
+
+/// Runs a chain with `--json` and checks the counts from the generator through every NF to
+/// the sink.
+fn run_and_check_counts(kind: &str) {
+    let f = write_chain(
+        &format!("counts-{kind}"),
+        &two_routers(kind, kind, 2000, 1.0),
+    );
+    let out = scc().args(["run", "--json"]).arg(&f).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "scc run failed: {stderr}");
+    let v: Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&out.stdout)));
+    for k in [
+        "offered_pps",
+        "achieved_pps",
+        "sent",
+        "received",
+        "lost",
+        "latency_us",
+        "nfs",
+    ] {
+        assert!(v.get(k).is_some(), "missing key {k}");
+    }
+    for k in ["p1", "p25", "p50", "p75", "p99", "max"] {
+        assert!(v["latency_us"][k].as_f64().unwrap() > 0.0, "latency_us.{k}");
+    }
+    let sent = v["sent"].as_u64().unwrap();
+    let received = v["received"].as_u64().unwrap();
+    let lost = v["lost"].as_u64().unwrap();
+    assert_eq!(sent, 2000);
+    assert_eq!(sent, received + lost);
+    assert!(received * 100 >= sent * 95, "too much loss at 2 kpps: {v}");
+    let nfs = v["nfs"].as_array().unwrap();
+    assert_eq!(nfs.len(), 2);
+    let mut upstream = sent;
+    for n in nfs {
+        let rx = n["rx"].as_u64().unwrap_or_else(|| panic!("no rx: {n}"));
+        let tx = n["tx"].as_u64().unwrap();
+        let drops: u64 = n["drops"]
+            .as_object()
+            .unwrap()
+            .values()
+            .filter_map(Value::as_u64)
+            .sum();
+        assert!(
+            rx <= upstream,
+            "{} received more than was sent to it: {v}",
+            n["name"]
+        );
+        assert!(tx <= rx, "{n}");
+        assert!(n["syscalls"].as_u64().unwrap() > 0, "{n}");
+        // Every frame in is forwarded or dropped with a reason.
+        assert!(tx + drops >= rx, "unaccounted frames in {n}");
+        upstream = tx;
+    }
+    assert!(received <= upstream);
+}
+
+#[test]
+fn two_routers_back_to_back_forward_everything() {
+    run_and_check_counts("b2b");
+}
+
+#[test]
+fn two_routers_over_a_bridge_forward_everything() {
+    run_and_check_counts("bridge");
+}
+
+/// A running `scc run -v` whose stderr is collected line by line.
+struct Running {
+    child: Child,
+    lines: Arc<Mutex<Vec<String>>>,
+}
+
+impl Running {
+    fn start(cmd: &mut Command) -> Running {
+        let mut child = cmd
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let l2 = Arc::clone(&lines);
+        let err = child.stderr.take().unwrap();
+        std::thread::spawn(move || {
+            for line in BufReader::new(err).lines().map_while(Result::ok) {
+                l2.lock().unwrap().push(line);
+            }
+        });
+        Running { child, lines }
+    }
+
+    fn wait_for(&self, needle: &str, timeout: Duration) -> String {
+        let start = Instant::now();
+        loop {
+            if let Some(l) = self
+                .lines
+                .lock()
+                .unwrap()
+                .iter()
+                .find(|l| l.contains(needle))
+            {
+                return l.clone();
+            }
+            assert!(
+                start.elapsed() < timeout,
+                "no `{needle}` within {timeout:?}: {:?}",
+                self.lines.lock().unwrap()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn wait(mut self, timeout: Duration) -> (Option<i32>, Vec<String>) {
+        let start = Instant::now();
+        loop {
+            if let Some(st) = self.child.try_wait().unwrap() {
+                std::thread::sleep(Duration::from_millis(50));
+                return (st.code(), self.lines.lock().unwrap().clone());
+            }
+            if start.elapsed() > timeout {
+                let _ = self.child.kill();
+                panic!("scc did not end within {timeout:?}");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+fn pids_in(lines: &[String]) -> Vec<u32> {
+    lines
+        .iter()
+        .filter_map(|l| l.strip_prefix("scc: nf "))
+        .filter_map(|l| l.split_whitespace().nth(2)?.parse().ok())
+        .collect()
+}
+
+fn netns_in(lines: &[String]) -> Vec<String> {
+    lines
+        .iter()
+        .filter(|l| l.starts_with("scc: netns "))
+        .filter_map(|l| l.split_whitespace().last().map(str::to_string))
+        .collect()
+}
+
+/// Everything `scc` made is gone: its NF processes, its namespaces (no process is in one and
+/// no fd refers to one), its links (none appeared in our namespace), its cgroups.
+fn assert_nothing_left(lines: &[String], links_before: &[String]) {
+    let pids = pids_in(lines);
+    assert!(!pids.is_empty(), "no NF pids logged: {lines:?}");
+    for pid in pids {
+        let alive =
+            std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| !s.contains(") Z"));
+        assert!(!alive, "NF process {pid} is still running");
+    }
+    let namespaces = netns_in(lines);
+    assert!(!namespaces.is_empty());
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        if !e
+            .file_name()
+            .to_string_lossy()
+            .bytes()
+            .all(|b| b.is_ascii_digit())
+        {
+            continue;
+        }
+        for sub in ["ns/net"] {
+            if let Ok(l) = std::fs::read_link(e.path().join(sub)) {
+                let l = l.to_string_lossy().into_owned();
+                assert!(
+                    !namespaces.contains(&l),
+                    "process {:?} is still in {l}",
+                    e.file_name()
+                );
+            }
+        }
+    }
+    assert_eq!(
+        links(),
+        links_before,
+        "links changed in the test's namespace"
+    );
+    let cgroups = lines
+        .iter()
+        .filter(|l| l.starts_with("scc: cpuset ") || l.starts_with("scc: cgroup "))
+        .filter_map(|l| l.split_whitespace().last());
+    for l in cgroups {
+        assert!(!Path::new(l).exists(), "cgroup {l} left behind");
+    }
+}
+
+fn links() -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_to_string("/proc/net/dev")
+        .unwrap()
+        .lines()
+        .skip(2)
+        .filter_map(|l| l.split(':').next().map(|s| s.trim().to_string()))
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn sigint_to_scc_tears_everything_down() {
+    let before = links();
+    let f = write_chain("sigint", &two_routers("sigint", "bridge", 1000, 30.0));
+    let run = Running::start(scc().args(["run", "-v", "--json"]).arg(&f));
+    run.wait_for("scc: nf r2 pid", Duration::from_secs(20));
+    std::thread::sleep(Duration::from_millis(700));
+    // SAFETY: kill has no memory arguments; the pid is our child.
+    unsafe { libc::kill(run.child.id() as i32, libc::SIGINT) };
+    let (code, lines) = run.wait(Duration::from_secs(20));
+    assert_eq!(code, Some(130), "{lines:?}");
+    assert!(
+        lines.iter().any(|l| l == "scc: teardown complete"),
+        "{lines:?}"
+    );
+    assert_nothing_left(&lines, &before);
+}
+
+#[test]
+fn a_killed_nf_is_reported_and_everything_torn_down() {
+    let before = links();
+    let f = write_chain("crash", &two_routers("crash", "b2b", 1000, 30.0));
+    let run = Running::start(scc().args(["run", "-v"]).arg(&f));
+    let line = run.wait_for("scc: nf r1 pid", Duration::from_secs(20));
+    run.wait_for("scc: nf r2 pid", Duration::from_secs(20));
+    let pid: i32 = line.split_whitespace().nth(4).unwrap().parse().unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    // SAFETY: as above; `pid` is an NF started by the scc under test.
+    unsafe { libc::kill(pid, libc::SIGKILL) };
+    let (code, lines) = run.wait(Duration::from_secs(20));
+    assert_eq!(code, Some(3), "{lines:?}");
+    let msg = lines.last().unwrap();
+    assert!(
+        msg.contains("NF `r1`") && msg.contains(&format!("pid {pid}")) && msg.contains("SIGKILL"),
+        "{msg}"
+    );
+    assert_nothing_left(&lines, &before);
+}
+
+fn setpriv() -> Option<PathBuf> {
+    ["/usr/bin/setpriv", "/bin/setpriv"]
+        .iter()
+        .map(PathBuf::from)
+        .find(|p| p.exists())
+}
+
+/// As an ordinary user: the chain runs in a user namespace of its own; a chain that asks for
+/// real-time scheduling is refused in one line naming the field and the capability.
+#[test]
+fn an_ordinary_user_runs_a_chain_and_is_told_what_needs_root() {
+    let as_user = |args: &[&str], file: &Path| -> std::process::Output {
+        let mut cmd = if is_root() {
+            let Some(sp) = setpriv() else {
+                panic!("setpriv (util-linux) is needed to test the rootless path as root");
+            };
+            let mut c = Command::new(sp);
+            c.args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+                .arg(env!("CARGO_BIN_EXE_scc"));
+            c
+        } else {
+            scc()
+        };
+        cmd.args(args).arg(file).current_dir("/").output().unwrap()
+    };
+    let f = write_chain("rootless", &two_routers("rootless", "b2b", 1000, 0.5));
+    let dir = f.parent().unwrap();
+    // The unprivileged user must be able to read the file.
+    let _ = Command::new("chmod")
+        .arg("-R")
+        .arg("a+rX")
+        .arg(dir)
+        .status();
+    let out = as_user(&["run", "--json"], &f);
+    assert!(
+        out.status.success(),
+        "rootless run failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["sent"], 500);
+    assert!(v["received"].as_u64().unwrap() > 0);
+
+    let fifo = examples().join("routers-b2b-8-fifo.toml");
+    let out = as_user(&["run"], &fifo);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains("schedule.policy") && err.contains("CAP_SYS_NICE"),
+        "{err}"
+    );
+}
+
+/// As root: the chain's cpuset reservation and the per-NF cgroups of `netns` NFs exist during
+/// the run and are gone after SIGINT.
+#[test]
+fn cgroups_are_removed_after_sigint_as_root() {
+    if !is_root() {
+        eprintln!("skipped: cgroups need root (CI runs this as root)");
+        return;
+    }
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let core = if cpus > 1 { 1 } else { 0 };
+    let before = links();
+    let text = two_routers("cgroups", "b2b", 1000, 30.0).replace(
+        "[[nf]]",
+        &format!("[schedule]\npolicy = \"batch\"\ncores = [{core}]\nreserve = true\n[[nf]]"),
+    );
+    // Only the first [[nf]] gets the [schedule] table in front of it.
+    let text = text.replacen(
+        &format!("[schedule]\npolicy = \"batch\"\ncores = [{core}]\nreserve = true\n[[nf]]\nname = \"r2\""),
+        "[[nf]]\nname = \"r2\"",
+        1,
+    );
+    let f = write_chain("cgroups", &text);
+    let run = Running::start(scc().args(["run", "-v"]).arg(&f));
+    let cpuset = run.wait_for("scc: cpuset ", Duration::from_secs(20));
+    let nf_cg = run.wait_for("scc: cgroup r1 ", Duration::from_secs(20));
+    for l in [&cpuset, &nf_cg] {
+        let path = l.split_whitespace().last().unwrap();
+        assert!(Path::new(path).is_dir(), "{path} missing during the run");
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    // SAFETY: kill has no memory arguments; the pid is our child.
+    unsafe { libc::kill(run.child.id() as i32, libc::SIGINT) };
+    let (code, lines) = run.wait(Duration::from_secs(20));
+    assert_eq!(code, Some(130), "{lines:?}");
+    assert_nothing_left(&lines, &before);
+}
