@@ -209,8 +209,6 @@ fn affinity_of_child_and_own_thread() {
     // Our own thread, through core_affinity.
     std::thread::spawn(move || {
         pin_current_thread(last).unwrap();
-        let me = read(0).unwrap_or_else(|_| read(std::process::id() as i32).unwrap());
-        let _ = me;
         let tid = std::fs::read_link("/proc/thread-self")
             .unwrap()
             .file_name()

@@ -33,8 +33,18 @@ pub fn sleeper() -> Kid {
 /// Re-runs this test binary's ignored `helper` test in `mode`; waits for its ready line.
 pub fn spawn_helper(mode: &str, uid: Option<u32>) -> (Kid, String) {
     use std::os::unix::process::CommandExt;
-    let exe = std::env::current_exe().expect("current_exe");
-    let mut c = Command::new(exe);
+    let mut exe = std::env::current_exe().expect("current_exe");
+    if uid.is_some() {
+        // The build directory may not be reachable for an unprivileged uid (e.g. under /root):
+        // run a world-readable copy from the temp dir, unlinked right after the spawn.
+        use std::os::unix::fs::PermissionsExt;
+        let copy =
+            std::env::temp_dir().join(format!("scc-sched-helper-{}-{mode}", std::process::id()));
+        std::fs::copy(&exe, &copy).expect("copy test binary");
+        std::fs::set_permissions(&copy, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        exe = copy;
+    }
+    let mut c = Command::new(&exe);
     c.args([
         "--ignored",
         "--exact",
@@ -48,7 +58,21 @@ pub fn spawn_helper(mode: &str, uid: Option<u32>) -> (Kid, String) {
     if let Some(u) = uid {
         c.uid(u).gid(u);
     }
-    let mut child = c.spawn().expect("spawn helper");
+    // ETXTBSY: another test thread may be forking while the copy was open for writing.
+    let mut tries = 0;
+    let mut child = loop {
+        match c.spawn() {
+            Err(e) if e.raw_os_error() == Some(libc_etxtbsy()) && tries < 50 => {
+                tries += 1;
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            r => break r.expect("spawn helper"),
+        }
+    };
+    if uid.is_some() {
+        // Unlinking a running executable is fine on Linux.
+        let _ = std::fs::remove_file(&exe);
+    }
     let out = child.stdout.take().expect("stdout");
     let kid = Kid(child);
     let mut lines = BufReader::new(out).lines();
@@ -145,4 +169,9 @@ pub fn run_ns(pid: i32, tid: i32) -> u64 {
         .ok()
         .and_then(|s| s.split_whitespace().next().and_then(|v| v.parse().ok()))
         .unwrap_or(0)
+}
+
+/// ETXTBSY on Linux.
+fn libc_etxtbsy() -> i32 {
+    26
 }
