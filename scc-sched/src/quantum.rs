@@ -19,8 +19,9 @@
 //! # EEVDF (Linux 6.6+)
 //! EEVDF replaced CFS; `sched_min_granularity_ns` and `sched_latency_ns` are gone. Every fair
 //! task asks for a *request* of `slice` nanoseconds (default `base_slice_ns`, debugfs
-//! `/sys/kernel/debug/sched/base_slice_ns`, 0.75 ms scaled by `1 + log2(min(cpus, 8))`, 1.4 ms
-//! on our 2-core VMs, shown as `se.slice` in `/proc/<pid>/sched`).
+//! `/sys/kernel/debug/sched/base_slice_ns`, 0.7 ms (0.75 ms on the first EEVDF kernels) scaled
+//! by `1 + log2(min(cpus, 8))`: 1.4 ms on our 2-core VMs, shown as `se.slice` in
+//! `/proc/<pid>/sched`).
 //! * **nice** no longer changes the length of a slice: it changes the task's *weight*
 //!   ([`nice_to_weight`], 1024 at nice 0, ~1.25x per step). Virtual time advances at
 //!   `1024 / weight` of real time, so a low nice gives a larger CPU share and a later virtual
