@@ -102,6 +102,10 @@ pub struct Capabilities {
     pub cap_sys_nice: bool,
     /// Effective `CAP_SYS_ADMIN` (cgroups, sysctls, `/dev/cpu_dma_latency`).
     pub cap_sys_admin: bool,
+    /// We run inside a non-initial user namespace (`/proc/self/uid_map` is not the identity
+    /// map): our capabilities then do not reach host resources (RT, lower nice of host tasks,
+    /// cgroups, sysctls), whatever `CapEff` says.
+    pub user_namespace: bool,
     /// `uname -r`.
     pub kernel_release: String,
     /// Kernel >= 6.6: EEVDF instead of CFS.
@@ -137,6 +141,16 @@ pub(crate) fn parse_cap_eff(status: &str) -> Option<u64> {
         let v = l.strip_prefix("CapEff:")?;
         u64::from_str_radix(v.trim(), 16).ok()
     })
+}
+
+/// True when `/proc/self/uid_map` text is not the initial namespace's identity map.
+pub(crate) fn parse_in_userns(uid_map: &str) -> bool {
+    let lines: Vec<Vec<&str>> = uid_map
+        .lines()
+        .map(|l| l.split_whitespace().collect())
+        .filter(|v: &Vec<&str>| !v.is_empty())
+        .collect();
+    !(lines.len() == 1 && lines[0] == ["0", "0", "4294967295"])
 }
 
 /// Parses the effective uid from `/proc/<pid>/status` text.
@@ -183,7 +197,11 @@ impl Capabilities {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => DmaLatency::Absent,
             Err(_) => DmaLatency::NotWritable,
         };
+        let user_namespace = fs::read_to_string("/proc/self/uid_map")
+            .map(|m| parse_in_userns(&m))
+            .unwrap_or(false);
         Capabilities {
+            user_namespace,
             root: parse_euid(&status) == Some(0),
             cap_sys_nice: cap & (1 << CAP_SYS_NICE) != 0,
             cap_sys_admin: cap & (1 << CAP_SYS_ADMIN) != 0,
@@ -205,17 +223,20 @@ impl Capabilities {
 
     /// Whether a real-time policy or a lower nice can be set on our children.
     pub fn can_realtime(&self) -> bool {
-        self.cap_sys_nice
+        self.cap_sys_nice && !self.user_namespace
     }
 
     /// Whether cpusets can be reserved (a cpuset hierarchy and `CAP_SYS_ADMIN`).
     pub fn can_reserve_cores(&self) -> bool {
-        self.cap_sys_admin && self.cgroups.preferred().is_some()
+        self.cap_sys_admin && !self.user_namespace && self.cgroups.preferred().is_some()
     }
 
     /// Human-readable warnings: RT throttling off, no cpuset hierarchy, PM QoS without effect.
     pub fn warnings(&self) -> Vec<String> {
         let mut w = Vec::new();
+        if self.user_namespace {
+            w.push("running in a user namespace: capabilities do not reach host scheduling (RT, negative nice, cpusets need a privileged launcher)".into());
+        }
         if self.rt_runtime_us == Some(-1) {
             w.push("RT throttling is off (sched_rt_runtime_us = -1): a spinning FIFO/RR task can starve its core".into());
         }
@@ -246,8 +267,8 @@ impl fmt::Display for Capabilities {
         )?;
         writeln!(
             f,
-            "privileges        root={} CAP_SYS_NICE={} CAP_SYS_ADMIN={}",
-            self.root, self.cap_sys_nice, self.cap_sys_admin
+            "privileges        root={} CAP_SYS_NICE={} CAP_SYS_ADMIN={} user namespace={}",
+            self.root, self.cap_sys_nice, self.cap_sys_admin, self.user_namespace
         )?;
         writeln!(
             f,
@@ -341,6 +362,9 @@ mod tests {
         assert_eq!(parse_release("6.18.44-fc-v657"), Some((6, 18)));
         assert_eq!(parse_release("5.15.0"), Some((5, 15)));
         assert_eq!(parse_release("x"), None);
+        assert!(!parse_in_userns("         0          0 4294967295\n"));
+        assert!(parse_in_userns("         0       1000          1\n"));
+        assert!(parse_in_userns(""));
     }
 
     #[test]
