@@ -33,15 +33,20 @@ pub const NET_SYSCALLS: [&str; 6] = [
     "recvfrom", "sendto", "recvmsg", "sendmsg", "recvmmsg", "sendmmsg",
 ];
 
-/// Which counters to open.
+/// Which counters to open. The default opens everything except the all-syscalls
+/// tracepoint (the network-I/O ones suffice for the model's `L_SC`; `benches/profiler.rs`
+/// measures what each costs).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SessionOptions {
     /// Software events (task-clock, context switches, migrations, page faults).
     pub software: bool,
     /// Hardware and cache events (need a PMU).
     pub hardware: bool,
-    /// Syscall tracepoints (all syscalls and the network-I/O ones).
+    /// Network-I/O syscall tracepoints (`syscalls:sys_enter_{recvfrom,...}`).
     pub syscalls: bool,
+    /// Also count every syscall (`raw_syscalls:sys_enter`, counter `syscalls`). It fires on
+    /// each system call of the process, so it costs more than the network-I/O ones.
+    pub all_syscalls: bool,
 }
 
 impl Default for SessionOptions {
@@ -50,6 +55,7 @@ impl Default for SessionOptions {
             software: true,
             hardware: true,
             syscalls: true,
+            all_syscalls: false,
         }
     }
 }
@@ -199,12 +205,14 @@ fn specs(
     if opts.syscalls {
         match ids {
             Ok(ids) => {
-                v.push((
-                    "syscalls".into(),
-                    ids.sys_enter
-                        .map(Spec::Tp)
-                        .ok_or_else(|| "no raw_syscalls:sys_enter tracepoint".to_string()),
-                ));
+                if opts.all_syscalls {
+                    v.push((
+                        "syscalls".into(),
+                        ids.sys_enter
+                            .map(Spec::Tp)
+                            .ok_or_else(|| "no raw_syscalls:sys_enter tracepoint".to_string()),
+                    ));
+                }
                 for n in NET_SYSCALLS {
                     v.push((
                         format!("sys_enter_{n}"),
@@ -216,7 +224,9 @@ fn specs(
                 }
             }
             Err(e) => {
-                v.push(("syscalls".into(), Err(e.clone())));
+                if opts.all_syscalls {
+                    v.push(("syscalls".into(), Err(e.clone())));
+                }
                 for n in NET_SYSCALLS {
                     v.push((format!("sys_enter_{n}"), Err(e.clone())));
                 }

@@ -132,6 +132,7 @@ fn hardware_events_unavailable_are_detected() {
         software: false,
         hardware: true,
         syscalls: false,
+        all_syscalls: false,
     };
     let mut s = Session::attach(&[pid], &opts).unwrap();
     s.start().unwrap();
