@@ -6,7 +6,8 @@ use std::net::Ipv4Addr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use scc_io::link::VethPair;
+use scc_io::link::{Netlink, VethPair};
+use scc_io::netns::NetNs;
 use scc_io::{Batch, Driver, Port, PortConfig};
 use scc_launcher::traffic::pace::{Pacer, Wait, wait_plan};
 use scc_launcher::traffic::probe::{MIN_PROBE_FRAME, ProbeFactory, stamp};
@@ -521,5 +522,52 @@ scc_io::sandbox_test!(
             assert!(l.p1 <= l.p25 && l.p25 <= l.p50 && l.p50 <= l.p75);
             assert!(l.p75 <= l.p99 && l.p99 <= l.max);
         }
+    }
+);
+
+scc_io::sandbox_test!(
+    /// Generator and sink each in a network namespace of their own (as the launcher places
+    /// them at the chain's ends), the veth pair between them: ports opened through
+    /// `open_port_in(Some(ns))`; every frame arrives.
+    fn generator_and_sink_in_separate_namespaces() {
+        let gen_ns = NetNs::new().unwrap();
+        let sink_ns = NetNs::new().unwrap();
+        let mut nl = Netlink::open_in(&gen_ns).unwrap();
+        nl.create_veth_peer_in("tg1", "ts1", &sink_ns).unwrap();
+        nl.set_up("tg1").unwrap();
+        Netlink::open_in(&sink_ns).unwrap().set_up("ts1").unwrap();
+        // Neither end is visible in the test's own namespace.
+        assert!(Netlink::open().unwrap().link("tg1").unwrap().is_none());
+        let mut cfg = TrafficConfig::default();
+        cfg.generator.rate_pps = 5_000.0;
+        cfg.generator.count = Some(1000);
+        cfg.generator.duration_s = None;
+        cfg.generator.probe.flows = 8;
+        cfg.sink.drain_ms = 500;
+        cfg.sink.poll = PollMode::Adaptive;
+        let gen_pc = PortConfig::new("tg1", Driver::Mmsg, 32);
+        let sink_pc = PortConfig::new("ts1", Driver::Packet, 32);
+        let wait = Duration::from_secs(2);
+        let r = run_with(
+            &cfg,
+            || open_port_in(Some(&gen_ns), &gen_pc, wait),
+            || open_port_in(Some(&sink_ns), &sink_pc, wait),
+            &AtomicBool::new(false),
+        )
+        .unwrap();
+        println!("{}", r.to_text());
+        assert_eq!(r.generator.attempted, 1000);
+        assert_eq!(r.sent + r.generator.tx_dropped, 1000);
+        assert_eq!(r.received, r.sent);
+        assert_eq!(r.lost, 0);
+        assert!(
+            r.latency_us
+                .is_some_and(|l| l.count == r.received && l.min > 0.0)
+        );
+        // The calling thread is back in its own namespace, where tg1 does not exist.
+        assert!(matches!(
+            open_port_in(None, &gen_pc, Duration::ZERO),
+            Err(TrafficError::Io(_))
+        ));
     }
 );
