@@ -5,7 +5,24 @@
 //! batch-oriented elements that own no I/O.
 //!
 //! - [`wire`]: typed zero-copy views of Ethernet, ARP, IPv4, ICMP and UDP, checksums, builders.
+//! - [`element`]: the element model (batch in, per-frame [`element::Verdict`]s out);
+//!   [`elements`], [`route`] (`IpLookup`, routes files) and [`filter`] (`IpFilter`, rules files):
+//!   the element library; [`lpm`]: the Poptrie-style longest-prefix match behind `IpLookup`.
+//! - [`graph`]: composing elements into a [`graph::Pipeline`] with drop accounting by reason.
+//! - [`config`]: the NF file format (TOML), the `router`, `firewall` and `forward` presets.
+//! - [`nf`]: the NF loop over scc-io ports (read a batch, process, write) and [`nf::NfCounters`],
+//!   the JSON counters an NF prints at exit.
+//! - [`cli`]: the `scc-nf` command line ([`cli::main_from_args`]).
 #![warn(missing_docs)]
 
+pub mod config;
+pub mod element;
+pub mod elements;
+mod error;
+pub mod filter;
+pub mod graph;
 pub mod lpm;
+pub mod route;
 pub mod wire;
+
+pub use error::{NfError, Result};

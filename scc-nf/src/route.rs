@@ -1,0 +1,286 @@
+//! Static routes: the routes file format, the compiled routing table and the `IpLookup` element.
+//!
+//! # Routes file format
+//! One route per line; `#` starts a comment; blank lines are ignored:
+//! ```text
+//! # PREFIX/LEN   [via GATEWAY_MAC]        [port PORT]
+//! 198.18.0.0/15  via 02:00:00:00:00:02
+//! 198.19.7.0/24  via 02:00:00:00:00:03    port tx
+//! 10.1.2.3                                 # a host route (/32)
+//! default        via 02:00:00:00:00:01    # same as 0.0.0.0/0
+//! ```
+//! `via` gives the gateway's MAC address written by `EtherEncap` (default: the NF's `--gw-mac`);
+//! `port` names the output port (default `tx`; `rx` sends back out of the input interface).
+//! Host bits of a prefix are ignored. A later line for the same prefix replaces an earlier one.
+//! `--route PREFIX/LEN` on the command line takes the same syntax.
+
+use std::collections::HashMap;
+use std::net::Ipv4Addr;
+
+use scc_io::Batch;
+
+use crate::element::{Ctx, Element, Verdict};
+use crate::error::{NfError, Result};
+use crate::lpm::{Lpm, Route};
+use crate::wire::{MacAddr, get_u32, ipv4};
+
+/// One parsed route.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RouteSpec {
+    /// Network address.
+    pub prefix: Ipv4Addr,
+    /// Prefix length.
+    pub len: u8,
+    /// Gateway MAC (`None`: the NF's default gateway MAC).
+    pub gw: Option<MacAddr>,
+    /// Output port name (`None`: `tx`).
+    pub port: Option<String>,
+}
+
+/// Parses one route line (without comment). `Ok(None)` for an empty line.
+pub fn parse_route_line(line: &str) -> std::result::Result<Option<RouteSpec>, String> {
+    let line = line.split('#').next().unwrap_or("").trim();
+    if line.is_empty() {
+        return Ok(None);
+    }
+    let mut words = line.split_whitespace();
+    let first = words.next().unwrap_or("");
+    let (prefix, len) = if first == "default" {
+        (Ipv4Addr::UNSPECIFIED, 0)
+    } else {
+        ipv4::parse_prefix(first)?
+    };
+    let mut spec = RouteSpec {
+        prefix,
+        len,
+        gw: None,
+        port: None,
+    };
+    while let Some(w) = words.next() {
+        let val = words.next().ok_or_else(|| format!("`{w}` needs a value"))?;
+        match w {
+            "via" | "gw" => spec.gw = Some(val.parse().map_err(|e| format!("{e}"))?),
+            "port" | "dev" => spec.port = Some(val.to_string()),
+            other => {
+                return Err(format!(
+                    "unknown word `{other}` (expected `via MAC` or `port NAME`)"
+                ));
+            }
+        }
+    }
+    Ok(Some(spec))
+}
+
+/// Parses a whole routes file's text; errors name `source_name` and the line.
+pub fn parse_routes(text: &str, source_name: &str) -> Result<Vec<RouteSpec>> {
+    let mut out = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        match parse_route_line(line) {
+            Ok(Some(r)) => out.push(r),
+            Ok(None) => {}
+            Err(msg) => {
+                return Err(NfError::Parse {
+                    source_name: source_name.to_string(),
+                    line: n + 1,
+                    msg,
+                });
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Reads and parses a routes file.
+pub fn load_routes_file(path: &str) -> Result<Vec<RouteSpec>> {
+    let text = std::fs::read_to_string(path).map_err(|source| NfError::File {
+        path: path.to_string(),
+        source,
+    })?;
+    parse_routes(&text, path)
+}
+
+/// Where a route sends packets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct NextHop {
+    /// Output port index.
+    pub port: u8,
+    /// Gateway MAC (`None`: `EtherEncap`'s configured destination).
+    pub gw: Option<MacAddr>,
+}
+
+/// A compiled routing table: an [`Lpm`] plus the next hops its ids refer to.
+#[derive(Debug, Clone)]
+pub struct RouteTable {
+    lpm: Lpm,
+    /// Index = next-hop id; entry 0 is unused ("no route").
+    hops: Vec<NextHop>,
+}
+
+impl RouteTable {
+    /// Compiles `routes`; `port_index` maps a port name to its index (`None`: unknown port, an
+    /// error), routes without a port use `default_port`.
+    pub fn build(
+        routes: &[RouteSpec],
+        default_port: u8,
+        port_index: impl Fn(&str) -> Option<u8>,
+    ) -> Result<Self> {
+        let mut hops = vec![NextHop { port: 0, gw: None }];
+        let mut ids: HashMap<NextHop, u16> = HashMap::new();
+        let mut lpm_routes = Vec::with_capacity(routes.len());
+        for r in routes {
+            let port = match &r.port {
+                None => default_port,
+                Some(p) => port_index(p).ok_or_else(|| {
+                    NfError::Config(format!(
+                        "route {}/{}: unknown port `{p}` (expected tx or rx)",
+                        r.prefix, r.len
+                    ))
+                })?,
+            };
+            let hop = NextHop { port, gw: r.gw };
+            let id = match ids.get(&hop) {
+                Some(&id) => id,
+                None => {
+                    let id = u16::try_from(hops.len()).map_err(|_| {
+                        NfError::Config("more than 65535 distinct next hops".into())
+                    })?;
+                    hops.push(hop);
+                    ids.insert(hop, id);
+                    id
+                }
+            };
+            lpm_routes.push(Route::new(r.prefix, r.len, id));
+        }
+        Ok(Self {
+            lpm: Lpm::build(&lpm_routes)?,
+            hops,
+        })
+    }
+
+    /// The next hop for `dst`, if any route matches.
+    pub fn lookup(&self, dst: Ipv4Addr) -> Option<NextHop> {
+        match self.lpm.lookup(dst.into()) {
+            0 => None,
+            id => self.hops.get(usize::from(id)).copied(),
+        }
+    }
+
+    /// The compiled LPM structure.
+    pub fn lpm(&self) -> &Lpm {
+        &self.lpm
+    }
+}
+
+/// Longest-prefix-match routing of IPv4 packets (destination at `offset + 16`; offset 0 after
+/// `Strip`): sets the output port and gateway MAC annotations (see [`crate::element::Anno`]) and
+/// sends the packet to output 0. Drops packets no route matches (`no_route`) and packets too short
+/// to hold a destination (`ip_truncated`). Lookups are batched ([`Lpm::lookup_batch`]).
+#[derive(Debug, Clone)]
+pub struct IpLookup {
+    table: RouteTable,
+    offset: usize,
+}
+
+impl IpLookup {
+    /// Routes with `table`, reading headers at `offset`.
+    pub fn new(table: RouteTable, offset: usize) -> Self {
+        Self { table, offset }
+    }
+}
+
+const GROUP: usize = crate::lpm::LOOKUP_GROUP;
+
+impl Element for IpLookup {
+    fn class(&self) -> &'static str {
+        "IpLookup"
+    }
+    fn n_drop_reasons(&self) -> usize {
+        2
+    }
+    fn drop_reason(&self, r: u8) -> &str {
+        ["no_route", "ip_truncated"]
+            .get(usize::from(r))
+            .copied()
+            .unwrap_or("unknown")
+    }
+    fn process(&mut self, cx: &mut Ctx<'_>, b: &mut Batch, sel: &[u16], out: &mut [Verdict]) {
+        let mut dsts = [0u32; GROUP];
+        let mut ids = [0u16; GROUP];
+        for (s, o) in sel.chunks(GROUP).zip(out.chunks_mut(GROUP)) {
+            for (k, &i) in s.iter().enumerate() {
+                let f = b.frame(usize::from(i));
+                dsts[k] = match f.get(self.offset + 16..self.offset + 20) {
+                    Some(d) => get_u32(d, 0),
+                    None => 0,
+                };
+            }
+            self.table
+                .lpm
+                .lookup_batch(&dsts[..s.len()], &mut ids[..s.len()]);
+            for (k, (&i, v)) in s.iter().zip(o.iter_mut()).enumerate() {
+                let i = usize::from(i);
+                if b.frame(i).len() < self.offset + ipv4::MIN_HEADER_LEN {
+                    *v = Verdict::drop(1);
+                    continue;
+                }
+                match self.table.hops.get(usize::from(ids[k])) {
+                    Some(h) if ids[k] != 0 => {
+                        if let Some(a) = cx.anno.get_mut(i) {
+                            a.out_port = h.port;
+                            a.dst_mac = h.gw;
+                        }
+                        *v = Verdict::out(0);
+                    }
+                    _ => *v = Verdict::drop(0),
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn route_lines() {
+        let r = parse_route_line("198.18.0.0/15 via 02:00:00:00:00:02 port rx # c")
+            .unwrap()
+            .unwrap();
+        assert_eq!(r.len, 15);
+        assert_eq!(r.gw.unwrap().to_string(), "02:00:00:00:00:02");
+        assert_eq!(r.port.as_deref(), Some("rx"));
+        assert_eq!(parse_route_line("  # only a comment").unwrap(), None);
+        assert_eq!(parse_route_line("default").unwrap().unwrap().len, 0);
+        assert!(parse_route_line("198.18.0.0/33").is_err());
+        assert!(parse_route_line("198.18.0.0/16 via").is_err());
+        assert!(parse_route_line("198.18.0.0/16 via 1:2:3").is_err());
+        assert!(parse_route_line("198.18.0.0/16 foo bar").is_err());
+        let e = parse_routes("1.0.0.0/8\n\nbad/8\n", "r.txt").unwrap_err();
+        assert_eq!(
+            e.to_string().split(':').take(2).collect::<Vec<_>>(),
+            ["r.txt", "3"]
+        );
+    }
+
+    #[test]
+    fn table_dedups_hops_and_checks_ports() {
+        let routes = parse_routes(
+            "198.18.0.0/15 via 02:00:00:00:00:02\n198.19.0.0/16 via 02:00:00:00:00:02\n198.19.1.0/24 port rx\n",
+            "t",
+        )
+        .unwrap();
+        let t = RouteTable::build(&routes, 1, |p| match p {
+            "rx" => Some(0),
+            "tx" => Some(1),
+            _ => None,
+        })
+        .unwrap();
+        assert_eq!(t.hops.len(), 3);
+        assert_eq!(t.lookup(Ipv4Addr::new(198, 19, 1, 1)).unwrap().port, 0);
+        assert_eq!(t.lookup(Ipv4Addr::new(198, 19, 2, 1)).unwrap().port, 1);
+        assert!(t.lookup(Ipv4Addr::new(8, 8, 8, 8)).is_none());
+        let bad = parse_routes("1.0.0.0/8 port eth9\n", "t").unwrap();
+        assert!(RouteTable::build(&bad, 1, |_| None).is_err());
+    }
+}
