@@ -1083,6 +1083,18 @@ impl Chain {
                 }
             }
         }
+        // The scheduling plan (scc-sched's rules: Fig. 7 kinds, cores, housekeeping core).
+        if host.cores > 0 && !self.nfs.is_empty() && v.is_empty() {
+            let online: Vec<usize> = (0..host.cores).collect();
+            if let Err(e) = crate::plan::sched_plan(self, &online) {
+                let msg = e.to_string();
+                v.push(FieldError {
+                    path: "schedule".into(),
+                    reason: msg.strip_prefix("schedule: ").unwrap_or(&msg).to_string(),
+                });
+            }
+        }
+
         v
     }
 }

@@ -230,6 +230,11 @@ impl Deployment {
                         "creating namespace `{}`",
                         plan.namespaces[i].label()
                     )))?;
+                    // No IGMP reports for link-local groups (a bridge joins 224.0.0.106 and
+                    // would flood reports into every NF): only the generator's frames flow.
+                    let _ = ns.run(|| {
+                        std::fs::write("/proc/sys/net/ipv4/igmp_link_local_mcast_reports", b"0")
+                    });
                     if let Ok(ino) = ns.inode() {
                         (log)(&format!("netns {} net:[{ino}]", plan.namespaces[i].label()));
                     }
@@ -284,9 +289,17 @@ impl Deployment {
         self.announce()
     }
 
-    /// Sends one frame from each bridged interface (source = its MAC, broadcast, local
-    /// experimental EtherType 0x88b5) so the bridge learns every port before traffic.
-    fn announce(&mut self) -> Result<(), DeployError> {
+    /// Sends one frame from each bridged interface so the bridge learns every port before
+    /// traffic (an NF's receive port never sends, so it would otherwise be flooded to every
+    /// port). The frame is addressed to the sender itself (source = destination = its MAC,
+    /// local experimental EtherType 0x88b5): the bridge learns the source, finds the destination
+    /// on the ingress port and drops it, so no NF ever sees it. Called after the links are up
+    /// and again once the NFs are ready (in case a port was not yet forwarding).
+    pub fn announce(&mut self) -> Result<(), DeployError> {
+        if self.plan.announce.is_empty() {
+            return Ok(());
+        }
+        self.wait_carrier(Duration::from_secs(5))?;
         for (ns, ifname, mac) in self.plan.announce.clone() {
             let ns = self.ns_ref(ns)?;
             let r = ns.run(|| -> scc_io::Result<()> {
@@ -294,7 +307,7 @@ impl Deployment {
                 let mut port = scc_io::open_port(&cfg)?;
                 let mut batch = scc_io::Batch::new(1, scc_io::DEFAULT_FRAME_SIZE)?;
                 let mut frame = [0u8; 60];
-                frame[..6].copy_from_slice(&[0xff; 6]);
+                frame[..6].copy_from_slice(&mac);
                 frame[6..12].copy_from_slice(&mac);
                 frame[12..14].copy_from_slice(&0x88b5u16.to_be_bytes());
                 batch.push(&frame)?;
@@ -308,6 +321,36 @@ impl Deployment {
                         what: format!("announcing `{ifname}` to the bridge"),
                         source: e,
                     });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Waits until every interface of the plan has carrier (`IFF_LOWER_UP`).
+    fn wait_carrier(&mut self, timeout: Duration) -> Result<(), DeployError> {
+        let start = Instant::now();
+        for (id, names) in self.plan.interfaces() {
+            let ns = self.ns_ref(id)?;
+            let mut nl = Netlink::open_in(ns).map_err(io_err("netlink"))?;
+            for name in names {
+                loop {
+                    let l = nl
+                        .link(&name)
+                        .map_err(io_err(format!("reading `{name}`")))?;
+                    if l.is_some_and(|l| l.lower_up) {
+                        break;
+                    }
+                    if start.elapsed() > timeout {
+                        return Err(DeployError::Io {
+                            what: format!("waiting for carrier on `{name}`"),
+                            source: scc_io::IoError::Netlink(format!(
+                                "no carrier after {} s",
+                                timeout.as_secs()
+                            )),
+                        });
+                    }
+                    std::thread::sleep(Duration::from_millis(2));
                 }
             }
         }

@@ -121,9 +121,12 @@ pub struct Endpoint {
     pub peer_mac: [u8; 6],
 }
 
-/// Who runs on which core (paper Fig. 7): a process label per core.
+/// Who runs on which core (paper Fig. 7): a process label per core, and scc-sched's plan
+/// (`None` when the chain asks for no scheduling at all: no policy, no cores).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SchedPlan {
+    /// scc-sched's validated plan (placements, one scheduler instance per core).
+    pub plan: Option<scc_sched::Plan>,
     /// Policy applied to the NFs (`None`: kernel default).
     pub policy: Option<Policy>,
     /// Core -> NF names (and `switch`) placed there.
@@ -131,7 +134,7 @@ pub struct SchedPlan {
     /// NFs not pinned.
     pub unpinned: Vec<String>,
     /// The plan kind.
-    pub plan: Plan,
+    pub kind: Plan,
 }
 
 /// One deployment step, in order. [`DeployPlan::undo`] gives each step's inverse.
@@ -189,12 +192,75 @@ pub enum PlanError {
     /// A value the validation should have caught.
     #[error("{0}")]
     Invalid(String),
+    /// The scheduling plan is contradictory (scc-sched's reason).
+    #[error("schedule: {0}")]
+    Sched(String),
     /// Open vSwitch is not supported by this launcher yet.
     #[error(
         "interconnect.kind = \"ovs\": the Open vSwitch userspace datapath is not deployed by this \
          version of scc; use \"bridge\" (Linux bridge) or \"b2b\""
     )]
     OvsUnsupported,
+}
+
+/// The switch's task name in scc-sched's plan.
+pub const SWITCH_TASK: &str = "switch";
+
+/// The chain's scheduling policy as scc-sched's spec (`other` nice 0 when none is given).
+pub fn sched_spec(chain: &Chain) -> Result<scc_sched::SchedSpec, PlanError> {
+    let s = &chain.schedule;
+    let policy = match s.policy {
+        None => scc_sched::Policy::Other { nice: 0 },
+        Some(p) => {
+            scc_sched::Policy::from_fields(p.name(), s.nice, s.priority.map(|x| x.max(0) as u32))
+                .map_err(|e| PlanError::Sched(e.to_string()))?
+        }
+    };
+    let mut spec = scc_sched::SchedSpec::new(policy);
+    if let Some(us) = s.slice_us {
+        spec = spec.with_slice(std::time::Duration::from_micros(us));
+    }
+    Ok(spec)
+}
+
+/// scc-sched's plan for the chain (Fig. 7), or `None` when the chain asks for no scheduling
+/// (no policy, no cores anywhere): then NFs are not pinned.
+pub fn sched_plan(chain: &Chain, online: &[usize]) -> Result<Option<scc_sched::Plan>, PlanError> {
+    let s = &chain.schedule;
+    let asked = s.policy.is_some()
+        || !s.cores.is_empty()
+        || chain.nfs.iter().any(|n| n.core.is_some())
+        || chain.interconnect.core.is_some();
+    if !asked {
+        return Ok(None);
+    }
+    let req = scc_sched::PlanRequest {
+        kind: match s.plan {
+            Plan::Uniprocessor => scc_sched::PlanKind::Uniprocessor,
+            Plan::Multiprocessor => scc_sched::PlanKind::Multiprocessor,
+        },
+        nfs: chain
+            .nfs
+            .iter()
+            .map(|n| scc_sched::plan::NfRequest {
+                name: n.name.clone(),
+                cores: n.core.map(|c| vec![c]),
+            })
+            .collect(),
+        switch: (chain.interconnect.kind != InterconnectKind::B2b).then(|| {
+            scc_sched::plan::SwitchRequest {
+                name: SWITCH_TASK.into(),
+                core: chain.interconnect.core,
+                spec: None,
+            }
+        }),
+        nf_spec: sched_spec(chain)?,
+        cores: s.cores.clone(),
+        online: online.to_vec(),
+    };
+    scc_sched::plan::plan(&req)
+        .map(Some)
+        .map_err(|e| PlanError::Sched(e.to_string()))
 }
 
 /// 16-bit FNV-1a fold of the chain name, placed in every MAC so two chains differ.
@@ -216,8 +282,9 @@ pub fn mac_for(chain: &str, who: u8, port: u8) -> [u8; 6] {
 }
 
 impl DeployPlan {
-    /// Plans `chain` (validated). `base` is the chain file's folder, for relative file fields.
-    pub fn new(chain: &Chain, base: &Path) -> Result<DeployPlan, PlanError> {
+    /// Plans `chain` (validated) for a host whose online cores are `online`. `base` is the
+    /// chain file's folder, for relative file fields.
+    pub fn new(chain: &Chain, base: &Path, online: &[usize]) -> Result<DeployPlan, PlanError> {
         if chain.interconnect.kind == InterconnectKind::Ovs {
             return Err(PlanError::OvsUnsupported);
         }
@@ -316,6 +383,15 @@ impl DeployPlan {
             }
         }
 
+        let sched_plan = sched_plan(chain, online)?;
+        let nf_core = |i: usize| -> Option<usize> {
+            match &sched_plan {
+                Some(p) => p
+                    .placement(&chain.nfs[i].name)
+                    .and_then(|pl| pl.cores.first().copied()),
+                None => chain.nf_core(i),
+            }
+        };
         let mut nfs = Vec::new();
         for (i, nf) in chain.nfs.iter().enumerate() {
             let gw_mac = match &nf.gw_mac {
@@ -365,7 +441,7 @@ impl DeployPlan {
                 kind: nf.kind,
                 ns: nf_ns[i],
                 argv,
-                core: chain.nf_core(i),
+                core: nf_core(i),
                 rx: rx_if(i),
                 tx: tx_if(i),
                 gw_mac,
@@ -373,28 +449,26 @@ impl DeployPlan {
         }
 
         let s = &chain.schedule;
-        let switch_core = if bridge {
-            chain.interconnect.core.or(match s.plan {
-                Plan::Uniprocessor => s.cores.first().copied(),
-                Plan::Multiprocessor => s.cores.get(1).copied(),
-            })
-        } else {
-            None
+        let switch_core = match &sched_plan {
+            Some(p) if bridge => p
+                .placement(SWITCH_TASK)
+                .and_then(|pl| pl.cores.first().copied()),
+            _ => None,
         };
         let mut sched = SchedPlan {
             policy: s.policy,
-            plan: s.plan,
+            kind: s.plan,
             ..Default::default()
         };
-        for p in &nfs {
-            match p.core {
-                Some(c) => sched.per_core.entry(c).or_default().push(p.name.clone()),
-                None => sched.unpinned.push(p.name.clone()),
+        match &sched_plan {
+            Some(p) => {
+                for inst in &p.instances {
+                    sched.per_core.insert(inst.core, inst.tasks.clone());
+                }
             }
+            None => sched.unpinned = nfs.iter().map(|p| p.name.clone()).collect(),
         }
-        if let Some(c) = switch_core {
-            sched.per_core.entry(c).or_default().push("switch".into());
-        }
+        sched.plan = sched_plan;
 
         Ok(DeployPlan {
             namespaces,

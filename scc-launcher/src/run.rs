@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use crate::chain::{Chain, Mode, Policy};
+use crate::chain::{Chain, Mode};
 use crate::deploy::{DeployError, Deployment, Log, NfCounters, NfOutcome, describe_status};
 use crate::plan::{DeployPlan, PlanError};
 use crate::sys;
@@ -418,27 +418,21 @@ fn container_cgroups(
         opts.pids = vec![*pid as i32];
         opts.parent = parent.clone();
         opts.hierarchy = Some((version, mount.clone()));
-        let cg = scc_sched::CoreReservation::create(&opts)
-            .map_err(|e| RunError::Sched(format!("cgroup of NF `{name}`: {e}")))?;
+        // A container-like nicety, not the run's purpose: a refusal (e.g. an unpinned NF
+        // whose cores overlap another chain's exclusive cpuset) is a warning.
+        let cg = match scc_sched::CoreReservation::create(&opts) {
+            Ok(cg) => cg,
+            Err(e) => {
+                warnings.push(format!("NF `{name}` stays in the launcher's cgroup: {e}"));
+                continue;
+            }
+        };
         let path = cg.path().display().to_string();
         dep.log(&format!("cgroup {name} {path}"));
         paths.push(path);
         guards.nf_cgroups.push(cg);
     }
     Ok(paths)
-}
-
-fn sched_policy(chain: &Chain) -> Option<scc_sched::Policy> {
-    let s = &chain.schedule;
-    let nice = s.nice.unwrap_or(0);
-    let prio = s.priority.unwrap_or(1).clamp(1, 99) as u32;
-    Some(match s.policy? {
-        Policy::Other => scc_sched::Policy::Other { nice },
-        Policy::Batch => scc_sched::Policy::Batch { nice },
-        Policy::Fifo => scc_sched::Policy::Fifo { priority: prio },
-        Policy::Rr => scc_sched::Policy::Rr { priority: prio },
-        Policy::Idle => scc_sched::Policy::Idle,
-    })
 }
 
 /// Applies the chain's scheduling to the deployed NFs (run-time mode).
@@ -478,20 +472,15 @@ fn apply_schedule(
         log_line(dep, &format!("cpuset {}", r.path().display()));
         guards._reservation = Some(r);
     }
-    if let Some(policy) = sched_policy(chain) {
-        for (i, (name, pid)) in pids.iter().enumerate() {
-            let mut spec = scc_sched::SchedSpec::new(policy);
-            if let Some(us) = s.slice_us {
-                spec = spec.with_slice(Duration::from_micros(us));
-            }
-            if let Some(c) = plan.nfs.get(i).and_then(|p| p.core) {
-                spec = spec.with_affinity(vec![c]);
-            }
-            let applied = scc_sched::apply(*pid as i32, &spec)
-                .map_err(|e| RunError::Sched(format!("NF `{name}` (pid {pid}): {e}")))?;
-            warnings.extend(applied.warnings.iter().cloned());
+    if let Some(sp) = &plan.sched.plan {
+        let named: Vec<(&str, i32)> = pids.iter().map(|(n, p)| (n.as_str(), *p as i32)).collect();
+        let applied =
+            scc_sched::apply_plan(sp, &named).map_err(|e| RunError::Sched(e.to_string()))?;
+        warnings.extend(sp.warnings.iter().cloned());
+        warnings.extend(applied.warnings());
+        for (name, a) in &applied.entries {
             rep.applied
-                .push(serde_json::to_value(&applied).unwrap_or(serde_json::Value::Null));
+                .push(serde_json::json!({"name": name, "applied": a}));
         }
     }
     if s.keep_awake {
@@ -565,7 +554,8 @@ fn process_running(pid: u32) -> bool {
 
 /// Runs `chain` (validated) from deployment to teardown.
 pub fn run_chain(chain: &Chain, opts: RunOptions) -> Result<RunReport, RunError> {
-    let plan = DeployPlan::new(chain, &opts.base)?;
+    let online = scc_sched::online_cpus().unwrap_or_default();
+    let plan = DeployPlan::new(chain, &opts.base, &online)?;
     let mut dep = Deployment::new(plan, opts.exe.clone(), opts.log);
     dep.set_nf_exe(opts.nf_exe.clone());
     let mut guards = None;
@@ -600,6 +590,7 @@ fn run_deployed(
     }
     dep.spawn_nfs()?;
     dep.wait_ready(ready_timeout, stop)?;
+    dep.announce()?;
     if stop.load(Ordering::Relaxed) {
         return Err(RunError::Interrupted);
     }

@@ -31,7 +31,7 @@ fn every_example_parses_validates_and_plans() {
         chain
             .validate(&HOST)
             .unwrap_or_else(|e| panic!("{}: {e}", f.display()));
-        let plan = DeployPlan::new(&chain, &dir).unwrap();
+        let plan = DeployPlan::new(&chain, &dir, &[0, 1]).unwrap();
         assert_eq!(plan.nfs.len(), chain.nfs.len());
     }
     for n in 1..=8 {

@@ -48,7 +48,7 @@ fn our_netns_inodes() -> Vec<String> {
 fn deploy_and_check(kind: InterconnectKind) {
     let mut chain = Chain::parse(TWO).unwrap();
     chain.interconnect.kind = kind;
-    let plan = DeployPlan::new(&chain, Path::new(".")).unwrap();
+    let plan = DeployPlan::new(&chain, Path::new("."), &[0, 1]).unwrap();
     let before = our_netns_inodes();
     let exe = std::env::current_exe().unwrap();
     let mut dep = Deployment::new(plan.clone(), exe, Box::new(|_| {}));

@@ -12,11 +12,13 @@ fn chain(text: &str) -> Chain {
 
 const TWO: &str = r#"name = "t"
 [schedule]
-cores = [1]
+plan = "multiprocessor"
+cores = [0, 1]
 [[nf]]
 name = "a"
 kind = "router"
 env = "netns"
+core = 1
 routes = ["198.18.0.0/15"]
 [[nf]]
 name = "b"
@@ -28,7 +30,7 @@ core = 0
 
 #[test]
 fn b2b_links_consecutive_nfs_and_next_hop_macs_chain_up() {
-    let p = DeployPlan::new(&chain(TWO), Path::new(".")).unwrap();
+    let p = DeployPlan::new(&chain(TWO), Path::new("."), &[0, 1]).unwrap();
     assert_eq!(
         p.namespaces,
         [
@@ -82,7 +84,7 @@ fn b2b_links_consecutive_nfs_and_next_hop_macs_chain_up() {
             fmt_mac(mac_of("sink0"))
         )
     );
-    // Cores: a on the schedule's core, b on its own.
+    // Cores: as asked, one scheduler instance per core (scc-sched's plan).
     assert_eq!(p.nfs[0].core, Some(1));
     assert_eq!(p.nfs[1].core, Some(0));
     assert_eq!(p.sched.per_core[&1], ["a"]);
@@ -93,9 +95,9 @@ fn b2b_links_consecutive_nfs_and_next_hop_macs_chain_up() {
 fn bridge_puts_every_port_on_the_switch_and_announces_it() {
     let mut c = chain(TWO);
     c.interconnect.kind = scc_launcher::chain::InterconnectKind::Bridge;
-    c.schedule.plan = scc_launcher::chain::Plan::Multiprocessor;
-    c.schedule.cores = vec![1, 0];
-    let p = DeployPlan::new(&c, Path::new(".")).unwrap();
+    c.nfs[1].core = Some(1);
+    c.interconnect.core = Some(0);
+    let p = DeployPlan::new(&c, Path::new("."), &[0, 1]).unwrap();
     assert_eq!(p.namespaces.last(), Some(&NsRole::Switch));
     let sw = p.namespaces.len() - 1;
     assert_eq!(p.bridges.len(), 1);
@@ -113,7 +115,7 @@ fn bridge_puts_every_port_on_the_switch_and_announces_it() {
 
 #[test]
 fn teardown_is_the_inverse_of_the_steps_done() {
-    let p = DeployPlan::new(&chain(TWO), Path::new(".")).unwrap();
+    let p = DeployPlan::new(&chain(TWO), Path::new("."), &[0, 1]).unwrap();
     let steps = p.steps();
     assert_eq!(steps.first(), Some(&Step::CreateNs(0)));
     assert_eq!(steps.last(), Some(&Step::SpawnNf(1)));
@@ -141,7 +143,7 @@ fn explicit_gw_mac_and_io_override_win() {
     c.nfs[0].gw_mac = Some("02:00:00:00:00:42".into());
     c.nfs[0].io.batch = Some(8);
     c.nfs[0].io.driver = Some(scc_io::Driver::Packet);
-    let p = DeployPlan::new(&c, Path::new(".")).unwrap();
+    let p = DeployPlan::new(&c, Path::new("."), &[0, 1]).unwrap();
     let argv = p.nfs[0].argv.join(" ");
     assert!(argv.contains("--gw-mac 02:00:00:00:00:42"), "{argv}");
     assert!(argv.contains("--io packet --batch 8"), "{argv}");
@@ -151,6 +153,42 @@ fn explicit_gw_mac_and_io_override_win() {
 fn ovs_is_a_clear_error() {
     let mut c = chain(TWO);
     c.interconnect.kind = scc_launcher::chain::InterconnectKind::Ovs;
-    let e = DeployPlan::new(&c, Path::new(".")).unwrap_err().to_string();
+    let e = DeployPlan::new(&c, Path::new("."), &[0, 1])
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("ovs"), "{e}");
+}
+
+#[test]
+fn contradictory_plans_are_refused_with_scc_sched_reason() {
+    let mut c = chain(TWO);
+    c.schedule.plan = scc_launcher::chain::Plan::Uniprocessor;
+    let e = DeployPlan::new(&c, Path::new("."), &[0, 1])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.starts_with("schedule: ") && e.contains("uniprocessor"),
+        "{e}"
+    );
+    // Validation reports it too, on the `schedule` field.
+    let errs = c.problems(&scc_launcher::chain::HostInfo {
+        cores: 2,
+        ovs: false,
+    });
+    assert!(errs.iter().any(|e| e.path == "schedule"), "{errs:?}");
+}
+
+#[test]
+fn no_schedule_means_no_pinning() {
+    let c = chain(
+        r#"name = "free"
+[[nf]]
+name = "f"
+kind = "forward"
+"#,
+    );
+    let p = DeployPlan::new(&c, Path::new("."), &[0, 1]).unwrap();
+    assert_eq!(p.nfs[0].core, None);
+    assert!(p.sched.plan.is_none());
+    assert_eq!(p.sched.unpinned, ["f"]);
 }

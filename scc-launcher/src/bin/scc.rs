@@ -120,14 +120,15 @@ fn cmd_check(file: &Path, json: bool) -> ExitCode {
         Err(e) => return report_chain_error(file, &e, json),
     };
     let base = file.parent().unwrap_or(Path::new("."));
-    let plan = match DeployPlan::new(&chain, base) {
+    let online = scc_sched::online_cpus().unwrap_or_default();
+    let plan = match DeployPlan::new(&chain, base, &online) {
         Ok(p) => p,
         Err(e) => {
             if json {
                 println!(
                     "{}",
                     serde_json::json!({"file": file, "valid": false,
-                        "errors": [{"path": "interconnect.kind", "reason": e.to_string()}]})
+                        "errors": [{"path": plan_error_path(&e), "reason": e.to_string()}]})
                 );
             } else {
                 eprintln!("scc: {}: {e}", file.display());
@@ -333,4 +334,12 @@ fn cmd_nf(args: Vec<String>) -> ExitCode {
         "scc nf: the NF library CLI (scc_nf::cli::main_from_args) is not available in this build"
     );
     ExitCode::from(2)
+}
+
+fn plan_error_path(e: &scc_launcher::plan::PlanError) -> &'static str {
+    match e {
+        scc_launcher::plan::PlanError::Sched(_) => "schedule",
+        scc_launcher::plan::PlanError::OvsUnsupported => "interconnect.kind",
+        _ => "nf",
+    }
 }
