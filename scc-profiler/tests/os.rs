@@ -80,7 +80,11 @@ fn is_root() -> bool {
 fn counters_on_a_child_process() {
     let w = spawn_worker("udp");
     let pid = w.0.id() as i32;
-    let mut s = Session::attach(&[pid], &SessionOptions::default()).unwrap();
+    let opts = SessionOptions {
+        all_syscalls: true,
+        ..Default::default()
+    };
+    let mut s = Session::attach(&[pid], &opts).unwrap();
     s.start().unwrap();
     std::thread::sleep(Duration::from_millis(400));
     let mid = s.snapshot().unwrap();
