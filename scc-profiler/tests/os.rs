@@ -263,3 +263,31 @@ fn tracepoint_ids_found_as_root() {
         }
     }
 }
+
+/// The simulated fallback runs for real when valgrind is installed.
+#[test]
+fn cachegrind_simulates_a_program() {
+    use scc_profiler::cachegrind;
+    let version = match cachegrind::detect() {
+        Ok(v) => v,
+        Err(e) => {
+            println!("SKIP: {e}");
+            return;
+        }
+    };
+    let dir = std::env::temp_dir();
+    let s = cachegrind::run(
+        std::path::Path::new("/bin/true"),
+        &[],
+        Some((32 << 20, 16, 64)),
+        &dir,
+    )
+    .unwrap();
+    println!("{version}: {s:?}");
+    assert!(s.d_refs > 1000 && s.d1_misses > 0 && s.d1_misses < s.d_refs);
+    assert!(s.lld_misses <= s.d1_misses);
+    let c = s.nf_counts("true", 1);
+    assert!(c.simulated);
+    let m = scc_profiler::model_nf(&c, &scc_profiler::LatencyTable::paper());
+    assert!(m.simulated && m.terms.d1.is_some() && m.terms.d2.is_none());
+}
