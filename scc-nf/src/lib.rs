@@ -15,6 +15,7 @@
 //! - [`cli`]: the `scc-nf` command line ([`cli::main_from_args`]).
 #![warn(missing_docs)]
 
+pub mod cli;
 pub mod config;
 pub mod element;
 pub mod elements;
@@ -22,6 +23,7 @@ mod error;
 pub mod filter;
 pub mod graph;
 pub mod lpm;
+pub mod nf;
 pub mod route;
 pub mod wire;
 

@@ -1,0 +1,283 @@
+//! The NF loop: the paper's three rounds (read a batch, process it, write it) over scc-io ports,
+//! with sleep / busy / adaptive polling, accounting and the JSON counters.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use scc_io::{Batch, Port, PortStats};
+use serde::{Deserialize, Serialize};
+
+use crate::config::PollMode;
+use crate::error::{NfError, Result};
+use crate::graph::Pipeline;
+
+/// How long one sleep in poll() lasts before the loop checks its stop flag again.
+pub const SLEEP_SLICE: Duration = Duration::from_millis(100);
+/// The drop reason for frames the output port could not send.
+pub const TX_FAILED: &str = "tx_failed";
+
+/// An NF's counters: what `scc-nf` prints as one JSON object on stdout when it stops (and
+/// appends to its stats file every second). Accounting identity:
+/// `rx == tx + sum(drops)` at all times.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct NfCounters {
+    /// The NF's name.
+    pub name: String,
+    /// Which NF: `router`, `firewall`, `forward` or `custom`.
+    pub nf: String,
+    /// Frames received.
+    pub rx: u64,
+    /// Frames sent.
+    pub tx: u64,
+    /// Frames dropped, by reason (only reasons that occurred).
+    pub drops: BTreeMap<String, u64>,
+    /// System calls made by the NF's ports (receive + send + waits).
+    pub syscalls: u64,
+    /// System calls on the receive side (including waits in poll()).
+    pub rx_syscalls: u64,
+    /// System calls on the transmit side.
+    pub tx_syscalls: u64,
+    /// Frames the kernel dropped before the NF could read them (not part of `rx`).
+    pub kernel_drops: u64,
+    /// Receive attempts that found nothing.
+    pub empty_polls: u64,
+    /// Non-empty batches processed.
+    pub batches: u64,
+    /// Other events (ICMP errors sent, ARP replies, counters, firewall rule hits).
+    pub events: BTreeMap<String, u64>,
+    /// I/O backend.
+    pub io: String,
+    /// Batch size.
+    pub batch: usize,
+    /// Poll mode.
+    pub poll: String,
+    /// Seconds since the NF started.
+    pub elapsed_s: f64,
+}
+
+impl NfCounters {
+    /// Sum of all drops.
+    pub fn dropped(&self) -> u64 {
+        self.drops.values().sum()
+    }
+
+    /// True when `rx == tx + dropped()`.
+    pub fn balanced(&self) -> bool {
+        self.rx == self.tx + self.dropped()
+    }
+}
+
+/// A running NF: a pipeline between an input port and output ports.
+pub struct Nf {
+    name: String,
+    kind: String,
+    pipeline: Pipeline,
+    /// The opened ports; `map[pipeline port] = index into ports`.
+    ports: Vec<Box<dyn Port>>,
+    map: Vec<usize>,
+    batch: Batch,
+    poll: PollMode,
+    spin: Duration,
+    rx: u64,
+    tx: u64,
+    tx_failed: u64,
+    batches: u64,
+    started: Instant,
+    stats_file: Option<std::fs::File>,
+    stats_path: String,
+    last_stats: Instant,
+}
+
+impl std::fmt::Debug for Nf {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Nf")
+            .field("name", &self.name)
+            .field("pipeline", &self.pipeline)
+            .finish()
+    }
+}
+
+/// How to run an NF (besides its pipeline and ports).
+#[derive(Debug, Clone)]
+pub struct NfOptions {
+    /// Name in the counters.
+    pub name: String,
+    /// Kind in the counters (`router`, `firewall`, `forward`, `custom`).
+    pub kind: String,
+    /// Frames per batch.
+    pub batch: usize,
+    /// Frame buffer size.
+    pub frame_size: usize,
+    /// Poll mode.
+    pub poll: PollMode,
+    /// Adaptive polling spin time.
+    pub spin: Duration,
+    /// Append the counters as a JSON line every second to this file.
+    pub stats_file: Option<String>,
+}
+
+impl Nf {
+    /// An NF running `pipeline` with `ports[0]` as input; `map[k]` is the index in `ports` of the
+    /// pipeline's port `k` (e.g. `[0, 1]`, or `[0, 0]` when rx and tx are one interface).
+    pub fn new(
+        pipeline: Pipeline,
+        ports: Vec<Box<dyn Port>>,
+        map: Vec<usize>,
+        opts: NfOptions,
+    ) -> Result<Self> {
+        if ports.is_empty()
+            || map.len() != pipeline.ports().len()
+            || map.iter().any(|&m| m >= ports.len())
+        {
+            return Err(NfError::Config("bad port map".into()));
+        }
+        let stats_file = match &opts.stats_file {
+            None => None,
+            Some(p) => Some(
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(p)
+                    .map_err(|source| NfError::File {
+                        path: p.clone(),
+                        source,
+                    })?,
+            ),
+        };
+        Ok(Self {
+            name: opts.name,
+            kind: opts.kind,
+            pipeline,
+            ports,
+            map,
+            batch: Batch::new(opts.batch, opts.frame_size)?,
+            poll: opts.poll,
+            spin: opts.spin,
+            rx: 0,
+            tx: 0,
+            tx_failed: 0,
+            batches: 0,
+            started: Instant::now(),
+            stats_file,
+            stats_path: opts.stats_file.unwrap_or_default(),
+            last_stats: Instant::now(),
+        })
+    }
+
+    /// One round: receive a batch without blocking, process it, send it. Returns the number of
+    /// frames received (0: nothing was waiting).
+    pub fn poll_once(&mut self) -> Result<usize> {
+        self.batch.clear();
+        let n = self.ports[0].recv_batch(&mut self.batch)?;
+        if n == 0 {
+            return Ok(0);
+        }
+        self.rx += n as u64;
+        self.batches += 1;
+        let now = self.started.elapsed().as_nanos() as u64;
+        self.pipeline.process(&mut self.batch, now);
+        for p in 0..self.map.len() {
+            let idx = self.pipeline.port_frames(p);
+            if idx.is_empty() {
+                continue;
+            }
+            let port = &mut self.ports[self.map[p]];
+            let sent = match port.send_frames(&self.batch, idx) {
+                Ok(s) => s.min(idx.len()),
+                Err(_) => 0,
+            };
+            self.tx += sent as u64;
+            self.tx_failed += (idx.len() - sent) as u64;
+        }
+        Ok(n)
+    }
+
+    /// Runs until `stop` is set; returns the final counters.
+    pub fn run(&mut self, stop: &AtomicBool) -> Result<NfCounters> {
+        let mut last_frame = Instant::now();
+        while !stop.load(Ordering::Relaxed) {
+            let n = self.poll_once()?;
+            if n > 0 {
+                if self.poll == PollMode::Adaptive {
+                    last_frame = Instant::now();
+                }
+            } else {
+                let sleep = match self.poll {
+                    PollMode::Busy => false,
+                    PollMode::Sleep => true,
+                    PollMode::Adaptive => last_frame.elapsed() >= self.spin,
+                };
+                if sleep {
+                    self.ports[0].wait_readable(Some(SLEEP_SLICE))?;
+                } else {
+                    std::hint::spin_loop();
+                }
+            }
+            if self.stats_file.is_some() && self.last_stats.elapsed() >= Duration::from_secs(1) {
+                self.last_stats = Instant::now();
+                self.write_stats()?;
+            }
+        }
+        if self.stats_file.is_some() {
+            self.write_stats()?;
+        }
+        Ok(self.counters())
+    }
+
+    fn write_stats(&mut self) -> Result<()> {
+        let c = self.counters();
+        let line = serde_json::to_string(&c).unwrap_or_default();
+        if let Some(f) = &mut self.stats_file {
+            writeln!(f, "{line}").map_err(|source| NfError::File {
+                path: self.stats_path.clone(),
+                source,
+            })?;
+        }
+        Ok(())
+    }
+
+    /// The counters now.
+    pub fn counters(&mut self) -> NfCounters {
+        let mut drops = BTreeMap::new();
+        self.pipeline.drops_into(&mut drops);
+        if self.tx_failed > 0 {
+            *drops.entry(TX_FAILED.to_string()).or_insert(0) += self.tx_failed;
+        }
+        drops.retain(|_, v| *v > 0);
+        let mut st = PortStats::default();
+        for p in &mut self.ports {
+            let s = p.stats();
+            st.rx_syscalls += s.rx_syscalls;
+            st.tx_syscalls += s.tx_syscalls;
+            st.kernel_drops += s.kernel_drops;
+            st.empty_polls += s.empty_polls;
+        }
+        let mut events = self.pipeline.events();
+        events.retain(|_, v| *v > 0);
+        NfCounters {
+            name: self.name.clone(),
+            nf: self.kind.clone(),
+            rx: self.rx,
+            tx: self.tx,
+            drops,
+            syscalls: st.rx_syscalls + st.tx_syscalls,
+            rx_syscalls: st.rx_syscalls,
+            tx_syscalls: st.tx_syscalls,
+            kernel_drops: st.kernel_drops,
+            empty_polls: st.empty_polls,
+            batches: self.batches,
+            events,
+            io: self.ports[0].driver().name().to_string(),
+            batch: self.batch.capacity(),
+            poll: self.poll.name().to_string(),
+            elapsed_s: self.started.elapsed().as_secs_f64(),
+        }
+    }
+
+    /// The pipeline.
+    pub fn pipeline(&self) -> &Pipeline {
+        &self.pipeline
+    }
+}
