@@ -78,9 +78,16 @@ fn restore_thread(t: &ThreadChange, affinity_changed: bool) -> Result<bool> {
             attr.sched_runtime = 0;
         }
     }
-    // Order matters for safety: leave a real-time policy before widening the affinity.
-    let r = sys::sched_setattr(t.tid, &attr);
-    match r {
+    // Order matters for safety: a task becomes real-time only after its affinity is narrowed,
+    // and leaves real-time before its affinity is widened.
+    let to_rt = matches!(
+        PolicyKind::from_raw(attr.sched_policy),
+        PolicyKind::Fifo | PolicyKind::Rr | PolicyKind::Deadline
+    );
+    if to_rt && affinity_changed && !restore_affinity(t)? {
+        return Ok(false);
+    }
+    match sys::sched_setattr(t.tid, &attr) {
         Err(e) if e.raw_os_error() == Some(libc::ESRCH) => return Ok(false),
         Err(e) => {
             return Err(Error::from_sched(
@@ -91,23 +98,26 @@ fn restore_thread(t: &ThreadChange, affinity_changed: bool) -> Result<bool> {
         }
         Ok(()) => {}
     }
-    if affinity_changed {
-        match sys::sched_setaffinity(t.tid, &t.before.affinity) {
-            Err(e) if e.raw_os_error() == Some(libc::ESRCH) => return Ok(false),
-            // EINVAL: the old mask is no longer allowed (e.g. the task is in a narrower cpuset
-            // now); leave the affinity as the cpuset made it.
-            Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {}
-            Err(e) => {
-                return Err(Error::from_sched(
-                    format!("restore affinity of tid {}", t.tid),
-                    t.tid,
-                    e,
-                ));
-            }
-            Ok(()) => {}
-        }
+    if !to_rt && affinity_changed && !restore_affinity(t)? {
+        return Ok(false);
     }
     Ok(true)
+}
+
+/// Puts a thread's affinity back; Ok(false) when it is gone.
+fn restore_affinity(t: &ThreadChange) -> Result<bool> {
+    match sys::sched_setaffinity(t.tid, &t.before.affinity) {
+        Err(e) if e.raw_os_error() == Some(libc::ESRCH) => Ok(false),
+        // EINVAL: the old mask is no longer allowed (e.g. the task is in a narrower cpuset now);
+        // leave the affinity as the cpuset made it.
+        Err(e) if e.raw_os_error() == Some(libc::EINVAL) => Ok(true),
+        Err(e) => Err(Error::from_sched(
+            format!("restore affinity of tid {}", t.tid),
+            t.tid,
+            e,
+        )),
+        Ok(()) => Ok(true),
+    }
 }
 
 /// Reads one thread's state (`pid` may be any thread id).

@@ -113,6 +113,17 @@ fn realtime_policies_on_last_core() {
         if matches!(policy, Policy::Rr { .. }) {
             assert!(rr > Duration::ZERO, "RR interval {rr:?}");
         }
+        // From RT back to fair on every core, then restored to RT: affinity narrowed first.
+        let rt_state = all_threads(pid);
+        let online = online_cpus().unwrap();
+        let f = apply(
+            pid,
+            &SchedSpec::new(Policy::Other { nice: 0 }).with_affinity(online.clone()),
+        )
+        .unwrap();
+        assert!(all_threads(pid).iter().all(|s| s.affinity == online));
+        f.restore().unwrap();
+        assert_eq!(all_threads(pid), rt_state);
         a.restore().unwrap();
         assert_eq!(all_threads(pid), before);
     }
