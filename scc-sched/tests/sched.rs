@@ -435,3 +435,68 @@ fn apply_a_plan_to_a_chain() {
         Err(Error::Plan(_))
     ));
 }
+
+/// A test-owned v1 `cpu` cgroup (RT group scheduling: `cpu.rt_runtime_us` = 0), removed on drop.
+struct RtStarvedGroup {
+    dir: std::path::PathBuf,
+    root: std::path::PathBuf,
+}
+
+impl Drop for RtStarvedGroup {
+    fn drop(&mut self) {
+        if let Ok(t) = std::fs::read_to_string(self.dir.join("tasks")) {
+            for tid in t.split_whitespace() {
+                let _ = std::fs::write(self.root.join("tasks"), tid);
+            }
+        }
+        for _ in 0..40 {
+            if std::fs::remove_dir(&self.dir).is_ok() || !self.dir.exists() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(25));
+        }
+    }
+}
+
+#[test]
+fn failure_midway_rolls_back_every_thread() {
+    if skip_unless_root("failure_midway_rolls_back_every_thread") {
+        return;
+    }
+    let root = std::path::PathBuf::from("/sys/fs/cgroup/cpu");
+    if !root.join("cpu.rt_runtime_us").exists() || online_cpus().unwrap().len() < 2 {
+        eprintln!(
+            "SKIPPED failure_midway_rolls_back_every_thread: needs a v1 cpu hierarchy with RT group scheduling and 2 cores"
+        );
+        return;
+    }
+    let (kid, _) = spawn_helper("threads", None);
+    let pid = kid.pid();
+    let tids = threads(pid).unwrap();
+    let before = all_threads(pid);
+    let g = RtStarvedGroup {
+        dir: root.join(format!("scc-test-rt0-{}", std::process::id())),
+        root: root.clone(),
+    };
+    std::fs::create_dir(&g.dir).unwrap();
+    assert_eq!(
+        std::fs::read_to_string(g.dir.join("cpu.rt_runtime_us"))
+            .unwrap()
+            .trim(),
+        "0"
+    );
+    // Only the last thread goes into the group: the others succeed first, then it fails.
+    let victim = *tids.last().unwrap();
+    std::fs::write(g.dir.join("tasks"), victim.to_string()).unwrap();
+    let e = apply(
+        pid,
+        &SchedSpec::new(Policy::Fifo { priority: 5 }).with_affinity(vec![last_core()]),
+    )
+    .unwrap_err();
+    assert!(
+        matches!(e, Error::PermissionDenied { capability: "CAP_SYS_NICE", ref op } if op.contains("rt_runtime_us")),
+        "{e}"
+    );
+    // Every thread, including those changed before the failure, is back as it was.
+    assert_eq!(all_threads(pid), before);
+}
