@@ -977,6 +977,12 @@ impl Chain {
                         format!("{p}.rules[{j}]"),
                         "a rule is one non-empty line".into(),
                     );
+                } else if let Err(e) = scc_nf::filter::parse_rules(r, "rule") {
+                    let reason = match e {
+                        scc_nf::NfError::Parse { msg, .. } => msg,
+                        other => other.to_string(),
+                    };
+                    err(format!("{p}.rules[{j}]"), format!("`{r}`: {reason}"));
                 }
             }
         }

@@ -400,9 +400,15 @@ impl DeployPlan {
                 None => sink_mac,
             };
             let io = chain.nf_io(i);
+            // A custom element composition runs as `run --config FILE` (scc-nf's CLI).
+            let sub = if nf.config.is_some() {
+                "run"
+            } else {
+                nf.kind.name()
+            };
             let mut argv: Vec<String> = vec![
                 "nf".into(),
-                nf.kind.name().into(),
+                sub.into(),
                 "--rx".into(),
                 rx_if(i),
                 "--tx".into(),

@@ -329,11 +329,7 @@ fn cmd_sysbench(quick: bool, json: bool, save: Option<PathBuf>) -> ExitCode {
 }
 
 fn cmd_nf(args: Vec<String>) -> ExitCode {
-    let _ = args;
-    eprintln!(
-        "scc nf: the NF library CLI (scc_nf::cli::main_from_args) is not available in this build"
-    );
-    ExitCode::from(2)
+    scc_nf::cli::main_from_args(std::iter::once("scc nf".to_string()).chain(args))
 }
 
 fn plan_error_path(e: &scc_launcher::plan::PlanError) -> &'static str {
