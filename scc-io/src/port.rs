@@ -80,7 +80,8 @@ pub struct PortConfig {
     pub ring_blocks: usize,
     /// Ring backend: size of one RX block in bytes (a multiple of the page size).
     pub ring_block_size: usize,
-    /// Ring backend: number of TX frame slots.
+    /// Ring backend: number of `PACKET_TX_RING` slots; 0 (the default) transmits with
+    /// `sendmmsg` instead, which `benches/io.rs` measures as faster on veth (see the README).
     pub ring_tx_frames: usize,
 }
 
@@ -97,7 +98,7 @@ impl Default for PortConfig {
             ignore_outgoing: true,
             ring_blocks: 64,
             ring_block_size: 1 << 16,
-            ring_tx_frames: 512,
+            ring_tx_frames: 0,
         }
     }
 }

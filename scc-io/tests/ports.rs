@@ -40,6 +40,13 @@ fn cfg(ifname: &str, driver: Driver, batch: usize) -> PortConfig {
     PortConfig::new(ifname, driver, batch)
 }
 
+/// A ring port that transmits through a `PACKET_TX_RING` of `slots` slots.
+fn tx_ring_cfg(ifname: &str, batch: usize, slots: usize) -> PortConfig {
+    let mut c = cfg(ifname, Driver::Ring, batch);
+    c.ring_tx_frames = slots;
+    c
+}
+
 /// A test frame: broadcast, our EtherType, `seq` then a pattern derived from it.
 fn frame(seq: u32, len: usize) -> Vec<u8> {
     let mut f = vec![0u8; len.max(18)];
@@ -166,9 +173,16 @@ sandbox_test!(
 sandbox_test!(
     fn ring_frames_cross_intact_in_order() {
         let _v = veth(1500);
+        // TX by sendmmsg (the default) ...
         crosses_intact(
             cfg("va", Driver::Ring, 8),
             cfg("vb", Driver::Ring, 8),
+            &sizes_60_to_1514(),
+        );
+        // ... and through a PACKET_TX_RING.
+        crosses_intact(
+            tx_ring_cfg("vb", 8, 64),
+            cfg("va", Driver::Ring, 8),
             &sizes_60_to_1514(),
         );
     }
@@ -192,6 +206,9 @@ sandbox_test!(
         for d in Driver::KERNEL {
             crosses_intact(jumbo_cfg("va", d), jumbo_cfg("vb", d), &jumbo_sizes());
         }
+        let mut t = jumbo_cfg("vb", Driver::Ring);
+        t.ring_tx_frames = 8;
+        crosses_intact(t, jumbo_cfg("va", Driver::Ring), &jumbo_sizes());
     }
 );
 
@@ -367,8 +384,13 @@ sandbox_test!(
 sandbox_test!(
     fn oversize_frame_is_dropped_counted_and_reported() {
         let _v = veth(1500);
-        for d in Driver::KERNEL {
-            let mut tx = open_port(&cfg("va", d, 8)).unwrap();
+        let configs = Driver::KERNEL
+            .map(|d| cfg("va", d, 8))
+            .into_iter()
+            .chain([tx_ring_cfg("va", 8, 16)]);
+        for c in configs {
+            let d = format!("{} (tx ring slots {})", c.driver, c.ring_tx_frames);
+            let mut tx = open_port(&c).unwrap();
             let mut rx = open_port(&cfg("vb", Driver::Mmsg, 8)).unwrap();
             let mut out = Batch::new(8, 2048).unwrap();
             out.push(&frame(0, 100)).unwrap();
