@@ -16,6 +16,7 @@
 //! - PREFIX: `a.b.c.d/len`, `a.b.c.d` (a /32) or `any`; omitted means any.
 //! - RANGE: `N` or `N-M` (inclusive); only with `tcp` or `udp`. A rule with a port range does not
 //!   match non-first fragments (they carry no ports).
+//!
 //! Errors name the line and the reason.
 
 use std::net::Ipv4Addr;

@@ -65,7 +65,7 @@ fn strip_and_unstrip() {
     assert_eq!(b.frame(0), &f[14..]);
     assert_eq!(reason(&s, v[1]).as_deref(), Some("runt_frame"));
     let mut u = Unstrip::new(14);
-    let (b, v, _) = run_element(&mut u, &[f.clone()]);
+    let (b, v, _) = run_element(&mut u, std::slice::from_ref(&f));
     assert_eq!(v[0], Verdict::out(0));
     assert_eq!(b.frame(0).len(), f.len() + 14);
     let mut u = Unstrip::new(scc_io::HEADROOM + 1);
