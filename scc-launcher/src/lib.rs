@@ -7,6 +7,7 @@
 //! everything down again, whatever happens.
 #![warn(missing_docs)]
 
+pub mod cgroup;
 pub mod chain;
 pub mod deploy;
 pub mod plan;

@@ -361,15 +361,16 @@ pub fn traffic_config(chain: &Chain, plan: &DeployPlan) -> Option<TrafficConfig>
 /// may contain them.
 #[derive(Default)]
 struct SchedGuards {
-    nf_cgroups: Vec<scc_sched::CoreReservation>,
+    nf_cgroups: Option<crate::cgroup::NfCgroups>,
     _rr: Option<scc_sched::RrTimeslice>,
     _reservation: Option<scc_sched::CoreReservation>,
     _awake: Option<scc_sched::KeepAwake>,
 }
 
-/// `env = "netns"` NFs get a cgroup of their own, like a container (a cpuset with the NF's
-/// core, nested in the chain's reservation if there is one). Needs root; otherwise the NFs
-/// stay in the launcher's cgroup and a warning says so.
+/// `env = "netns"` NFs get a cgroup of their own, like a container: a group in the cgroup2
+/// hierarchy (`<mount>/scc-<chain>-<pid>/<nf>`; no controller needed, so it never conflicts
+/// with a cpuset reservation). Needs root; otherwise, or without cgroup2, the NFs stay in the
+/// launcher's cgroup and a warning says so.
 fn container_cgroups(
     chain: &Chain,
     dep: &mut Deployment,
@@ -389,49 +390,27 @@ fn container_cgroups(
         );
         return Ok(Vec::new());
     }
-    let layout = scc_sched::CgroupLayout::detect();
-    let Some((version, mount)) = layout.preferred() else {
-        warnings.push("no cpuset cgroup hierarchy: per-NF cgroups skipped".into());
+    let Some(mount) = scc_sched::CgroupLayout::detect().v2 else {
+        warnings.push("no cgroup2 hierarchy mounted: per-NF cgroups skipped".into());
         return Ok(Vec::new());
     };
-    let guards = slot.get_or_insert_with(SchedGuards::default);
-    let parent = guards
-        ._reservation
-        .as_ref()
-        .and_then(|r| r.path().strip_prefix(&mount).ok().map(|p| p.to_path_buf()));
-    let all = scc_sched::online_cpus().unwrap_or_default();
     let pids = dep.pids();
-    let mut paths = Vec::new();
-    for i in netns {
-        let Some((name, pid)) = pids.get(i) else {
-            continue;
-        };
-        let cores = match dep.plan.nfs[i].core {
-            Some(c) => vec![c],
-            None => guards
-                ._reservation
-                .as_ref()
-                .map_or(all.clone(), |r| r.cores().to_vec()),
-        };
-        let mut opts = scc_sched::ReservationOptions::new(format!("nf-{name}"), cores);
-        opts.exclusive = false;
-        opts.pids = vec![*pid as i32];
-        opts.parent = parent.clone();
-        opts.hierarchy = Some((version, mount.clone()));
-        // A container-like nicety, not the run's purpose: a refusal (e.g. an unpinned NF
-        // whose cores overlap another chain's exclusive cpuset) is a warning.
-        let cg = match scc_sched::CoreReservation::create(&opts) {
-            Ok(cg) => cg,
-            Err(e) => {
-                warnings.push(format!("NF `{name}` stays in the launcher's cgroup: {e}"));
-                continue;
-            }
-        };
-        let path = cg.path().display().to_string();
+    let members: Vec<(String, u32)> = netns.iter().filter_map(|&i| pids.get(i).cloned()).collect();
+    let groups = crate::cgroup::NfCgroups::create(
+        &mount,
+        &format!("scc-{}-{}", cgroup_name(&chain.name), std::process::id()),
+        &members,
+    )
+    .map_err(|e| RunError::Sched(format!("per-NF cgroups: {e}")))?;
+    let paths: Vec<String> = groups
+        .paths()
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect();
+    for ((name, _), path) in members.iter().zip(&paths) {
         dep.log(&format!("cgroup {name} {path}"));
-        paths.push(path);
-        guards.nf_cgroups.push(cg);
     }
+    slot.get_or_insert_with(SchedGuards::default).nf_cgroups = Some(groups);
     Ok(paths)
 }
 
