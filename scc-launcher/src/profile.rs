@@ -7,7 +7,8 @@
 use std::path::PathBuf;
 
 use scc_profiler::counters::{ProcessCounters, Session, SessionOptions};
-use scc_profiler::model::{LatencyTable, Measure, NfCounts, Policy as ModelPolicy, model_chain};
+use scc_profiler::model::{LatencyTable, Measure, Policy as ModelPolicy};
+use scc_profiler::report::{NfInput, Percentiles, ProfileReport};
 use serde_json::{Value, json};
 
 use crate::chain::{Chain, Policy};
@@ -77,13 +78,14 @@ impl Profiling {
         Ok(())
     }
 
-    /// Builds the profile report from the counters, the NFs' packet counts and the traffic.
+    /// Builds scc-profiler's report (the `scc profile --json` contract) from the counters,
+    /// the NFs' packet counts and the traffic's latency; returns it as JSON and as the table.
     pub fn report(
         &self,
         chain: &Chain,
         nfs: &[NfReport],
         traffic: Option<&TrafficReport>,
-    ) -> Value {
+    ) -> (Value, String) {
         let (table, table_source) = latency_table();
         let policy = match chain.schedule.policy {
             Some(Policy::Batch) => ModelPolicy::Batch,
@@ -92,51 +94,51 @@ impl Profiling {
             _ => ModelPolicy::Other,
         };
         let counters = self.counters.clone().unwrap_or_default();
-        let mut counts = Vec::new();
-        let mut out_nfs = Vec::new();
-        for (i, (name, pid)) in self.names.iter().enumerate() {
-            let pc = counters.iter().find(|c| c.pid == *pid as i32);
+        let mut inputs = Vec::new();
+        let mut lost = Vec::new();
+        for (name, pid) in &self.names {
+            let Some(pc) = counters.iter().find(|c| c.pid == *pid as i32) else {
+                lost.push(name.clone());
+                continue;
+            };
             let packets = match nfs.iter().find(|n| &n.name == name).and_then(|n| n.rx) {
                 Some(p) => Measure::Value(p as f64),
                 None => Measure::unavailable("the NF printed no packet counters"),
             };
-            let c = match pc {
-                Some(pc) => pc.nf_counts(name, packets, policy),
-                None => NfCounts::unavailable(name.clone(), packets, "profiler lost the process"),
-            };
-            counts.push(c);
-            out_nfs.push((i, name.clone(), *pid, pc.cloned()));
+            inputs.push(NfInput {
+                name: name.clone(),
+                counters: pc.clone(),
+                packets,
+                policy,
+                simulated: None,
+            });
         }
-        let model = model_chain(&counts, &table);
-        let nfs_json: Vec<Value> = out_nfs
-            .into_iter()
-            .map(|(i, name, pid, pc)| {
-                let m = model.nfs.get(i).map(|(_, r)| r);
-                json!({
-                    "name": name,
-                    "pid": pid,
-                    "sched": pc.as_ref().and_then(|p| p.sched),
-                    "sched_unavailable": pc.as_ref().and_then(|p| p.sched_unavailable.clone()),
-                    "counters": pc.as_ref().map(|p| &p.counters),
-                    "model": m,
-                })
-            })
-            .collect();
-        let model_us = model.total.latency_us();
-        let measured = traffic.and_then(|t| t.latency_us.clone());
-        let percentile = traffic
+        let mut report = ProfileReport::build(&inputs, &table, None);
+        if let Some(l) = traffic.and_then(|t| t.latency_us.as_ref()) {
+            report.set_measured(Percentiles {
+                p1: l.p1,
+                p25: l.p25,
+                p50: l.p50,
+                p75: l.p75,
+                p99: l.p99,
+                max: l.max,
+            });
+        }
+        // The exact rank from the sink's histogram (ns) when it is there.
+        if let Some(h) = traffic
             .and_then(|t| t.histogram())
-            .filter(|h| h.len() > 0)
-            .map(|h| h.percentile_below((model_us * 1000.0).round() as u64));
-        json!({
-            "nfs": nfs_json,
-            "chain": {
-                "model_latency_us": model_us,
-                "model": model.total,
-                "measured_latency_us": measured,
-                "model_percentile": percentile,
-                "latency_table": table_source,
-            },
-        })
+            .filter(|h| !h.is_empty())
+        {
+            let ns = (report.chain.model_latency_us * 1000.0).round().max(0.0) as u64;
+            report.chain.model_percentile = Some(h.percentile_below(ns));
+        }
+        let mut value = serde_json::to_value(&report).unwrap_or(Value::Null);
+        if let Some(c) = value.get_mut("chain").and_then(Value::as_object_mut) {
+            c.insert("latency_table_source".into(), json!(table_source));
+            if !lost.is_empty() {
+                c.insert("nfs_not_profiled".into(), json!(lost));
+            }
+        }
+        (value, report.render_table())
     }
 }

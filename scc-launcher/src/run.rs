@@ -175,6 +175,9 @@ pub struct RunReport {
     /// Profile mode: the profiler's report (scc-profiler's JSON).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub profile: Option<serde_json::Value>,
+    /// Profile mode: the profiler's table (Table 4 columns and Table 5 metrics).
+    #[serde(skip)]
+    pub profile_table: Option<String>,
 }
 
 impl RunReport {
@@ -636,9 +639,13 @@ fn run_deployed(
     dep.stop_nfs();
     let outcomes = dep.outcomes();
     let nfs: Vec<NfReport> = outcomes.iter().map(|o| nf_report(&dep.plan, o)).collect();
-    let profile = profiler
-        .as_ref()
-        .map(|p| p.report(chain, &nfs, traffic.as_ref()));
+    let (profile, profile_table) = match profiler.as_ref() {
+        Some(p) => {
+            let (v, t) = p.report(chain, &nfs, traffic.as_ref());
+            (Some(v), Some(t))
+        }
+        None => (None, None),
+    };
     for n in &nfs {
         if n.counters.is_none() {
             warnings.push(format!(
@@ -664,6 +671,7 @@ fn run_deployed(
         interrupted,
         warnings,
         profile,
+        profile_table,
     })
 }
 

@@ -210,11 +210,8 @@ fn cmd_run(a: RunArgs, force_mode: Option<Mode>) -> ExitCode {
                 }
             } else {
                 print!("{}", report.to_text());
-                if let Some(p) = &report.profile {
-                    println!(
-                        "\nprofile:\n{}",
-                        serde_json::to_string_pretty(p).unwrap_or_default()
-                    );
+                if let Some(t) = &report.profile_table {
+                    println!("\nprofile:\n{t}");
                 }
             }
             if report.interrupted {
