@@ -350,9 +350,9 @@ impl DeployPlan {
                 announce.push((ns, name, mac));
             };
             add(gen_ns, GEN_IF.into(), gen_mac, 0, 1);
-            for i in 0..n {
-                add(nf_ns[i], rx_if(i), rx_mac(i), (i + 1) as u8, 0);
-                add(nf_ns[i], tx_if(i), tx_mac(i), (i + 1) as u8, 1);
+            for (i, &ns) in nf_ns.iter().enumerate() {
+                add(ns, rx_if(i), rx_mac(i), (i + 1) as u8, 0);
+                add(ns, tx_if(i), tx_mac(i), (i + 1) as u8, 1);
             }
             add(sink_ns, SINK_IF.into(), sink_mac, 255, 0);
         } else {

@@ -664,7 +664,7 @@ fn run_deployed(
         sent: traffic.as_ref().map(|t| t.sent),
         received: traffic.as_ref().map(|t| t.received),
         lost: traffic.as_ref().map(|t| t.lost),
-        latency_us: traffic.as_ref().and_then(|t| t.latency_us.clone()),
+        latency_us: traffic.as_ref().and_then(|t| t.latency_us),
         nfs,
         schedule,
         traffic,
