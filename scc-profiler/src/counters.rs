@@ -300,6 +300,49 @@ pub struct ProcessCounters {
 }
 
 impl ProcessCounters {
+    /// The counts between an `earlier` snapshot of the same session and this one (counters
+    /// subtracted; scheduler sums subtracted and their ratios recomputed). A counter
+    /// unavailable in either stays unavailable.
+    pub fn delta(&self, earlier: &ProcessCounters) -> ProcessCounters {
+        let counters = self
+            .counters
+            .iter()
+            .map(|(k, v)| {
+                let m = match (v, earlier.counters.get(k)) {
+                    (Measure::Value(a), Some(Measure::Value(b))) => {
+                        Measure::Value((a - b).max(0.0))
+                    }
+                    (Measure::Value(_), Some(u @ Measure::Unavailable { .. })) => u.clone(),
+                    (Measure::Value(_), None) => {
+                        Measure::unavailable(format!("{k} missing in the earlier snapshot"))
+                    }
+                    (u @ Measure::Unavailable { .. }, _) => u.clone(),
+                };
+                (k.clone(), m)
+            })
+            .collect();
+        let sched = match (self.sched, earlier.sched) {
+            (Some(a), Some(b)) => Some(a.minus(&b)),
+            _ => None,
+        };
+        ProcessCounters {
+            pid: self.pid,
+            counters,
+            sched_unavailable: if sched.is_none() {
+                Some(
+                    self.sched_unavailable
+                        .clone()
+                        .or_else(|| earlier.sched_unavailable.clone())
+                        .unwrap_or_else(|| "no scheduler metrics".into()),
+                )
+            } else {
+                None
+            },
+            sched,
+            elapsed_ns: self.elapsed_ns.saturating_sub(earlier.elapsed_ns),
+        }
+    }
+
     /// A counter's value, if measured.
     pub fn get(&self, name: &str) -> Option<f64> {
         self.counters.get(name).and_then(|m| m.value())

@@ -758,6 +758,16 @@ mod tests {
         assert_eq!(r.refs_per_packet.dram, Some(2964.0));
     }
 
+    /// §4.2.1: 11647 main-memory references per packet per additional NF at 71.7 ns
+    /// "results in 835 us of latency for each additional router".
+    #[test]
+    fn paper_per_nf_dram_cost() {
+        let mut c = NfCounts::unavailable("nf", Measure::Value(1.0), "-");
+        c.events.dm = Measure::Value(11647.0);
+        let r = model_nf(&c, &LatencyTable::paper());
+        assert!((r.latency_us() - 835.0).abs() < 1.0, "{}", r.latency_us());
+    }
+
     #[test]
     fn chain_sums_nfs() {
         let a = counts([10.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0, 2.0], 1.0);

@@ -381,6 +381,12 @@ impl ProfileReport {
     }
 }
 
+impl std::fmt::Display for ProfileReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.render_table())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

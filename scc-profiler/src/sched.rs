@@ -85,6 +85,30 @@ impl SchedMetrics {
         self
     }
 
+    /// The metrics of the interval between an `earlier` measurement (from the same start)
+    /// and this one: sums subtracted, ratios recomputed.
+    pub fn minus(&self, earlier: &SchedMetrics) -> SchedMetrics {
+        SchedMetrics {
+            run_ns: self.run_ns.saturating_sub(earlier.run_ns),
+            runqueue_wait_ns: self
+                .runqueue_wait_ns
+                .saturating_sub(earlier.runqueue_wait_ns),
+            wait_ns: self.wait_ns.saturating_sub(earlier.wait_ns),
+            wait_over_run: None,
+            contention_over_run: None,
+            voluntary_switches: self
+                .voluntary_switches
+                .saturating_sub(earlier.voluntary_switches),
+            involuntary_switches: self
+                .involuntary_switches
+                .saturating_sub(earlier.involuntary_switches),
+            timeslices: self.timeslices.saturating_sub(earlier.timeslices),
+            elapsed_ns: self.elapsed_ns.saturating_sub(earlier.elapsed_ns),
+            threads: self.threads,
+        }
+        .finish()
+    }
+
     /// Sums the metrics of several processes (a chain): times and switches add up, the
     /// ratios are recomputed from the sums, the interval is the longest one.
     pub fn sum<'a>(items: impl IntoIterator<Item = &'a SchedMetrics>) -> SchedMetrics {
@@ -259,6 +283,9 @@ mod tests {
         let s = SchedMetrics::sum([&m, &m]);
         assert_eq!(s.wait_over_run, Some(7.0));
         assert_eq!(s.run_ns, 20_000_000);
+        let d = s.minus(&m);
+        assert_eq!(d.run_ns, 10_000_000);
+        assert_eq!(d.contention_over_run, Some(2.0));
     }
 
     #[test]

@@ -1194,6 +1194,12 @@ impl SysbenchReport {
     }
 }
 
+impl std::fmt::Display for SysbenchReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.render_table())
+    }
+}
+
 /// Loads a latency table: a preset name (`paper`), a saved [`SysbenchReport`] (JSON or
 /// TOML; the worst case per level is used) or a saved [`LatencyTable`].
 pub fn load_latency_table(spec: &str) -> Result<LatencyTable> {

@@ -107,6 +107,9 @@ fn counters_on_a_child_process() {
             assert!(tc < 0.6e9 * 2.0, "task clock {tc} ns over 0.5 s");
             let mid_cs = mid[0].get("context_switches").unwrap();
             assert!(mid_cs <= cs);
+            let d = r.delta(&mid[0]);
+            assert_eq!(d.get("context_switches"), Some(cs - mid_cs));
+            assert!(d.elapsed_ns > 50_000_000 && d.elapsed_ns < r.elapsed_ns);
         }
         Err(why) => {
             assert!(!is_root(), "software events must work as root: {why}");
