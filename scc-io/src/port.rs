@@ -143,7 +143,9 @@ pub struct PortStats {
     pub tx_syscalls: u64,
     /// Receive attempts that found nothing.
     pub empty_polls: u64,
-    /// Frames the kernel dropped before we read them (`PACKET_STATISTICS` `tp_drops`).
+    /// Frames the kernel dropped before we read them (`PACKET_STATISTICS` `tp_drops`: socket
+    /// buffer or ring full), plus received frames dropped because they were larger than the
+    /// batch's buffers (or truncated by the ring).
     pub kernel_drops: u64,
     /// Frames handed to `send_batch` that could not be sent and were dropped.
     pub tx_dropped: u64,
@@ -170,6 +172,14 @@ pub trait Port: Send {
     /// Sends the frames of `batch` whose indices are listed in `indices` (in that order).
     /// Returns how many were sent; the rest were dropped and counted in
     /// [`PortStats::tx_dropped`] after bounded retries. Indices out of range are ignored.
+    ///
+    /// Frames that cannot be sent at all are dropped (counted) without stopping the call:
+    /// shorter than an Ethernet header (14 bytes), or longer than the interface takes
+    /// (MTU + 14, + 4 for an 802.1Q-tagged frame) or than a TX ring slot. After the other frames
+    /// have been sent, an oversize frame makes the call return
+    /// [`IoError::FrameTooLarge`] (for the first one); the counters then tell how many were
+    /// sent. A hard error (interface down or gone) drops and counts the rest of the call and
+    /// returns the error.
     fn send_frames(&mut self, batch: &Batch, indices: &[u16]) -> Result<usize>;
 
     /// Sends every frame of `batch`, in order. See [`Port::send_frames`].

@@ -119,10 +119,14 @@ impl RxRing {
         st.load(Ordering::Acquire) & TP_STATUS_USER != 0
     }
 
-    fn recv(&mut self, batch: &mut Batch, stats: &mut PortStats) -> usize {
+    fn recv(&mut self, batch: &mut Batch, max: usize, stats: &mut PortStats) -> usize {
+        let want = batch.remaining().min(max);
+        if want == 0 {
+            return 0;
+        }
         let mut n = 0;
         let frame_cap = batch.frame_size();
-        while batch.remaining() > 0 {
+        while n < want {
             if !self.open {
                 if !self.ready() {
                     break;
@@ -136,7 +140,7 @@ impl RxRing {
                 self.off = first as usize;
             }
             let b = self.block(self.cur);
-            while self.left > 0 && batch.remaining() > 0 {
+            while self.left > 0 && n < want {
                 let off = self.off;
                 if off + TPACKET3_HDR > self.block_size {
                     // A malformed block: skip the rest (counted).
@@ -383,6 +387,7 @@ pub struct RingPort {
     raw: RawSocket,
     rx: RxRing,
     tx: Tx,
+    batch: usize,
 }
 
 impl RingPort {
@@ -460,6 +465,7 @@ impl RingPort {
                 off: 0,
             },
             tx,
+            batch: cfg.batch,
         })
     }
 
@@ -476,7 +482,7 @@ impl RingPort {
 
 impl Port for RingPort {
     fn recv_batch(&mut self, batch: &mut Batch) -> Result<usize> {
-        Ok(self.rx.recv(batch, &mut self.raw.stats))
+        Ok(self.rx.recv(batch, self.batch, &mut self.raw.stats))
     }
 
     fn send_frames(&mut self, batch: &Batch, indices: &[u16]) -> Result<usize> {

@@ -427,6 +427,26 @@ impl RawSocket {
         Ok(raw)
     }
 
+    /// A `RawSocket` over any socket (e.g. a Unix datagram pair), to test the TX/RX accounting
+    /// without an interface.
+    #[cfg(test)]
+    pub(crate) fn for_test(sock: Socket) -> RawSocket {
+        let fd = sock.as_raw_fd();
+        RawSocket {
+            sock,
+            fd,
+            ifname: "test".into(),
+            info: IfInfo {
+                index: 0,
+                mtu: 1500,
+                up: true,
+                running: true,
+            },
+            stats: PortStats::default(),
+            pending: None,
+        }
+    }
+
     /// Sets a socket buffer size, trying the `*FORCE` option (which ignores `net.core.*_max`,
     /// needs CAP_NET_ADMIN) first.
     fn set_buf(&self, force: libc::c_int, plain: libc::c_int, n: usize) -> io::Result<()> {
