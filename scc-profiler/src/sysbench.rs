@@ -121,6 +121,9 @@ pub struct Topology {
     pub l3_bytes: Option<u64>,
     /// Cache line size (bytes).
     pub line_bytes: Option<u32>,
+    /// The CPU (`/proc/cpuinfo`: vendor, family, model, model name), if readable.
+    #[serde(default)]
+    pub cpu: Option<String>,
 }
 
 impl Topology {
@@ -142,10 +145,27 @@ impl Topology {
 /// Reads the topology through hwloc; falls back to sysfs if hwloc is unusable.
 /// (hwloc2's NUMA queries panic with hwloc 2.x libraries, so none are made.)
 pub fn topology() -> Topology {
-    if let Some(t) = topology_hwloc() {
-        return t;
-    }
-    topology_sysfs()
+    let mut t = topology_hwloc().unwrap_or_else(topology_sysfs);
+    t.cpu = cpu_id();
+    t
+}
+
+/// `vendor family/model "model name"` from `/proc/cpuinfo`.
+pub fn cpu_id() -> Option<String> {
+    let text = std::fs::read_to_string("/proc/cpuinfo").ok()?;
+    let field = |k: &str| {
+        text.lines()
+            .find(|l| l.split(':').next().is_some_and(|n| n.trim() == k))
+            .and_then(|l| l.split_once(':'))
+            .map(|(_, v)| v.trim().to_string())
+    };
+    Some(format!(
+        "{} family {} model {} \"{}\"",
+        field("vendor_id")?,
+        field("cpu family").unwrap_or_default(),
+        field("model").unwrap_or_default(),
+        field("model name").unwrap_or_default()
+    ))
 }
 
 fn topology_hwloc() -> Option<Topology> {
@@ -178,6 +198,7 @@ fn topology_hwloc() -> Option<Topology> {
         l2_bytes: l2,
         l3_bytes: l3,
         line_bytes: line,
+        cpu: None,
     })
 }
 
@@ -205,6 +226,7 @@ fn topology_sysfs() -> Topology {
         l2_bytes: None,
         l3_bytes: None,
         line_bytes: None,
+        cpu: None,
     };
     t.pus = t.cores;
     for i in 0..8 {
@@ -1089,8 +1111,9 @@ impl SysbenchReport {
         let kib = |b: Option<u64>| b.map(|b| format!("{} KiB", b / 1024)).unwrap_or("?".into());
         let _ = writeln!(
             s,
-            "topology ({}): {} package(s), {} core(s), {} PU(s); L1d {}, L2 {}, L3 {}",
+            "topology ({}): {}; {} package(s), {} core(s), {} PU(s); L1d {}, L2 {}, L3 {}",
             t.source,
+            t.cpu.as_deref().unwrap_or("unknown CPU"),
             t.packages,
             t.cores,
             t.pus,
@@ -1260,6 +1283,7 @@ mod tests {
             l2_bytes: Some(1 << 20),
             l3_bytes: Some(32 << 20),
             line_bytes: Some(64),
+            cpu: None,
         };
         assert_eq!(t.level_of(16 << 10), Level::L1);
         assert_eq!(t.level_of(64 << 10), Level::L2);
