@@ -416,3 +416,69 @@ fn cgroups_are_removed_after_sigint_as_root() {
     assert_eq!(code, Some(130), "{lines:?}");
     assert_nothing_left(&lines, &before);
 }
+
+/// `scc profile --json`: the profiler is attached to every NF; the report has issue 4's keys,
+/// and what this host cannot count is `null` with a reason, never zero.
+#[test]
+fn profile_mode_reports_the_model_and_the_measured_latency() {
+    let f = write_chain("profile", &two_routers("profile", "b2b", 2000, 1.0));
+    let out = scc().args(["profile", "--json"]).arg(&f).output().unwrap();
+    assert!(
+        out.status.success(),
+        "scc profile failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["mode"], "profile");
+    let p = &v["profile"];
+    let nfs = p["nfs"].as_array().unwrap();
+    assert_eq!(nfs.len(), 2);
+    for n in nfs {
+        assert!(n["pid"].as_u64().unwrap() > 0);
+        for k in [
+            "run_ns",
+            "runqueue_wait_ns",
+            "wait_over_run",
+            "contention_over_run",
+            "voluntary_switches",
+            "involuntary_switches",
+        ] {
+            assert!(n["sched"].get(k).is_some(), "sched.{k}: {n}");
+        }
+        assert!(n["sched"]["run_ns"].as_u64().unwrap() > 0);
+        let m = &n["model"];
+        assert!(m["latency_ns_per_packet"].as_f64().is_some());
+        for t in [
+            "L_D1", "L_D2", "L_D3", "L_DM", "L_T1", "L_T2", "L_TM", "L_CS", "L_SC",
+        ] {
+            let term = &m["terms"][t];
+            assert!(
+                term.as_f64().is_some() || m["unavailable"][t].is_string(),
+                "{t} is neither a value nor unavailable with a reason: {m}"
+            );
+        }
+    }
+    let c = &p["chain"];
+    for k in ["p1", "p25", "p50", "p75", "p99", "max"] {
+        assert!(c["measured_latency_us"][k].as_f64().unwrap() > 0.0, "{k}");
+    }
+    // Without any countable term (e.g. rootless with perf_event_paranoid = 2) the model has no
+    // figure: null, never 0.
+    let all_unavailable = nfs.iter().all(|n| {
+        n["model"]["terms"]
+            .as_object()
+            .unwrap()
+            .values()
+            .all(Value::is_null)
+    });
+    if all_unavailable {
+        assert!(
+            c["model_latency_us"].is_null() && c["model_percentile"].is_null(),
+            "{c}"
+        );
+    } else {
+        assert!(c["model_latency_us"].as_f64().unwrap() > 0.0);
+        let pct = c["model_percentile"].as_f64().unwrap();
+        assert!((0.0..=100.0).contains(&pct));
+    }
+}
