@@ -95,7 +95,7 @@ pub trait Element: Send {
     /// Name of drop reason `r` (stable, snake_case; used as the key in counters).
     fn drop_reason(&self, r: u8) -> &str;
 
-    /// Processes the frames `sel` of `batch` (indices, ascending), writing a verdict for
+    /// Processes the frames `sel` of `batch` (indices, in arrival order), writing a verdict for
     /// `sel[k]` into `out[k]`. `out.len() == sel.len()`.
     fn process(&mut self, cx: &mut Ctx<'_>, batch: &mut Batch, sel: &[u16], out: &mut [Verdict]);
 
