@@ -14,8 +14,9 @@
 //! `context_switches`, `cpu_migrations`, `page_faults`, `cycles`, `instructions`,
 //! `l1d_loads`, `l1d_load_misses`, `llc_loads`, `llc_load_misses`, `dtlb_loads`,
 //! `dtlb_load_misses`, `syscalls` (all, `raw_syscalls:sys_enter`), `net_syscalls` (the sum
-//! of `sys_enter_{recvfrom,sendto,recvmsg,sendmsg,recvmmsg,sendmmsg}`) and each of those
-//! six by name.
+//! of `sys_enter_{recvfrom,sendto,recvmsg,sendmsg,recvmmsg,sendmmsg}`), each of those
+//! six by name, and `iface.<name>.{rx,tx}_{packets,dropped}` for every interface of the
+//! process's network namespace (`/proc/<pid>/net/dev`, no need to enter the namespace).
 
 use std::collections::BTreeMap;
 use std::time::Instant;
@@ -280,6 +281,7 @@ struct Target {
     pid: i32,
     events: Vec<EventCounters>,
     sched_start: Option<SchedSnapshot>,
+    net_start: Option<BTreeMap<String, sched::NetDev>>,
     started: Option<Instant>,
 }
 
@@ -346,6 +348,14 @@ impl ProcessCounters {
     /// A counter's value, if measured.
     pub fn get(&self, name: &str) -> Option<f64> {
         self.counters.get(name).and_then(|m| m.value())
+    }
+
+    /// Frames received and sent on `iface` (in the process's network namespace) during the
+    /// interval, from `/proc/<pid>/net/dev`.
+    pub fn iface_packets(&self, iface: &str) -> Option<(u64, u64)> {
+        let rx = self.get(&format!("iface.{iface}.rx_packets"))?;
+        let tx = self.get(&format!("iface.{iface}.tx_packets"))?;
+        Some((rx as u64, tx as u64))
     }
 
     /// Maps the counters onto the model's input for an NF that processed `packets`.
@@ -431,6 +441,7 @@ impl Session {
                 pid,
                 events,
                 sched_start: None,
+                net_start: None,
                 started: None,
             });
         }
@@ -459,6 +470,7 @@ impl Session {
                 }
             }
             t.sched_start = sched::snapshot(t.pid).ok();
+            t.net_start = sched::net_dev(t.pid).ok();
             t.started = Some(Instant::now());
         }
         self.running = true;
@@ -511,6 +523,23 @@ impl Session {
                         .unwrap_or_else(|| Measure::unavailable("no tracepoints")),
                 };
                 counters.insert("net_syscalls".into(), m);
+            }
+            // Interface counters of the process's network namespace.
+            if let (Some(before), Ok(now)) = (&t.net_start, sched::net_dev(t.pid)) {
+                for (ifname, a) in &now {
+                    let b = before.get(ifname).copied().unwrap_or_default();
+                    for (k, x, y) in [
+                        ("rx_packets", a.rx_packets, b.rx_packets),
+                        ("rx_dropped", a.rx_dropped, b.rx_dropped),
+                        ("tx_packets", a.tx_packets, b.tx_packets),
+                        ("tx_dropped", a.tx_dropped, b.tx_dropped),
+                    ] {
+                        counters.insert(
+                            format!("iface.{ifname}.{k}"),
+                            Measure::Value(x.saturating_sub(y) as f64),
+                        );
+                    }
+                }
             }
             let (sched, sched_unavailable) = match (&t.sched_start, sched::snapshot(t.pid)) {
                 (Some(b), Ok(a)) => (Some(sched::delta(b, &a)), None),

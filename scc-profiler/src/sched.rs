@@ -228,9 +228,86 @@ pub fn delta(before: &SchedSnapshot, after: &SchedSnapshot) -> SchedMetrics {
     m.finish()
 }
 
+/// One interface's counters from `/proc/<pid>/net/dev`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct NetDev {
+    /// Frames received.
+    pub rx_packets: u64,
+    /// Frames dropped on receive.
+    pub rx_dropped: u64,
+    /// Frames sent.
+    pub tx_packets: u64,
+    /// Frames dropped on send.
+    pub tx_dropped: u64,
+}
+
+/// Parses `/proc/<pid>/net/dev`.
+pub fn parse_net_dev(text: &str) -> Result<BTreeMap<String, NetDev>> {
+    let mut out = BTreeMap::new();
+    for line in text.lines().skip(2) {
+        let Some((name, rest)) = line.split_once(':') else {
+            continue;
+        };
+        let v: Vec<u64> = rest
+            .split_whitespace()
+            .map(|f| f.parse::<u64>())
+            .collect::<std::result::Result<_, _>>()
+            .map_err(|e| Error::Parse {
+                what: "net/dev".into(),
+                detail: format!("{line:?}: {e}"),
+            })?;
+        if v.len() < 16 {
+            return Err(Error::Parse {
+                what: "net/dev".into(),
+                detail: format!("{line:?}: expected 16 fields"),
+            });
+        }
+        out.insert(
+            name.trim().to_string(),
+            NetDev {
+                rx_packets: v[1],
+                rx_dropped: v[3],
+                tx_packets: v[9],
+                tx_dropped: v[11],
+            },
+        );
+    }
+    Ok(out)
+}
+
+/// The interface counters of the network namespace `pid` lives in (`/proc/<pid>/net/dev`:
+/// no need to enter the namespace).
+pub fn net_dev(pid: i32) -> Result<BTreeMap<String, NetDev>> {
+    let path = format!("/proc/{pid}/net/dev");
+    let text = std::fs::read_to_string(&path).map_err(|e| Error::io(format!("read {path}"), e))?;
+    parse_net_dev(&text)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn parses_net_dev() {
+        let t = "Inter-|   Receive |  Transmit\n face |bytes packets ...\n    lo:    3193      29    0    1    0     0          0         0     3193      28    0    2    0     0       0          0\n  veth0: 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16\n";
+        let m = parse_net_dev(t).unwrap();
+        assert_eq!(
+            m["lo"],
+            NetDev {
+                rx_packets: 29,
+                rx_dropped: 1,
+                tx_packets: 28,
+                tx_dropped: 2
+            }
+        );
+        assert_eq!(m["veth0"].tx_packets, 10);
+        assert!(parse_net_dev("a\nb\n x: 1 2\n").is_err());
+        assert!(
+            net_dev(std::process::id() as i32)
+                .unwrap()
+                .contains_key("lo")
+        );
+    }
 
     #[test]
     fn parses_schedstat_and_status() {

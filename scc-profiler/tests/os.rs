@@ -93,6 +93,8 @@ fn counters_on_a_child_process() {
     assert_eq!(r.pid, pid);
     println!("{}", serde_json::to_string_pretty(&r.counters).unwrap());
 
+    // Interface counters of the worker's namespace (no traffic is sent: just present).
+    assert!(r.iface_packets("lo").is_some(), "{:?}", r.counters.keys());
     // Scheduler metrics need no privileges.
     let sched = r.sched.expect("schedstat readable");
     assert!(sched.run_ns > 0);
