@@ -482,3 +482,51 @@ fn profile_mode_reports_the_model_and_the_measured_latency() {
         assert!((0.0..=100.0).contains(&pct));
     }
 }
+
+/// A firewall that denies the probes: every frame is dropped at the first NF with a counted
+/// reason, nothing reaches the router or the sink.
+#[test]
+fn firewall_drops_are_counted_by_reason() {
+    let text = r#"name = "fw-deny"
+[[nf]]
+name = "fw"
+kind = "firewall"
+env = "netns"
+rules = ["deny udp from 198.18.0.0/15", "default allow"]
+[[nf]]
+name = "r1"
+kind = "router"
+env = "netns"
+routes = ["198.18.0.0/15"]
+[traffic]
+rate_pps = 2000
+packets = 500
+duration_s = 2
+"#;
+    let f = write_chain("fw-deny", text);
+    let out = scc().args(["run", "--json"]).arg(&f).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["sent"], 500);
+    assert_eq!(v["received"], 0);
+    assert_eq!(v["lost"], 500);
+    assert!(
+        v["latency_us"].is_null(),
+        "no probe arrived: latency must be null"
+    );
+    let fw = &v["nfs"][0];
+    assert_eq!(fw["rx"], 500);
+    assert_eq!(fw["tx"], 0);
+    let drops: u64 = fw["drops"]
+        .as_object()
+        .unwrap()
+        .values()
+        .filter_map(Value::as_u64)
+        .sum();
+    assert_eq!(drops, 500, "{fw}");
+    assert_eq!(v["nfs"][1]["rx"], 0);
+}
