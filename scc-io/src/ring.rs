@@ -56,15 +56,24 @@ const H3_MAC: usize = 24;
 const H2_LEN: usize = 4;
 const H2_SNAPLEN: usize = 8;
 
-/// The status word at `p` (block or slot status), shared with the kernel.
+/// Loads the status word at `p` (block or slot status, shared with the kernel) with Acquire.
 ///
 /// # Safety
 /// `p` must be 4-byte aligned and point into a live ring mapping.
-unsafe fn status(p: *mut u8) -> &'static AtomicU32 {
+unsafe fn load_status(p: *mut u8) -> u32 {
     // SAFETY: guaranteed by the caller; the kernel accesses this word concurrently, which is what
-    // the atomic type is for. The 'static lifetime never escapes the ring's methods, which run
-    // while the mapping is alive.
-    unsafe { AtomicU32::from_ptr(p.cast::<u32>()) }
+    // the atomic type is for, and the reference does not outlive this call.
+    unsafe { AtomicU32::from_ptr(p.cast::<u32>()) }.load(Ordering::Acquire)
+}
+
+/// Stores `v` into the status word at `p` with Release (publishes our writes or reads of the
+/// block/slot before the kernel takes it over).
+///
+/// # Safety
+/// As [`load_status`].
+unsafe fn store_status(p: *mut u8, v: u32) {
+    // SAFETY: as in `load_status`.
+    unsafe { AtomicU32::from_ptr(p.cast::<u32>()) }.store(v, Ordering::Release)
 }
 
 /// Reads a `u32` at `p`.
@@ -115,8 +124,8 @@ impl RxRing {
         }
         // SAFETY: block starts are page-aligned, so `+ BD_STATUS` is 4-byte aligned and inside
         // the mapping.
-        let st = unsafe { status(self.block(self.cur).add(BD_STATUS)) };
-        st.load(Ordering::Acquire) & TP_STATUS_USER != 0
+        let st = unsafe { load_status(self.block(self.cur).add(BD_STATUS)) };
+        st & TP_STATUS_USER != 0
     }
 
     fn recv(&mut self, batch: &mut Batch, max: usize, stats: &mut PortStats) -> usize {
@@ -182,8 +191,7 @@ impl RxRing {
             }
             if self.left == 0 {
                 // SAFETY: as in `ready`; Release publishes our reads before the kernel reuses it.
-                let st = unsafe { status(b.add(BD_STATUS)) };
-                st.store(TP_STATUS_KERNEL, Ordering::Release);
+                unsafe { store_status(b.add(BD_STATUS), TP_STATUS_KERNEL) };
                 self.open = false;
                 self.cur = (self.cur + 1) % self.blocks;
             }
@@ -258,7 +266,7 @@ impl TxRing {
 
     fn slot_status(&self, s: usize) -> u32 {
         // SAFETY: slot starts are 2048-aligned inside the mapping.
-        unsafe { status(self.slot_ptr(s)) }.load(Ordering::Acquire)
+        unsafe { load_status(self.slot_ptr(s)) }
     }
 
     fn send(&mut self, batch: &Batch, indices: &[u16]) -> Result<usize> {
@@ -302,7 +310,7 @@ impl TxRing {
                 std::ptr::copy_nonoverlapping(frame.as_ptr(), p.add(TX_DATA_OFF), frame.len());
                 p.add(H2_LEN).cast::<u32>().write(frame.len() as u32);
                 p.add(H2_SNAPLEN).cast::<u32>().write(frame.len() as u32);
-                status(p).store(TP_STATUS_SEND_REQUEST, Ordering::Release);
+                store_status(p, TP_STATUS_SEND_REQUEST);
             }
             self.head = (self.head + 1) % self.slots;
             written += 1;
@@ -354,7 +362,7 @@ impl TxRing {
             for c in 0..*written {
                 let s = (*first + c) % self.slots;
                 // SAFETY: as in `slot_status`.
-                unsafe { status(self.slot_ptr(s)) }.store(TP_STATUS_AVAILABLE, Ordering::Release);
+                unsafe { store_status(self.slot_ptr(s), TP_STATUS_AVAILABLE) };
             }
             self.raw.stats.tx_dropped += *written as u64;
             self.head = *first;
