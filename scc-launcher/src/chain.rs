@@ -633,6 +633,41 @@ impl Chain {
         }
     }
 
+    /// Checks the files the chain names (`routes_file`, `rules_file`, `config`, relative to
+    /// `base`, the chain file's folder) with scc-nf's own parsers: missing, unreadable or
+    /// malformed files are reported with the field path and scc-nf's reason (file and line).
+    pub fn file_problems(&self, base: &Path) -> Vec<FieldError> {
+        let mut v = Vec::new();
+        for (i, nf) in self.nfs.iter().enumerate() {
+            let path = |f: &PathBuf| base.join(f).display().to_string();
+            if let Some(f) = &nf.routes_file
+                && let Err(e) = scc_nf::route::load_routes_file(&path(f))
+            {
+                v.push(FieldError {
+                    path: format!("nf[{i}].routes_file"),
+                    reason: e.to_string(),
+                });
+            }
+            if let Some(f) = &nf.rules_file
+                && let Err(e) = scc_nf::filter::load_rules_file(&path(f))
+            {
+                v.push(FieldError {
+                    path: format!("nf[{i}].rules_file"),
+                    reason: e.to_string(),
+                });
+            }
+            if let Some(f) = &nf.config
+                && let Err(e) = scc_nf::config::NfConfig::load(&path(f))
+            {
+                v.push(FieldError {
+                    path: format!("nf[{i}].config"),
+                    reason: e.to_string(),
+                });
+            }
+        }
+        v
+    }
+
     /// The effective I/O of NF `i` (chain `[io]` with the NF's overrides).
     pub fn nf_io(&self, i: usize) -> IoSpec {
         let mut io = self.io.clone();

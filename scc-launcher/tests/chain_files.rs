@@ -31,6 +31,7 @@ fn every_example_parses_validates_and_plans() {
         chain
             .validate(&HOST)
             .unwrap_or_else(|e| panic!("{}: {e}", f.display()));
+        assert_eq!(chain.file_problems(&dir), [], "{}", f.display());
         let plan = DeployPlan::new(&chain, &dir, &[0, 1]).unwrap();
         assert_eq!(plan.nfs.len(), chain.nfs.len());
     }
@@ -75,7 +76,15 @@ fn every_malformed_file_names_field_and_reason() {
         } else {
             &text
         };
-        let result = Chain::parse(body).and_then(|c| c.validate(&HOST));
+        let result = Chain::parse(body).and_then(|c| {
+            let mut p = c.problems(&HOST);
+            p.extend(c.file_problems(&dir));
+            if p.is_empty() {
+                Ok(())
+            } else {
+                Err(scc_launcher::chain::ChainError::Invalid(p))
+            }
+        });
         let err = match result {
             Ok(()) => "accepted".to_string(),
             Err(e) => e.to_string(),

@@ -78,6 +78,10 @@ struct RunArgs {
     /// No progress line on stderr.
     #[arg(long)]
     no_progress: bool,
+    /// Run the NFs with this executable (the scc-nf command-line contract) instead of `scc nf`
+    /// (also `SCC_NF_EXE`).
+    #[arg(long, value_name = "PATH")]
+    nf_exe: Option<PathBuf>,
 }
 
 fn main() -> ExitCode {
@@ -93,8 +97,13 @@ fn main() -> ExitCode {
 
 fn load(file: &Path) -> Result<Chain, ChainError> {
     let chain = Chain::load(file)?;
-    chain.validate(&HostInfo::detect())?;
-    Ok(chain)
+    let mut problems = chain.problems(&HostInfo::detect());
+    problems.extend(chain.file_problems(file.parent().unwrap_or(Path::new("."))));
+    if problems.is_empty() {
+        Ok(chain)
+    } else {
+        Err(ChainError::Invalid(problems))
+    }
 }
 
 fn report_chain_error(file: &Path, e: &ChainError, json: bool) -> ExitCode {
@@ -194,6 +203,9 @@ fn cmd_run(a: RunArgs, force_mode: Option<Mode>) -> ExitCode {
         .map(Path::to_path_buf)
         .unwrap_or_else(|| PathBuf::from("."));
     opts.mode = force_mode.unwrap_or(chain.mode);
+    if let Some(exe) = a.nf_exe {
+        opts.nf_exe = Some(exe);
+    }
     opts.progress = !a.no_progress && is_tty_stderr();
     if a.verbose {
         opts.log = Box::new(|l| eprintln!("scc: {l}"));
