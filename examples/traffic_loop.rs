@@ -20,6 +20,10 @@
 //!   --sink-core N       pin the sink thread
 //!   --json              one JSON report per line instead of text
 //! ```
+//! Columns: latency percentiles in microseconds; `sink cpu%` is the sink thread's CPU use;
+//! `runq%` is the larger share of the run that the generator or the sink spent runnable but
+//! waiting for a CPU (other load on the machine: figures with a high value are disturbed).
+//!
 //! Every combination of the lists runs once, in one process, so ratios between them come from
 //! the same conditions.
 
@@ -184,7 +188,7 @@ fn inner(a: &Args) -> Result<(), String> {
     let _pair = VethPair::create("tg0", "ts0").map_err(|e| format!("veth pair: {e}"))?;
     if !a.json {
         println!(
-            "{:>6} {:>8} {:>8} {:>10} {:>10} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>9}",
+            "{:>6} {:>8} {:>8} {:>10} {:>10} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>9} {:>6}",
             "gen",
             "sink",
             "poll",
@@ -197,7 +201,8 @@ fn inner(a: &Args) -> Result<(), String> {
             "p75",
             "p99",
             "max",
-            "sink cpu%"
+            "sink cpu%",
+            "runq%"
         );
     }
     for &gen_driver in &a.gen_drivers {
@@ -214,7 +219,7 @@ fn inner(a: &Args) -> Result<(), String> {
                 let l = r.latency_us;
                 let f = |x: Option<f64>| x.map_or("-".to_string(), |x| format!("{x:.1}"));
                 println!(
-                    "{:>6} {:>8} {:>8} {:>10.0} {:>10.0} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>9}",
+                    "{:>6} {:>8} {:>8} {:>10.0} {:>10.0} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>9} {:>6}",
                     gen_driver.name(),
                     a.sink_driver.name(),
                     format!("{poll:?}").to_lowercase(),
@@ -228,6 +233,12 @@ fn inner(a: &Args) -> Result<(), String> {
                     f(l.map(|l| l.p99)),
                     f(l.map(|l| l.max)),
                     format!("{:.0}", 100.0 * r.sink.cpu_s / r.sink.elapsed_s.max(1e-9)),
+                    // Share of the run the generator or sink spent waiting for a CPU: high
+                    // values mean other load disturbed this measurement.
+                    r.generator.runq_wait_s.zip(r.sink.runq_wait_s).map_or(
+                        "-".to_string(),
+                        |(g, s)| format!("{:.1}", 100.0 * g.max(s) / r.sink.elapsed_s.max(1e-9))
+                    ),
                 );
                 if r.generator.tx_dropped + r.sink.kernel_drops + r.generator.unsent > 0 {
                     println!(

@@ -33,6 +33,15 @@ pub fn thread_cpu_ns() -> u64 {
         .wrapping_add(ts.tv_nsec as u64)
 }
 
+/// Time the calling thread has spent runnable but waiting for a CPU, in ns (the second field of
+/// `/proc/thread-self/schedstat`); `None` when the kernel does not provide it. A generator or
+/// sink that waited long was disturbed by other load: its figures measure the machine, not the
+/// path.
+pub fn thread_runq_wait_ns() -> Option<u64> {
+    let s = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    s.split_whitespace().nth(1)?.parse().ok()
+}
+
 /// Sleeps until `CLOCK_MONOTONIC` reaches `deadline_ns` (absolute; retries after signals).
 pub fn sleep_until(deadline_ns: u64) {
     let ts = libc::timespec {

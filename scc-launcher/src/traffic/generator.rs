@@ -7,7 +7,7 @@ use scc_io::{Batch, Port};
 use serde::{Deserialize, Serialize};
 
 use super::TrafficError;
-use super::clock::{now_ns, pin_current_thread, set_timer_slack, sleep_until, thread_cpu_ns};
+use super::clock::{now_ns, pin_current_thread, set_timer_slack, sleep_until, thread_cpu_ns, thread_runq_wait_ns};
 use super::pace::{Pacer, Wait, wait_plan};
 use super::probe::{ProbeConfig, ProbeFactory, SEQ_MASK, stamp};
 
@@ -111,6 +111,9 @@ pub struct GenReport {
     pub elapsed_s: f64,
     /// CPU time the generator's thread used during the run, in seconds.
     pub cpu_s: f64,
+    /// Time the generator's thread waited for a CPU while runnable, in seconds (from schedstat;
+    /// `None` when unavailable). Large values mean other load disturbed the measurement.
+    pub runq_wait_s: Option<f64>,
     /// Start of the run, `CLOCK_MONOTONIC` ns.
     pub start_ns: u64,
     /// End of the run, `CLOCK_MONOTONIC` ns.
@@ -119,7 +122,8 @@ pub struct GenReport {
     pub send_calls: u64,
     /// Transmit system calls the port made.
     pub tx_syscalls: u64,
-    /// Mean delay of a send behind its schedule, in microseconds (pacing error).
+    /// Mean delay of a send behind its schedule, in microseconds (pacing error; 0 when
+    /// unpaced).
     pub mean_lateness_us: f64,
     /// Largest delay of a send behind its schedule, in microseconds.
     pub max_lateness_us: f64,
@@ -208,6 +212,7 @@ impl Generator {
         let (mut late_sum, mut late_max) = (0u64, 0u64);
         let mut stopped = false;
         let cpu0 = thread_cpu_ns();
+        let wait0 = thread_runq_wait_ns();
         let start = now_ns();
         while attempted < limit {
             if stop.load(Ordering::Relaxed) {
@@ -245,9 +250,13 @@ impl Generator {
             for i in 0..self.batch.len() {
                 stamp(self.batch.frame_mut(i), ts);
             }
-            let late = (ts - start).saturating_sub(pacer.due_at(attempted));
-            late_sum += late;
-            late_max = late_max.max(late);
+            if !pacer.unpaced() {
+                let late = ts
+                    .saturating_sub(start)
+                    .saturating_sub(pacer.due_at(attempted));
+                late_sum += late;
+                late_max = late_max.max(late);
+            }
             sent += port.send_batch(&self.batch)? as u64;
             calls += 1;
             attempted += self.batch.len() as u64;
@@ -267,6 +276,9 @@ impl Generator {
             limit - attempted
         };
         let cpu_s = thread_cpu_ns().saturating_sub(cpu0) as f64 / 1e9;
+        let runq_wait_s = wait0
+            .zip(thread_runq_wait_ns())
+            .map(|(a, b)| b.saturating_sub(a) as f64 / 1e9);
         let after = port.stats();
         let elapsed_s = end.saturating_sub(start) as f64 / 1e9;
         let per_s = |x: u64| {
@@ -291,6 +303,7 @@ impl Generator {
             achieved_pps: per_s(sent),
             elapsed_s,
             cpu_s,
+            runq_wait_s,
             start_ns: start,
             end_ns: end,
             send_calls: calls,

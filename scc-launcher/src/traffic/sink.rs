@@ -9,7 +9,7 @@ use scc_io::{Batch, Port};
 use serde::{Deserialize, Serialize};
 
 use super::TrafficError;
-use super::clock::{now_ns, pin_current_thread, set_timer_slack, thread_cpu_ns};
+use super::clock::{now_ns, pin_current_thread, set_timer_slack, thread_cpu_ns, thread_runq_wait_ns};
 use super::latency::{LatencyRecorder, LatencySummary};
 use super::probe::{Probe, ProbeError};
 use super::seq::{SeqCounts, SeqTracker};
@@ -195,6 +195,9 @@ pub struct SinkReport {
     pub elapsed_s: f64,
     /// CPU time the sink's thread used during the run, in seconds.
     pub cpu_s: f64,
+    /// Time the sink's thread waited for a CPU while runnable, in seconds (from schedstat;
+    /// `None` when unavailable). Large values mean other load disturbed the measurement.
+    pub runq_wait_s: Option<f64>,
     /// True when the timeout ended the run.
     pub timed_out: bool,
     /// The latency histogram in ns (for the profiler; not serialised).
@@ -253,6 +256,7 @@ impl Sink {
         let spin_ns = self.cfg.adaptive_spin_us.saturating_mul(1000);
         let before = port.stats();
         let cpu0 = thread_cpu_ns();
+        let wait0 = thread_runq_wait_ns();
         let start = now_ns();
         let deadline = self.cfg.timeout_s.map(|t| start + (t * 1e9) as u64);
         let mut drain_from: Option<u64> = None;
@@ -317,6 +321,9 @@ impl Sink {
         }
         let end = now_ns();
         let cpu_s = thread_cpu_ns().saturating_sub(cpu0) as f64 / 1e9;
+        let runq_wait_s = wait0
+            .zip(thread_runq_wait_ns())
+            .map(|(a, b)| b.saturating_sub(a) as f64 / 1e9);
         let after = port.stats();
         let seq = tracker.counts();
         Ok(SinkReport {
@@ -338,6 +345,7 @@ impl Sink {
             poll: self.cfg.poll,
             elapsed_s: end.saturating_sub(start) as f64 / 1e9,
             cpu_s,
+            runq_wait_s,
             timed_out,
             histogram: Some(lat.into_histogram()),
         })
