@@ -14,9 +14,9 @@
 //!   socket (as the `mmsg` backend). Which one is faster on veth is measured by `benches/io.rs`
 //!   (see the crate README); the default follows that measurement.
 //!
-//! TX-ring slots stay busy until the kernel frees the frame; on veth that happens when the peer
-//! has consumed it, so a peer that queues frames in a socket buffer holds slots. When no slot
-//! frees up within the bounded retries, the frame is dropped and counted.
+//! A TX-ring slot stays busy until the kernel frees the frame it carries (on veth at once; a
+//! device with a real queue holds frames longer). When no slot frees up within the bounded
+//! retries, the frame is dropped and counted.
 
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
