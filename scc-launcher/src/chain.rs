@@ -483,16 +483,22 @@ impl ChainError {
 
 /// Suggests the candidate closest to `word` when it is close enough.
 pub fn suggest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
-    let mut best: Option<(usize, &str)> = None;
-    for c in candidates {
-        let d = strsim::damerau_levenshtein(word, c);
-        if best.is_none_or(|(bd, _)| d < bd) {
-            best = Some((d, c));
-        }
+    let cands: Vec<&str> = candidates.into_iter().collect();
+    // An abbreviation (`prio` for `priority`) first, the shortest if several.
+    if word.len() >= 3
+        && let Some(c) = cands
+            .iter()
+            .filter(|c| c.starts_with(word))
+            .min_by_key(|c| c.len())
+    {
+        return Some(c);
     }
-    let (d, c) = best?;
+    let (d, c) = cands
+        .iter()
+        .map(|c| (strsim::damerau_levenshtein(word, c), *c))
+        .min_by_key(|(d, _)| *d)?;
     let limit = (word.len().max(c.len()) / 3).max(1) + usize::from(word.len() > 4);
-    (d <= limit || c.starts_with(word) || word.starts_with(c)).then_some(c)
+    (d <= limit || word.starts_with(c)).then_some(c)
 }
 
 /// Rewrites serde's "unknown field/variant `x`, expected ..." into a reason with a suggestion.

@@ -530,3 +530,14 @@ duration_s = 2
     assert_eq!(drops, 500, "{fw}");
     assert_eq!(v["nfs"][1]["rx"], 0);
 }
+
+/// A malformed chain is refused before anything is created.
+#[test]
+fn a_malformed_chain_leaves_nothing_behind() {
+    let bad = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/chains/bad/duplicate-names.toml");
+    let out = scc().args(["run", "-v"]).arg(&bad).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("nf[1].name: duplicate NF name `r1`"), "{err}");
+    assert!(!err.contains("scc: netns"), "something was deployed: {err}");
+}

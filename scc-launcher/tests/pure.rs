@@ -1,0 +1,65 @@
+//! Pure helpers: suggestions for unknown names, NF counter parsing, prefixes and MACs.
+
+use scc_launcher::chain::{fmt_mac, parse_mac, parse_prefix, suggest, valid_name};
+use scc_launcher::run::parse_nf_counters;
+use serde_json::json;
+
+#[test]
+fn suggestions_pick_the_closest_known_name_only_when_close() {
+    let fields = [
+        "policy",
+        "nice",
+        "priority",
+        "rr_timeslice_ms",
+        "slice_us",
+        "cores",
+    ];
+    assert_eq!(suggest("polcy", fields), Some("policy"));
+    assert_eq!(suggest("prio", fields), Some("priority"));
+    assert_eq!(suggest("core", fields), Some("cores"));
+    assert_eq!(suggest("slice", fields), Some("slice_us"));
+    assert_eq!(suggest("zzzzzz", fields), None);
+    assert_eq!(
+        suggest("routr", ["router", "firewall", "forward"]),
+        Some("router")
+    );
+    assert_eq!(suggest("x", [] as [&str; 0]), None);
+}
+
+#[test]
+fn nf_counters_are_read_from_scc_nf_json() {
+    let v = json!({"name": "r1", "nf": "router", "rx": 10, "tx": 7,
+        "drops": {"no_route": 2, "ttl_expired": 1}, "syscalls": 5, "rx_syscalls": 3});
+    let c = parse_nf_counters(&v);
+    assert_eq!((c.rx, c.tx, c.syscalls), (Some(10), Some(7), Some(5)));
+    assert_eq!(c.drops.values().sum::<u64>(), 3);
+    // Missing fields stay unknown, never zero.
+    let c = parse_nf_counters(&json!({"name": "x"}));
+    assert_eq!((c.rx, c.tx, c.syscalls), (None, None, None));
+    assert!(c.drops.is_empty());
+}
+
+#[test]
+fn prefixes_and_macs() {
+    assert_eq!(
+        parse_prefix("198.18.0.0/15").unwrap(),
+        ("198.18.0.0".parse().unwrap(), 15)
+    );
+    assert!(parse_prefix("0.0.0.0/0").is_ok());
+    assert!(parse_prefix("198.18.0.1/32").is_ok());
+    assert!(
+        parse_prefix("198.18.0.1/15")
+            .unwrap_err()
+            .contains("198.18.0.0/15")
+    );
+    assert!(parse_prefix("198.18.0.0").is_err());
+    assert!(parse_prefix("300.1.1.1/8").is_err());
+    let m = parse_mac("02:AB:cd:00:00:01").unwrap();
+    assert_eq!(fmt_mac(m), "02:ab:cd:00:00:01");
+    assert!(parse_mac("ff:ff:ff:ff:ff:ff").is_err());
+    assert!(parse_mac("00:00:00:00:00:00").is_err());
+    assert!(parse_mac("02:00:00:00:00").is_err());
+    assert!(valid_name("r1", 12) && valid_name("fw-2", 12));
+    assert!(!valid_name("-r", 12) && !valid_name("R1", 12) && !valid_name("", 12));
+    assert!(!valid_name("a_b", 12) && !valid_name("abcdefghijklm", 12));
+}
