@@ -377,10 +377,20 @@ impl ProcessCounters {
             (Measure::Unavailable { unavailable }, _)
             | (_, Measure::Unavailable { unavailable }) => Measure::Unavailable { unavailable },
         };
+        // Without a PMU at all, that is the reason for the raw-only events too.
+        let pmu_missing = ["cycles", "l1d_loads", "llc_loads", "dtlb_loads"]
+            .iter()
+            .find_map(|k| match self.counters.get(*k) {
+                Some(Measure::Unavailable { unavailable }) => Some(unavailable.clone()),
+                _ => None,
+            });
         let no_generic = |what: &str| {
-            Measure::unavailable(format!(
-                "{what}: no generic perf event; needs raw events for the detected CPU"
-            ))
+            let raw =
+                format!("{what}: no generic perf event; needs raw events for the detected CPU");
+            Measure::unavailable(match &pmu_missing {
+                Some(r) => format!("{r} (and {raw})"),
+                None => raw,
+            })
         };
         NfCounts {
             name: name.to_string(),
