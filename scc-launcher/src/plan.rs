@@ -543,6 +543,15 @@ impl DeployPlan {
             let ifs = self.interfaces().remove(&id).unwrap_or_default();
             s.push_str(&format!("  netns {:<10} {}\n", role.label(), ifs.join(" ")));
         }
+        if let Some(p) = &self.sched.plan {
+            for inst in &p.instances {
+                s.push_str(&format!(
+                    "  core {:<3} scheduler instance: {}\n",
+                    inst.core,
+                    inst.tasks.join(", ")
+                ));
+            }
+        }
         for p in &self.nfs {
             s.push_str(&format!(
                 "  nf {:<8} core {:<4} scc {}\n",

@@ -159,8 +159,9 @@ fn cmd_check(file: &Path, json: bool) -> ExitCode {
         println!(
             "{}",
             serde_json::json!({"file": file, "valid": true, "chain": chain.name,
-                "needs_root": needs_root, "namespaces": plan.namespaces.iter().map(|n| n.label()).collect::<Vec<_>>(),
-                "nfs": nfs})
+                "needs_root": needs_root,
+                "namespaces": plan.namespaces.iter().map(|n| n.label()).collect::<Vec<_>>(),
+                "nfs": nfs, "schedule": plan.sched.plan})
         );
     } else {
         println!("{}: valid chain `{}`", file.display(), chain.name);
