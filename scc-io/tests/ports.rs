@@ -506,5 +506,22 @@ sandbox_test!(
             (s.rx_syscalls, s.empty_polls, s.rx_frames, s.rx_bytes),
             (2, 1, 8, 8 * 64)
         );
+        // Each call moves at most the configured batch, whatever room the Batch has.
+        for d in Driver::KERNEL {
+            let mut rx = open_port(&cfg("vb", d, 3)).unwrap();
+            assert_eq!(tx.send_batch(&out).unwrap(), 8);
+            let mut b = Batch::new(32, 2048).unwrap();
+            let mut calls = Vec::new();
+            let end = Instant::now() + Duration::from_secs(2);
+            while b.len() < 8 && Instant::now() < end {
+                rx.wait_readable(Some(Duration::from_millis(20))).unwrap();
+                let n = rx.recv_batch(&mut b).unwrap();
+                if n > 0 {
+                    calls.push(n);
+                }
+            }
+            assert_eq!(b.len(), 8, "{d}");
+            assert!(calls.iter().all(|&n| n <= 3), "{d}: {calls:?}");
+        }
     }
 );
