@@ -26,12 +26,37 @@ fn is_root() -> bool {
     unsafe { libc::geteuid() == 0 }
 }
 
-fn write_chain(name: &str, text: &str) -> PathBuf {
+/// A chain file in a temporary folder, removed (with the folder, once empty) on drop.
+struct TempChain(PathBuf);
+
+impl std::ops::Deref for TempChain {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl AsRef<std::ffi::OsStr> for TempChain {
+    fn as_ref(&self) -> &std::ffi::OsStr {
+        self.0.as_os_str()
+    }
+}
+
+impl Drop for TempChain {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+        if let Some(d) = self.0.parent() {
+            let _ = std::fs::remove_dir(d);
+        }
+    }
+}
+
+fn write_chain(name: &str, text: &str) -> TempChain {
     let dir = std::env::temp_dir().join(format!("scc-cli-test-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let p = dir.join(format!("{name}.toml"));
     std::fs::write(&p, text).unwrap();
-    p
+    TempChain(p)
 }
 
 fn two_routers(name: &str, kind: &str, rate: u32, secs: f64) -> String {
@@ -326,6 +351,19 @@ fn a_killed_nf_is_reported_and_everything_torn_down() {
     assert_nothing_left(&lines, &before);
 }
 
+fn user_copy_of_scc() -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = std::env::temp_dir().join(format!("scc-cli-bin-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let dst = dir.join("scc");
+    if !dst.exists() {
+        std::fs::copy(env!("CARGO_BIN_EXE_scc"), &dst).unwrap();
+        std::fs::set_permissions(&dst, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    dst
+}
+
 fn setpriv() -> Option<PathBuf> {
     ["/usr/bin/setpriv", "/bin/setpriv"]
         .iter()
@@ -342,9 +380,12 @@ fn an_ordinary_user_runs_a_chain_and_is_told_what_needs_root() {
             let Some(sp) = setpriv() else {
                 panic!("setpriv (util-linux) is needed to test the rootless path as root");
             };
+            // The build tree may not be reachable for uid 65534 (e.g. a clone under /root):
+            // run a world-readable copy of the binary.
+            let copy = user_copy_of_scc();
             let mut c = Command::new(sp);
             c.args(["--reuid=65534", "--regid=65534", "--clear-groups"])
-                .arg(env!("CARGO_BIN_EXE_scc"));
+                .arg(copy);
             c
         } else {
             scc()
@@ -371,6 +412,11 @@ fn an_ordinary_user_runs_a_chain_and_is_told_what_needs_root() {
 
     let fifo = examples().join("routers-b2b-8-fifo.toml");
     let out = as_user(&["run"], &fifo);
+    if is_root() {
+        let copy = user_copy_of_scc();
+        let _ = std::fs::remove_file(&copy);
+        let _ = std::fs::remove_dir(copy.parent().unwrap());
+    }
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(err.lines().count(), 1, "{err}");
