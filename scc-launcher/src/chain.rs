@@ -315,6 +315,16 @@ pub struct Traffic {
     /// How long the sink waits for stragglers after the last frame, in milliseconds.
     #[serde(default = "default_drain")]
     pub drain_ms: u64,
+    /// I/O backend of the generator and the sink (`packet` | `mmsg` | `ring`).
+    #[serde(default = "default_traffic_driver")]
+    pub driver: Driver,
+    /// How the sink waits for frames (`sleep` | `busy` | `adaptive`).
+    #[serde(default)]
+    pub poll: Poll,
+}
+
+fn default_traffic_driver() -> Driver {
+    Driver::Mmsg
 }
 
 fn one() -> u32 {
@@ -1097,6 +1107,13 @@ impl Chain {
                 && !core_ok(c)
             {
                 err("traffic.core".into(), core_reason(c));
+            }
+            if t.driver == Driver::Mem {
+                err(
+                    "traffic.driver".into(),
+                    "`mem` is an in-process port; the traffic needs `packet`, `mmsg` or `ring`"
+                        .into(),
+                );
             }
             for (field, ip) in [("traffic.dst_ip", t.dst_ip), ("traffic.src_ip", t.src_ip)] {
                 if !in_benchmark_range(ip) {

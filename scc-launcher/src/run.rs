@@ -350,7 +350,11 @@ pub fn traffic_config(chain: &Chain, plan: &DeployPlan) -> Option<TrafficConfig>
             .map_or(0.0, |p| p as f64 / t.rate_pps.max(1) as f64),
     );
     let sink = SinkConfig {
-        poll: PollMode::Sleep,
+        poll: match t.poll {
+            crate::chain::Poll::Sleep => PollMode::Sleep,
+            crate::chain::Poll::Busy => PollMode::Busy,
+            crate::chain::Poll::Adaptive => PollMode::Adaptive,
+        },
         drain_ms: t.drain_ms,
         core: t.core,
         timeout_s: Some(expected_s + 30.0),
@@ -607,14 +611,18 @@ fn run_deployed(
             let gen_if = dep.plan.gen_end.ifname.clone();
             let sink_if = dep.plan.sink.ifname.clone();
             let batch = chain.traffic.as_ref().map_or(32, |t| t.batch);
+            let driver = chain
+                .traffic
+                .as_ref()
+                .map_or(scc_io::Driver::Mmsg, |t| t.driver);
             let r = std::thread::scope(|s| {
                 let mon = s.spawn(|| {
                     monitor(stop, &traffic_stop, &done, &pids, total_s, progress);
                 });
                 let r = crate::traffic::run_with(
                     &cfg,
-                    || open_in(gen_ns, &gen_if, batch),
-                    || open_in(sink_ns, &sink_if, 64),
+                    || open_in(gen_ns, &gen_if, driver, batch),
+                    || open_in(sink_ns, &sink_if, driver, 64),
                     &traffic_stop,
                 );
                 done.store(true, Ordering::Relaxed);
@@ -679,10 +687,11 @@ fn run_deployed(
 fn open_in(
     ns: &scc_io::netns::NetNs,
     ifname: &str,
+    driver: scc_io::Driver,
     batch: usize,
 ) -> Result<Box<dyn scc_io::Port>, TrafficError> {
     let _guard = ns.enter()?;
-    let mut cfg = scc_io::PortConfig::new(ifname, scc_io::Driver::Mmsg, batch);
+    let mut cfg = scc_io::PortConfig::new(ifname, driver, batch);
     cfg.rcvbuf = Some(8 << 20);
     Ok(scc_io::open_port(&cfg)?)
 }
