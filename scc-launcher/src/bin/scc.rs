@@ -235,6 +235,12 @@ fn cmd_run(a: RunArgs, force_mode: Option<Mode>) -> ExitCode {
         }
         Err(e) => {
             eprintln!("scc: {e}");
+            if inner && e.to_string().contains("permission denied") {
+                eprintln!(
+                    "scc: hint: this host restricts unprivileged user namespaces (e.g. Ubuntu's \
+                     kernel.apparmor_restrict_unprivileged_userns=1); run as root or allow them"
+                );
+            }
             ExitCode::from(e.exit_code())
         }
     }
