@@ -206,26 +206,25 @@ impl Element for IpLookup {
     fn process(&mut self, cx: &mut Ctx<'_>, b: &mut Batch, sel: &[u16], out: &mut [Verdict]) {
         let mut dsts = [0u32; GROUP];
         let mut ids = [0u16; GROUP];
+        let mut ok = [false; GROUP];
         for (s, o) in sel.chunks(GROUP).zip(out.chunks_mut(GROUP)) {
             for (k, &i) in s.iter().enumerate() {
                 let f = b.frame(usize::from(i));
-                dsts[k] = match f.get(self.offset + 16..self.offset + 20) {
-                    Some(d) => get_u32(d, 0),
-                    None => 0,
-                };
+                let d = f.get(self.offset + 16..self.offset + 20);
+                ok[k] = d.is_some();
+                dsts[k] = d.map_or(0, |d| get_u32(d, 0));
             }
             self.table
                 .lpm
                 .lookup_batch(&dsts[..s.len()], &mut ids[..s.len()]);
             for (k, (&i, v)) in s.iter().zip(o.iter_mut()).enumerate() {
-                let i = usize::from(i);
-                if b.frame(i).len() < self.offset + ipv4::MIN_HEADER_LEN {
+                if !ok[k] {
                     *v = Verdict::drop(1);
                     continue;
                 }
                 match self.table.hops.get(usize::from(ids[k])) {
                     Some(h) if ids[k] != 0 => {
-                        if let Some(a) = cx.anno.get_mut(i) {
+                        if let Some(a) = cx.anno.get_mut(usize::from(i)) {
                             a.out_port = h.port;
                             a.dst_mac = h.gw;
                         }
