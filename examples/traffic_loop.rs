@@ -31,7 +31,7 @@ use std::process::Command;
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
-use scc_io::link::VethPair;
+use scc_io::link::{Netlink, VethPair};
 use scc_io::{Driver, PortConfig};
 use scc_launcher::traffic::{
     FrameSizes, PollMode, TrafficConfig, TrafficReport, open_port_in, run_with,
@@ -172,8 +172,15 @@ fn run_one(
     cfg.sink.poll = poll;
     cfg.sink.core = a.sink_core;
     cfg.sink.drain_ms = 500;
-    let gen_pc = PortConfig::new("tg0", gen_driver, a.batch);
-    let sink_pc = PortConfig::new("ts0", a.sink_driver, 64);
+    let frame_size = a.size.max_size().max(scc_io::DEFAULT_FRAME_SIZE);
+    let gen_pc = PortConfig {
+        frame_size,
+        ..PortConfig::new("tg0", gen_driver, a.batch)
+    };
+    let sink_pc = PortConfig {
+        frame_size,
+        ..PortConfig::new("ts0", a.sink_driver, 64)
+    };
     let wait = Duration::from_secs(2);
     run_with(
         &cfg,
@@ -186,6 +193,15 @@ fn run_one(
 
 fn inner(a: &Args) -> Result<(), String> {
     let _pair = VethPair::create("tg0", "ts0").map_err(|e| format!("veth pair: {e}"))?;
+    let largest = a.size.max_size();
+    if largest > 1514 {
+        // Jumbo frames: raise the MTU of both ends (the IPv4 packet is the frame minus 14).
+        let mut nl = Netlink::open().map_err(|e| format!("netlink: {e}"))?;
+        for end in ["tg0", "ts0"] {
+            nl.set_mtu(end, (largest - 14) as u32)
+                .map_err(|e| format!("MTU of {end}: {e}"))?;
+        }
+    }
     if !a.json {
         println!(
             "{:>6} {:>8} {:>8} {:>10} {:>10} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>9} {:>6}",

@@ -7,7 +7,9 @@ use scc_io::{Batch, Port};
 use serde::{Deserialize, Serialize};
 
 use super::TrafficError;
-use super::clock::{now_ns, pin_current_thread, set_timer_slack, sleep_until, thread_cpu_ns, thread_runq_wait_ns};
+use super::clock::{
+    now_ns, pin_current_thread, set_timer_slack, sleep_until, thread_cpu_ns, thread_runq_wait_ns,
+};
 use super::pace::{Pacer, Wait, wait_plan};
 use super::probe::{ProbeConfig, ProbeFactory, SEQ_MASK, stamp};
 

@@ -146,6 +146,10 @@ where
     let mut generator = Generator::new(&cfg.generator)?;
     let mut sink_cfg = cfg.sink.clone();
     sink_cfg.stream = Some(generator.stream());
+    // The sink's buffers hold the largest probe the generator sends.
+    sink_cfg.frame_size = sink_cfg
+        .frame_size
+        .max(cfg.generator.probe.frame_size.max_size());
     let mut sink = Sink::new(&sink_cfg)?;
     let ctl = RunControl::new();
     let (g, s) = std::thread::scope(|scope| {

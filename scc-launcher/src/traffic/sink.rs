@@ -9,7 +9,9 @@ use scc_io::{Batch, Port};
 use serde::{Deserialize, Serialize};
 
 use super::TrafficError;
-use super::clock::{now_ns, pin_current_thread, set_timer_slack, thread_cpu_ns, thread_runq_wait_ns};
+use super::clock::{
+    now_ns, pin_current_thread, set_timer_slack, thread_cpu_ns, thread_runq_wait_ns,
+};
 use super::latency::{LatencyRecorder, LatencySummary};
 use super::probe::{Probe, ProbeError};
 use super::seq::{SeqCounts, SeqTracker};
