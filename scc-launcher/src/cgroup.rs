@@ -87,3 +87,62 @@ impl Drop for NfCgroups {
         let _ = self.remove();
     }
 }
+
+/// The PID in a cgroup name made by scc: `scc-<chain>-<pid>-nfs` (the per-NF groups of
+/// [`NfCgroups`]) or `scc-<name>-<pid>-<n>` (scc-sched's reservations).
+pub fn owner_pid(dir_name: &str) -> Option<u32> {
+    let rest = dir_name.strip_prefix("scc-")?;
+    let mut parts = rest.rsplit('-');
+    let last = parts.next()?;
+    let pid = parts.next()?;
+    parts.next()?; // a name must precede
+    (last == "nfs" || last.parse::<u32>().is_ok())
+        .then(|| pid.parse().ok())
+        .flatten()
+}
+
+/// Removes cgroups left by an `scc` that could not tear down (killed with SIGKILL): directories
+/// named `scc-*-<pid>-nfs` or `scc-*-<pid>-<n>` under the cgroup2 mount and the v1 cpuset root whose `<pid>` no
+/// longer runs. Only empty groups are removed (children first); a stale group that still holds
+/// tasks is reported, never touched. Returns one message per group found.
+pub fn remove_stale(roots: &[PathBuf]) -> Vec<String> {
+    let mut out = Vec::new();
+    for root in roots {
+        let Ok(dir) = std::fs::read_dir(root) else {
+            continue;
+        };
+        for e in dir.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let Some(pid) = owner_pid(&name) else {
+                continue;
+            };
+            if pid == std::process::id() || Path::new(&format!("/proc/{pid}")).exists() {
+                continue;
+            }
+            let path = e.path();
+            match remove_tree_if_empty(&path) {
+                Ok(()) => out.push(format!("removed stale cgroup {}", path.display())),
+                Err(why) => out.push(format!(
+                    "stale cgroup {} (from dead scc pid {pid}) kept: {why}",
+                    path.display()
+                )),
+            }
+        }
+    }
+    out
+}
+
+fn remove_tree_if_empty(dir: &Path) -> Result<(), String> {
+    let procs = std::fs::read_to_string(dir.join("cgroup.procs")).unwrap_or_default();
+    if !procs.trim().is_empty() {
+        return Err("it still holds tasks".into());
+    }
+    if let Ok(rd) = std::fs::read_dir(dir) {
+        for e in rd.flatten() {
+            if e.file_type().is_ok_and(|t| t.is_dir()) {
+                remove_tree_if_empty(&e.path())?;
+            }
+        }
+    }
+    std::fs::remove_dir(dir).map_err(|e| e.to_string())
+}

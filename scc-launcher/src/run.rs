@@ -375,7 +375,7 @@ struct SchedGuards {
 }
 
 /// `env = "netns"` NFs get a cgroup of their own, like a container: a group in the cgroup2
-/// hierarchy (`<mount>/scc-<chain>-<pid>/<nf>`; no controller needed, so it never conflicts
+/// hierarchy (`<mount>/scc-<chain>-<pid>-nfs/<nf>`; no controller needed, so it never conflicts
 /// with a cpuset reservation). Needs root; otherwise, or without cgroup2, the NFs stay in the
 /// launcher's cgroup and a warning says so.
 fn container_cgroups(
@@ -405,7 +405,11 @@ fn container_cgroups(
     let members: Vec<(String, u32)> = netns.iter().filter_map(|&i| pids.get(i).cloned()).collect();
     let groups = crate::cgroup::NfCgroups::create(
         &mount,
-        &format!("scc-{}-{}", cgroup_name(&chain.name), std::process::id()),
+        &format!(
+            "scc-{}-{}-nfs",
+            cgroup_name(&chain.name),
+            std::process::id()
+        ),
         &members,
     )
     .map_err(|e| RunError::Sched(format!("per-NF cgroups: {e}")))?;
@@ -542,8 +546,17 @@ fn process_running(pid: u32) -> bool {
 pub fn run_chain(chain: &Chain, opts: RunOptions) -> Result<RunReport, RunError> {
     let online = scc_sched::online_cpus().unwrap_or_default();
     let plan = DeployPlan::new(chain, &opts.base, &online)?;
+    let mut stale_notes = Vec::new();
+    if sys::is_root() && std::env::var_os("SCC_INNER").is_none() {
+        let layout = scc_sched::CgroupLayout::detect();
+        let roots: Vec<PathBuf> = layout.v2.into_iter().chain(layout.v1_cpuset).collect();
+        stale_notes = crate::cgroup::remove_stale(&roots);
+    }
     let mut dep = Deployment::new(plan, opts.exe.clone(), opts.log);
     dep.set_nf_exe(opts.nf_exe.clone());
+    for n in &stale_notes {
+        dep.log(n);
+    }
     let mut guards = None;
     let result = run_deployed(
         chain,
@@ -557,7 +570,11 @@ pub fn run_chain(chain: &Chain, opts: RunOptions) -> Result<RunReport, RunError>
     // NFs first (a cpuset with tasks cannot be removed), then the scheduler's state.
     dep.teardown();
     drop(guards);
-    result
+    result.map(|mut r| {
+        r.warnings
+            .extend(stale_notes.into_iter().filter(|n| n.contains(" kept: ")));
+        r
+    })
 }
 
 fn run_deployed(

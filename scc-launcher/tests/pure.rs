@@ -63,3 +63,15 @@ fn prefixes_and_macs() {
     assert!(!valid_name("-r", 12) && !valid_name("R1", 12) && !valid_name("", 12));
     assert!(!valid_name("a_b", 12) && !valid_name("abcdefghijklm", 12));
 }
+
+#[test]
+fn stale_cgroup_names_give_their_owner() {
+    use scc_launcher::cgroup::owner_pid;
+    assert_eq!(owner_pid("scc-demo-1234-nfs"), Some(1234));
+    assert_eq!(owner_pid("scc-routers-b2b-2-1234-nfs"), Some(1234));
+    assert_eq!(owner_pid("scc-demo-1234"), None);
+    assert_eq!(owner_pid("scc-res-12177-0"), Some(12177));
+    assert_eq!(owner_pid("scc-nf-r1-12177-1"), Some(12177));
+    assert_eq!(owner_pid("user.slice"), None);
+    assert_eq!(owner_pid("scc-"), None);
+}

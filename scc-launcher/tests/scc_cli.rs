@@ -587,3 +587,42 @@ fn a_malformed_chain_leaves_nothing_behind() {
     assert!(err.contains("nf[1].name: duplicate NF name `r1`"), "{err}");
     assert!(!err.contains("scc: netns"), "something was deployed: {err}");
 }
+
+/// As root: cgroups left by an `scc` that was killed with SIGKILL (which no process can catch)
+/// are removed by the next run, and only when empty.
+#[test]
+fn the_next_run_removes_stale_cgroups_as_root() {
+    if !is_root() {
+        eprintln!("skipped: cgroups need root (CI runs this as root)");
+        return;
+    }
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    let Some(v2) = mounts.lines().find_map(|l| {
+        let (pre, post) = l.split_once(" - ")?;
+        post.starts_with("cgroup2 ")
+            .then(|| PathBuf::from(pre.split_whitespace().nth(4).unwrap()))
+    }) else {
+        eprintln!("skipped: no cgroup2 hierarchy mounted");
+        return;
+    };
+    // A PID that surely no longer runs: a child we have reaped.
+    let mut c = Command::new("true").spawn().unwrap();
+    let dead = c.id();
+    c.wait().unwrap();
+    let stale = v2.join(format!("scc-stale-{dead}-nfs"));
+    std::fs::create_dir_all(stale.join("r1")).unwrap();
+    let f = write_chain(
+        "stale",
+        "name = \"stale\"\n[[nf]]\nname = \"f1\"\nkind = \"forward\"\n",
+    );
+    let out = scc().args(["run", "-v"]).arg(&f).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    let gone = !stale.exists();
+    if !gone {
+        let _ = std::fs::remove_dir(stale.join("r1"));
+        let _ = std::fs::remove_dir(&stale);
+    }
+    assert!(out.status.success(), "{err}");
+    assert!(gone, "stale cgroup kept: {err}");
+    assert!(err.contains("removed stale cgroup"), "{err}");
+}
