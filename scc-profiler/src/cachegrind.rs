@@ -9,6 +9,9 @@
 //! - L2 hits and all DTLB events are unavailable (cachegrind simulates two levels and no
 //!   TLB); context switches and syscalls are not simulated either.
 //!
+//! Run it twice with different packet counts and use [`CachegrindSummary::minus`] so
+//! start-up costs cancel out (see `examples/router_cachegrind.rs`).
+//!
 //! The result is labelled `simulated` everywhere it appears. Cachegrind sees **user-space**
 //! accesses only: the kernel's share of packet I/O (copies, skb handling), which dominates
 //! the paper's DRAM references, is missing, so the figures are a lower bound. The process
@@ -73,6 +76,17 @@ pub fn parse_out_file(text: &str) -> Result<CachegrindSummary> {
 }
 
 impl CachegrindSummary {
+    /// `self - earlier`, field by field (saturating): the work of the packets a longer run
+    /// processed beyond a shorter one, without start-up and exit costs.
+    pub fn minus(&self, earlier: &CachegrindSummary) -> CachegrindSummary {
+        CachegrindSummary {
+            d_refs: self.d_refs.saturating_sub(earlier.d_refs),
+            d1_misses: self.d1_misses.saturating_sub(earlier.d1_misses),
+            lld_misses: self.lld_misses.saturating_sub(earlier.lld_misses),
+            instructions: self.instructions.saturating_sub(earlier.instructions),
+        }
+    }
+
     /// Maps the summary onto the model's events for `packets` packets (see module docs).
     pub fn nf_counts(&self, name: &str, packets: u64) -> NfCounts {
         let two_levels = "cachegrind simulates only D1 and a last level, no L2";
