@@ -7,6 +7,7 @@
 //! `synthetic_routes`; the footprint with independent random next hops is printed too). Destinations: 1M addresses, two sets - `uniform` (random unicast addresses,
 //! many of which fall outside any route or in short prefixes) and `routed` (a random address
 //! inside a random prefix of the table, so most lookups walk the deep part of the trie).
+//! Times are thread CPU time (the VM is shared and loaded), the same for all four structures.
 //! Memory: the bench counts heap bytes allocated while building each structure (a counting global
 //! allocator) and prints them once.
 //!
@@ -15,6 +16,7 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::hint::black_box;
 use std::net::Ipv4Addr;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use ip_network::Ipv4Network;
@@ -47,6 +49,29 @@ fn measure<T>(f: impl FnOnce() -> T) -> (T, usize) {
     let before = LIVE.load(Ordering::Relaxed);
     let t = f();
     (t, LIVE.load(Ordering::Relaxed).saturating_sub(before))
+}
+
+/// CPU time of the calling thread (the VM is shared: wall-clock time would count other
+/// processes' turns on the core).
+fn thread_cpu() -> Duration {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable timespec; CLOCK_THREAD_CPUTIME_ID is always supported.
+    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+}
+
+/// Like `Bencher::iter`, timed in thread CPU time.
+fn cpu_iter<T>(b: &mut criterion::Bencher<'_>, mut f: impl FnMut() -> T) {
+    b.iter_custom(|iters| {
+        let t = thread_cpu();
+        for _ in 0..iters {
+            black_box(f());
+        }
+        thread_cpu() - t
+    })
 }
 
 const N_PREFIXES: usize = 900_000;
@@ -127,7 +152,7 @@ fn bench(c: &mut Criterion) {
     let mut out = vec![0u16; 64];
     for (set, addrs) in [("uniform", &uniform), ("routed", &routed)] {
         g.bench_function(BenchmarkId::new("scc_lpm_batch64", set), |b| {
-            b.iter(|| {
+            cpu_iter(b, || {
                 let mut acc = 0u64;
                 for chunk in addrs.chunks(64) {
                     lpm.lookup_batch(chunk, &mut out);
@@ -137,7 +162,7 @@ fn bench(c: &mut Criterion) {
             })
         });
         g.bench_function(BenchmarkId::new("scc_lpm_single", set), |b| {
-            b.iter(|| {
+            cpu_iter(b, || {
                 let mut acc = 0u64;
                 for &a in addrs.iter() {
                     acc += u64::from(lpm.lookup(black_box(a)));
@@ -146,7 +171,7 @@ fn bench(c: &mut Criterion) {
             })
         });
         g.bench_function(BenchmarkId::new("prefix_trie", set), |b| {
-            b.iter(|| {
+            cpu_iter(b, || {
                 let mut acc = 0u64;
                 for &a in addrs.iter() {
                     acc += pt.get_lpm(&(a, 32)).map_or(0, |(_, v)| u64::from(*v));
@@ -155,7 +180,7 @@ fn bench(c: &mut Criterion) {
             })
         });
         g.bench_function(BenchmarkId::new("ip_network_table", set), |b| {
-            b.iter(|| {
+            cpu_iter(b, || {
                 let mut acc = 0u64;
                 for &a in addrs.iter() {
                     acc += nt
