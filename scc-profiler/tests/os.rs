@@ -13,8 +13,9 @@ use scc_profiler::sysbench::{self, Level, SysbenchOptions, Topology};
 
 const WORKER_ENV: &str = "SCC_PROFILER_WORKER";
 
-/// Not a test: the body of the worker processes.
+/// Not a test: the body of the worker processes (run by the tests below).
 #[test]
+#[ignore = "helper: the body of the worker processes the other tests spawn"]
 fn worker() {
     let Ok(kind) = std::env::var(WORKER_ENV) else {
         return;
@@ -60,7 +61,7 @@ impl Drop for Worker {
 fn spawn_worker(kind: &str) -> Worker {
     let exe = std::env::current_exe().unwrap();
     let child = Command::new(exe)
-        .args(["--exact", "worker", "--test-threads=1", "--nocapture"])
+        .args(["--exact", "worker", "--ignored", "--test-threads=1", "--nocapture"])
         .env(WORKER_ENV, kind)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
