@@ -14,6 +14,9 @@ use super::generator::{GenConfig, GenReport, Generator};
 use super::latency::LatencySummary;
 use super::sink::{RunControl, Sink, SinkConfig, SinkReport};
 
+/// Longest the generator waits for the sink to start receiving.
+const SINK_READY_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// Generator and sink settings of one traffic run.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -180,12 +183,18 @@ where
             .name("scc-gen".into())
             .spawn_scoped(scope, move || {
                 let r = open_gen().and_then(|mut p| {
-                    // Start sending only once the sink receives (bounded wait).
-                    for _ in 0..10_000 {
-                        if ctl.is_ready() || ctl.halt.load(Ordering::Relaxed) {
-                            break;
-                        }
+                    // Start sending only once the sink receives (the sink sets `ready` or,
+                    // failing, `halt`; bounded anyway, as is the caller's `stop`).
+                    let t0 = std::time::Instant::now();
+                    while !ctl.is_ready()
+                        && !ctl.halt.load(Ordering::Relaxed)
+                        && !stop.load(Ordering::Relaxed)
+                        && t0.elapsed() < SINK_READY_TIMEOUT
+                    {
                         std::thread::sleep(Duration::from_micros(100));
+                    }
+                    if stop.load(Ordering::Relaxed) {
+                        ctl.halt.store(true, Ordering::Relaxed);
                     }
                     generator.run(&mut *p, &ctl.halt)
                 });
