@@ -61,7 +61,13 @@ impl Drop for Worker {
 fn spawn_worker(kind: &str) -> Worker {
     let exe = std::env::current_exe().unwrap();
     let child = Command::new(exe)
-        .args(["--exact", "worker", "--ignored", "--test-threads=1", "--nocapture"])
+        .args([
+            "--exact",
+            "worker",
+            "--ignored",
+            "--test-threads=1",
+            "--nocapture",
+        ])
         .env(WORKER_ENV, kind)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
