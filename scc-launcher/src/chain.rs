@@ -397,7 +397,7 @@ impl HostInfo {
     pub fn detect() -> Self {
         Self {
             cores: online_cpus(),
-            ovs: find_in_path("ovs-vswitchd").is_some(),
+            ovs: crate::ovs::OvsTools::find().is_ok(),
         }
     }
 }

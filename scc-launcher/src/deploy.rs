@@ -28,6 +28,9 @@ pub enum DeployError {
         #[source]
         source: scc_io::IoError,
     },
+    /// The userspace switch (Open vSwitch) could not be started or configured.
+    #[error("Open vSwitch: {0}")]
+    Switch(String),
     /// An NF could not be started.
     #[error("starting NF `{name}`: {source}")]
     Spawn {
@@ -145,6 +148,7 @@ pub struct Deployment {
     outcomes: Vec<Option<NfOutcome>>,
     exe: PathBuf,
     nf_exe: Option<PathBuf>,
+    ovs: Option<crate::ovs::OvsSwitch>,
     log: Log,
     torn_down: bool,
 }
@@ -173,6 +177,7 @@ impl Deployment {
             outcomes: vec![None; n],
             exe,
             nf_exe: None,
+            ovs: None,
             log,
             torn_down: false,
         }
@@ -221,6 +226,7 @@ impl Deployment {
             ns: nss,
             done,
             log,
+            ovs,
             ..
         } = self;
         for step in steps {
@@ -282,6 +288,39 @@ impl Deployment {
                     (log)(&format!("veth {} {}", v.a.name, v.b.name));
                     continue;
                 }
+                Step::StartSwitch => {
+                    let Some(o) = plan.ovs.clone() else { continue };
+                    let ns = ns_at(nss, o.ns)?;
+                    let ovs_err = DeployError::Switch;
+                    let tools = crate::ovs::OvsTools::find().map_err(ovs_err)?;
+                    let sw = crate::ovs::OvsSwitch::start(tools, ns, plan.switch_core)
+                        .map_err(ovs_err)?;
+                    let pid = sw.vswitchd_pid().unwrap_or(0);
+                    *ovs = Some(sw);
+                    done.push(step);
+                    if let Some(sw) = ovs.as_ref() {
+                        sw.add_bridge(&o.bridge, &o.ports).map_err(ovs_err)?;
+                        // ovs-vsctl succeeds even when ovs-vswitchd could not make the
+                        // datapath: its bridge port (a tap) is the proof that it did.
+                        let exists = Netlink::open_in(ns)
+                            .and_then(|mut nl| nl.link(&o.bridge))
+                            .map_err(io_err("netlink"))?
+                            .is_some();
+                        if !exists {
+                            return Err(ovs_err(format!(
+                                "ovs-vswitchd did not create bridge `{}` ({})",
+                                o.bridge,
+                                sw.log_tail()
+                            )));
+                        }
+                    }
+                    (log)(&format!(
+                        "ovs {} pid {pid} core {}",
+                        o.bridge,
+                        plan.switch_core.map_or("-".into(), |c| c.to_string())
+                    ));
+                    continue;
+                }
                 Step::SpawnNf(_) => continue,
             }
             done.push(step);
@@ -325,6 +364,13 @@ impl Deployment {
             }
         }
         Ok(())
+    }
+
+    /// PID of the userspace switch (`ovs-vswitchd`), if the chain has one.
+    pub fn switch_pid(&self) -> Option<u32> {
+        self.ovs
+            .as_ref()
+            .and_then(crate::ovs::OvsSwitch::vswitchd_pid)
     }
 
     /// Waits until every interface of the plan has carrier (`IFF_LOWER_UP`).
@@ -562,6 +608,11 @@ impl Deployment {
                         && let Ok(Some(_)) = nl.link(&v.a.name)
                     {
                         let _ = nl.delete(&v.a.name);
+                    }
+                }
+                Undo::StopSwitch => {
+                    if let Some(mut sw) = self.ovs.take() {
+                        sw.stop();
                     }
                 }
                 Undo::DeleteBridge(i) => {

@@ -10,6 +10,7 @@
 pub mod cgroup;
 pub mod chain;
 pub mod deploy;
+pub mod ovs;
 pub mod plan;
 pub mod profile;
 pub mod run;

@@ -87,6 +87,17 @@ pub struct Bridge {
     pub name: String,
 }
 
+/// An Open vSwitch userspace bridge in the switch namespace.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OvsPlan {
+    /// Namespace of `ovs-vswitchd`.
+    pub ns: NsId,
+    /// Bridge name.
+    pub bridge: String,
+    /// Its ports (the switch-side veth ends), in order.
+    pub ports: Vec<String>,
+}
+
 /// One NF process.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NfProc {
@@ -146,6 +157,8 @@ pub enum Step {
     CreateBridge(usize),
     /// Create a veth pair, set MACs, masters, and bring both ends up.
     CreateVeth(usize),
+    /// Start the userspace switch (Open vSwitch) and add its ports.
+    StartSwitch,
     /// Start NF `i`.
     SpawnNf(usize),
 }
@@ -159,6 +172,8 @@ pub enum Undo {
     DeleteVeth(usize),
     /// Delete the bridge.
     DeleteBridge(usize),
+    /// Stop the userspace switch.
+    StopSwitch,
     /// Close the namespace's fd (an anonymous namespace then disappears).
     DropNs(NsId),
 }
@@ -170,6 +185,8 @@ pub struct DeployPlan {
     pub namespaces: Vec<NsRole>,
     /// Bridges.
     pub bridges: Vec<Bridge>,
+    /// The Open vSwitch bridge (`interconnect.kind = "ovs"`).
+    pub ovs: Option<OvsPlan>,
     /// Veth pairs.
     pub veths: Vec<Veth>,
     /// NF processes in chain order.
@@ -195,12 +212,6 @@ pub enum PlanError {
     /// The scheduling plan is contradictory (scc-sched's reason).
     #[error("schedule: {0}")]
     Sched(String),
-    /// Open vSwitch is not supported by this launcher yet.
-    #[error(
-        "interconnect.kind = \"ovs\": the Open vSwitch userspace datapath is not deployed by this \
-         version of scc; use \"bridge\" (Linux bridge) or \"b2b\""
-    )]
-    OvsUnsupported,
 }
 
 /// The switch's task name in scc-sched's plan.
@@ -285,13 +296,11 @@ impl DeployPlan {
     /// Plans `chain` (validated) for a host whose online cores are `online`. `base` is the
     /// chain file's folder, for relative file fields.
     pub fn new(chain: &Chain, base: &Path, online: &[usize]) -> Result<DeployPlan, PlanError> {
-        if chain.interconnect.kind == InterconnectKind::Ovs {
-            return Err(PlanError::OvsUnsupported);
-        }
         if chain.nfs.is_empty() || chain.nfs.len() > 250 {
             return Err(PlanError::Invalid("a chain has 1..=250 NFs".to_string()));
         }
-        let bridge = chain.interconnect.kind == InterconnectKind::Bridge;
+        let ovs = chain.interconnect.kind == InterconnectKind::Ovs;
+        let bridge = chain.interconnect.kind == InterconnectKind::Bridge || ovs;
         let mut namespaces = vec![NsRole::Gen, NsRole::Sink];
         let chain_ns = chain.nfs.iter().any(|n| n.env == Env::Native).then(|| {
             namespaces.push(NsRole::Chain);
@@ -330,12 +339,23 @@ impl DeployPlan {
             mac,
             master,
         };
+        let mut ovs_plan = None;
         if let Some(sw) = switch_ns {
-            bridges.push(Bridge {
-                ns: sw,
-                name: BRIDGE.into(),
-            });
-            let br = Some(BRIDGE.to_string());
+            // A Linux bridge enslaves its ports; OVS adds them itself once it runs.
+            let br = if ovs {
+                ovs_plan = Some(OvsPlan {
+                    ns: sw,
+                    bridge: BRIDGE.into(),
+                    ports: Vec::new(),
+                });
+                None
+            } else {
+                bridges.push(Bridge {
+                    ns: sw,
+                    name: BRIDGE.into(),
+                });
+                Some(BRIDGE.to_string())
+            };
             // Each endpoint's interface gets a veth to the bridge; the switch side ends in `b`.
             let mut add = |ns, name: String, mac: [u8; 6], who: u8, port: u8| {
                 veths.push(Veth {
@@ -355,6 +375,9 @@ impl DeployPlan {
                 add(ns, tx_if(i), tx_mac(i), (i + 1) as u8, 1);
             }
             add(sink_ns, SINK_IF.into(), sink_mac, 255, 0);
+            if let Some(o) = ovs_plan.as_mut() {
+                o.ports = veths.iter().map(|v| v.b.name.clone()).collect();
+            }
         } else {
             veths.push(Veth {
                 a: end(gen_ns, GEN_IF.into(), gen_mac, None),
@@ -479,6 +502,7 @@ impl DeployPlan {
         Ok(DeployPlan {
             namespaces,
             bridges,
+            ovs: ovs_plan,
             veths,
             nfs,
             gen_end: Endpoint {
@@ -504,6 +528,9 @@ impl DeployPlan {
         let mut v: Vec<Step> = (0..self.namespaces.len()).map(Step::CreateNs).collect();
         v.extend((0..self.bridges.len()).map(Step::CreateBridge));
         v.extend((0..self.veths.len()).map(Step::CreateVeth));
+        if self.ovs.is_some() {
+            v.push(Step::StartSwitch);
+        }
         v.extend((0..self.nfs.len()).map(Step::SpawnNf));
         v
     }
@@ -514,6 +541,7 @@ impl DeployPlan {
             Step::CreateNs(i) => Undo::DropNs(i),
             Step::CreateBridge(i) => Undo::DeleteBridge(i),
             Step::CreateVeth(i) => Undo::DeleteVeth(i),
+            Step::StartSwitch => Undo::StopSwitch,
             Step::SpawnNf(i) => Undo::StopNf(i),
         }
     }
@@ -529,6 +557,7 @@ impl DeployPlan {
         for b in &self.bridges {
             m.entry(b.ns).or_default().push(b.name.clone());
         }
+
         for v in &self.veths {
             m.entry(v.a.ns).or_default().push(v.a.name.clone());
             m.entry(v.b.ns).or_default().push(v.b.name.clone());
@@ -540,7 +569,10 @@ impl DeployPlan {
     pub fn describe(&self) -> String {
         let mut s = String::new();
         for (id, role) in self.namespaces.iter().enumerate() {
-            let ifs = self.interfaces().remove(&id).unwrap_or_default();
+            let mut ifs = self.interfaces().remove(&id).unwrap_or_default();
+            if let Some(o) = self.ovs.as_ref().filter(|o| o.ns == id) {
+                ifs.insert(0, format!("{} (ovs-vswitchd)", o.bridge));
+            }
             s.push_str(&format!("  netns {:<10} {}\n", role.label(), ifs.join(" ")));
         }
         if let Some(p) = &self.sched.plan {

@@ -546,11 +546,15 @@ fn process_running(pid: u32) -> bool {
 pub fn run_chain(chain: &Chain, opts: RunOptions) -> Result<RunReport, RunError> {
     let online = scc_sched::online_cpus().unwrap_or_default();
     let plan = DeployPlan::new(chain, &opts.base, &online)?;
-    let mut stale_notes = Vec::new();
+    let mut stale_notes = if chain.interconnect.kind == crate::chain::InterconnectKind::Ovs {
+        crate::ovs::remove_stale_dirs()
+    } else {
+        Vec::new()
+    };
     if sys::is_root() && std::env::var_os("SCC_INNER").is_none() {
         let layout = scc_sched::CgroupLayout::detect();
         let roots: Vec<PathBuf> = layout.v2.into_iter().chain(layout.v1_cpuset).collect();
-        stale_notes = crate::cgroup::remove_stale(&roots);
+        stale_notes.extend(crate::cgroup::remove_stale(&roots));
     }
     let mut dep = Deployment::new(plan, opts.exe.clone(), opts.log);
     dep.set_nf_exe(opts.nf_exe.clone());
@@ -728,7 +732,20 @@ pub fn stop_on_signals(flag: &Arc<AtomicBool>) -> std::io::Result<()> {
 
 /// The one-line refusal for a chain that needs host privileges, or `None`.
 pub fn privilege_refusal(chain: &Chain) -> Option<String> {
-    let f = chain.privileged_fields();
+    let mut f = chain.privileged_fields();
+    if chain.interconnect.kind == crate::chain::InterconnectKind::Ovs
+        && std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open("/dev/net/tun")
+            .is_err()
+    {
+        f.push(
+            "interconnect.kind = \"ovs\" (ovs-vswitchd's userspace datapath opens /dev/net/tun, \
+             which this user may not)"
+                .to_string(),
+        );
+    }
     (!f.is_empty() && !sys::is_root()).then(|| {
         format!(
             "scc: this chain needs root for: {} - run as root or remove these fields",

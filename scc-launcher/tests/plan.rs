@@ -150,13 +150,27 @@ fn explicit_gw_mac_and_io_override_win() {
 }
 
 #[test]
-fn ovs_is_a_clear_error() {
+fn ovs_puts_every_port_on_the_userspace_switch() {
     let mut c = chain(TWO);
     c.interconnect.kind = scc_launcher::chain::InterconnectKind::Ovs;
-    let e = DeployPlan::new(&c, Path::new("."), &[0, 1])
-        .unwrap_err()
-        .to_string();
-    assert!(e.contains("ovs"), "{e}");
+    c.nfs[1].core = Some(1);
+    c.interconnect.core = Some(0);
+    let p = DeployPlan::new(&c, Path::new("."), &[0, 1]).unwrap();
+    assert!(p.bridges.is_empty(), "no Linux bridge with OVS");
+    let o = p.ovs.as_ref().unwrap();
+    assert_eq!(p.namespaces[o.ns], NsRole::Switch);
+    assert_eq!(o.ports.len(), 6);
+    for v in &p.veths {
+        assert_eq!(v.b.ns, o.ns);
+        assert_eq!(v.b.master, None, "OVS adds its ports itself");
+        assert!(o.ports.contains(&v.b.name));
+    }
+    assert_eq!(p.switch_core, Some(0));
+    let steps = p.steps();
+    let sw = steps.iter().position(|s| *s == Step::StartSwitch).unwrap();
+    assert!(matches!(steps[sw - 1], Step::CreateVeth(_)));
+    assert!(matches!(steps[sw + 1], Step::SpawnNf(0)));
+    assert!(DeployPlan::teardown(&steps).contains(&Undo::StopSwitch));
 }
 
 #[test]

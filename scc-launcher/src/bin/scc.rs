@@ -351,7 +351,6 @@ fn cmd_nf(args: Vec<String>) -> ExitCode {
 fn plan_error_path(e: &scc_launcher::plan::PlanError) -> &'static str {
     match e {
         scc_launcher::plan::PlanError::Sched(_) => "schedule",
-        scc_launcher::plan::PlanError::OvsUnsupported => "interconnect.kind",
         _ => "nf",
     }
 }

@@ -1,0 +1,314 @@
+//! Open vSwitch's userspace datapath as the chain's switch (`interconnect.kind = "ovs"`): a
+//! private `ovsdb-server` and an `ovs-vswitchd` inside the switch namespace, both children of
+//! the launcher (foreground, dying with it), a `datapath_type=netdev` bridge whose ports are the
+//! switch-side veth ends. Needs no kernel module (../shared/FACTS.md). Every name passed to the
+//! OVS tools is one the plan derived and validated (`[a-z0-9-]` NF names), never raw file text.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use scc_io::netns::{NetNs, command_in_netns};
+
+use crate::sys;
+
+/// Where the OVS programs are.
+#[derive(Debug, Clone)]
+pub struct OvsTools {
+    /// `ovs-vswitchd`.
+    pub vswitchd: PathBuf,
+    /// `ovsdb-server`.
+    pub ovsdb_server: PathBuf,
+    /// `ovsdb-tool`.
+    pub ovsdb_tool: PathBuf,
+    /// `ovs-vsctl`.
+    pub vsctl: PathBuf,
+    /// `vswitch.ovsschema`.
+    pub schema: PathBuf,
+}
+
+fn find(prog: &str) -> Option<PathBuf> {
+    crate::chain::find_in_path(prog).or_else(|| {
+        [
+            "/usr/sbin",
+            "/usr/local/sbin",
+            "/sbin",
+            "/usr/bin",
+            "/usr/local/bin",
+        ]
+        .iter()
+        .map(|d| Path::new(d).join(prog))
+        .find(|p| p.is_file())
+    })
+}
+
+impl OvsTools {
+    /// Finds the programs (in `PATH` and the usual `sbin` folders) and the schema.
+    pub fn find() -> Result<OvsTools, String> {
+        let need = |p: &str| {
+            find(p).ok_or_else(|| {
+                format!(
+                    "`{p}` not found (install Open vSwitch, e.g. apt install openvswitch-switch)"
+                )
+            })
+        };
+        let schema = [
+            "/usr/share/openvswitch/vswitch.ovsschema",
+            "/usr/local/share/openvswitch/vswitch.ovsschema",
+        ]
+        .iter()
+        .map(PathBuf::from)
+        .find(|p| p.is_file())
+        .ok_or("vswitch.ovsschema not found in /usr/share/openvswitch")?;
+        Ok(OvsTools {
+            vswitchd: need("ovs-vswitchd")?,
+            ovsdb_server: need("ovsdb-server")?,
+            ovsdb_tool: need("ovsdb-tool")?,
+            vsctl: need("ovs-vsctl")?,
+            schema,
+        })
+    }
+}
+
+/// A running private Open vSwitch.
+#[derive(Debug)]
+pub struct OvsSwitch {
+    tools: OvsTools,
+    dir: PathBuf,
+    db: Option<Child>,
+    vswitchd: Option<Child>,
+}
+
+fn err(what: &str, e: impl std::fmt::Display) -> String {
+    format!("{what}: {e}")
+}
+
+impl OvsSwitch {
+    /// Starts `ovsdb-server` (in a private folder) and `ovs-vswitchd` inside `ns`, pinned to
+    /// `core`. On error, whatever was started is stopped.
+    pub fn start(tools: OvsTools, ns: &NetNs, core: Option<usize>) -> Result<OvsSwitch, String> {
+        static SEQ: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let dir = std::env::temp_dir().join(format!("scc-ovs-{}-{n}", std::process::id()));
+        std::fs::create_dir(&dir).map_err(|e| err(&format!("creating {}", dir.display()), e))?;
+        let mut me = OvsSwitch {
+            tools,
+            dir,
+            db: None,
+            vswitchd: None,
+        };
+        let db = me.dir.join("conf.db");
+        let st = Command::new(&me.tools.ovsdb_tool)
+            .arg("create")
+            .arg(&db)
+            .arg(&me.tools.schema)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .output()
+            .map_err(|e| err("ovsdb-tool", e))?;
+        if !st.status.success() {
+            return Err(format!(
+                "ovsdb-tool create: {}",
+                String::from_utf8_lossy(&st.stderr).trim()
+            ));
+        }
+        let sock = me.dir.join("db.sock");
+        let mut cmd = me.command(&me.tools.ovsdb_server.clone());
+        cmd.arg(&db)
+            .arg(format!("--remote=punix:{}", sock.display()))
+            .arg(format!("--unixctl={}", me.dir.join("db.ctl").display()))
+            .arg("--no-chdir")
+            .arg(format!(
+                "--log-file={}",
+                me.dir.join("ovsdb-server.log").display()
+            ))
+            .arg(format!(
+                "--pidfile={}",
+                me.dir.join("ovsdb-server.pid").display()
+            ));
+        sys::child_setup(&mut cmd, libc::SIGKILL, core);
+        me.db = Some(cmd.spawn().map_err(|e| err("starting ovsdb-server", e))?);
+        me.wait_for(&sock, "ovsdb-server")?;
+        me.vsctl(&["--no-wait", "init"])?;
+        let mut cmd = me.command(&me.tools.vswitchd.clone());
+        cmd.arg(format!("unix:{}", sock.display()))
+            .arg(format!("--unixctl={}", me.dir.join("vs.ctl").display()))
+            .arg("--no-chdir")
+            .arg(format!(
+                "--log-file={}",
+                me.dir.join("ovs-vswitchd.log").display()
+            ))
+            .arg(format!(
+                "--pidfile={}",
+                me.dir.join("ovs-vswitchd.pid").display()
+            ));
+        command_in_netns(&mut cmd, ns);
+        sys::child_setup(&mut cmd, libc::SIGKILL, core);
+        me.vswitchd = Some(cmd.spawn().map_err(|e| err("starting ovs-vswitchd", e))?);
+        me.wait_for(&me.dir.join("vs.ctl"), "ovs-vswitchd")?;
+        Ok(me)
+    }
+
+    fn command(&self, prog: &Path) -> Command {
+        let mut c = Command::new(prog);
+        c.env("OVS_RUNDIR", &self.dir)
+            .env("OVS_DBDIR", &self.dir)
+            .env("OVS_LOGDIR", &self.dir)
+            .env("OVS_SYSCONFDIR", &self.dir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        std::os::unix::process::CommandExt::process_group(&mut c, 0);
+        c
+    }
+
+    fn wait_for(&mut self, path: &Path, who: &str) -> Result<(), String> {
+        let start = Instant::now();
+        while !path.exists() {
+            let mut ended = None;
+            for c in [&mut self.db, &mut self.vswitchd].into_iter().flatten() {
+                if let Ok(Some(st)) = c.try_wait() {
+                    ended = Some(st);
+                }
+            }
+            if let Some(st) = ended {
+                return Err(format!(
+                    "{who} {} (log: {})",
+                    crate::deploy::describe_status(&st),
+                    self.log_tail()
+                ));
+            }
+            if start.elapsed() > Duration::from_secs(10) {
+                return Err(format!(
+                    "{who} did not start within 10 s ({})",
+                    self.log_tail()
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        Ok(())
+    }
+
+    /// The last lines of the daemons' logs (for error messages).
+    pub fn log_tail(&self) -> String {
+        let mut out = String::new();
+        for f in ["ovsdb-server.log", "ovs-vswitchd.log"] {
+            if let Ok(t) = std::fs::read_to_string(self.dir.join(f)) {
+                let lines: Vec<&str> = t.lines().collect();
+                let from = lines.len().saturating_sub(3);
+                out.push_str(&lines[from..].join(" | "));
+            }
+        }
+        out
+    }
+
+    /// Runs `ovs-vsctl` against the private database (waiting for ovs-vswitchd to apply).
+    pub fn vsctl(&self, args: &[&str]) -> Result<(), String> {
+        let out = self
+            .command(&self.tools.vsctl)
+            .arg(format!("--db=unix:{}", self.dir.join("db.sock").display()))
+            .arg("--timeout=10")
+            .args(args)
+            .stderr(Stdio::piped())
+            .output()
+            .map_err(|e| err("ovs-vsctl", e))?;
+        if out.status.success() {
+            Ok(())
+        } else {
+            Err(format!(
+                "ovs-vsctl {}: {} ({})",
+                args.join(" "),
+                String::from_utf8_lossy(&out.stderr).trim(),
+                self.log_tail()
+            ))
+        }
+    }
+
+    /// Adds a userspace (`netdev`) bridge with `ports`.
+    pub fn add_bridge(&self, name: &str, ports: &[String]) -> Result<(), String> {
+        self.vsctl(&[
+            "add-br",
+            name,
+            "--",
+            "set",
+            "bridge",
+            name,
+            "datapath_type=netdev",
+        ])?;
+        for p in ports {
+            self.vsctl(&["add-port", name, p])?;
+        }
+        Ok(())
+    }
+
+    /// The PID of `ovs-vswitchd` (the switch task for the scheduler and the profiler).
+    pub fn vswitchd_pid(&self) -> Option<u32> {
+        self.vswitchd.as_ref().map(Child::id)
+    }
+
+    /// Stops both daemons (SIGTERM, SIGKILL after 3 s) and removes the private folder.
+    pub fn stop(&mut self) {
+        for c in [self.vswitchd.take(), self.db.take()].into_iter().flatten() {
+            let mut c = c;
+            let _ = sys::signal(c.id(), libc::SIGTERM);
+            let deadline = Instant::now() + Duration::from_secs(3);
+            loop {
+                match c.try_wait() {
+                    Ok(Some(_)) | Err(_) => break,
+                    Ok(None) if Instant::now() < deadline => {
+                        std::thread::sleep(Duration::from_millis(10))
+                    }
+                    Ok(None) => {
+                        let _ = c.kill();
+                        let _ = c.wait();
+                        break;
+                    }
+                }
+            }
+        }
+        if std::env::var_os("SCC_OVS_KEEP").is_some() {
+            eprintln!(
+                "scc: kept the Open vSwitch folder {} (SCC_OVS_KEEP)",
+                self.dir.display()
+            );
+        } else {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+}
+
+impl Drop for OvsSwitch {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Removes private Open vSwitch folders (`scc-ovs-<pid>-<n>` in the temp folder) left by an
+/// `scc` that was killed with SIGKILL; its daemons died with it (`PR_SET_PDEATHSIG`).
+pub fn remove_stale_dirs() -> Vec<String> {
+    let tmp = std::env::temp_dir();
+    let Ok(rd) = std::fs::read_dir(&tmp) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for e in rd.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let Some(pid) = name
+            .strip_prefix("scc-ovs-")
+            .and_then(|r| r.split('-').next())
+            .and_then(|p| p.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if pid != std::process::id()
+            && !Path::new(&format!("/proc/{pid}")).exists()
+            && std::fs::remove_dir_all(e.path()).is_ok()
+        {
+            out.push(format!(
+                "removed stale Open vSwitch folder {}",
+                e.path().display()
+            ));
+        }
+    }
+    out
+}
