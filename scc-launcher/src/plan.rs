@@ -258,13 +258,18 @@ pub fn sched_plan(chain: &Chain, online: &[usize]) -> Result<Option<scc_sched::P
                 cores: n.core.map(|c| vec![c]),
             })
             .collect(),
-        switch: (chain.interconnect.kind != InterconnectKind::B2b).then(|| {
-            scc_sched::plan::SwitchRequest {
+        // A Linux bridge has no task of its own; ovs-vswitchd is scheduled like the NFs, by
+        // its own instance on its core (Fig. 7b).
+        switch: match chain.interconnect.kind {
+            InterconnectKind::B2b => None,
+            kind => Some(scc_sched::plan::SwitchRequest {
                 name: SWITCH_TASK.into(),
                 core: chain.interconnect.core,
-                spec: None,
-            }
-        }),
+                spec: (kind == InterconnectKind::Ovs && s.policy.is_some())
+                    .then(|| sched_spec(chain))
+                    .transpose()?,
+            }),
+        },
         nf_spec: sched_spec(chain)?,
         cores: s.cores.clone(),
         online: online.to_vec(),

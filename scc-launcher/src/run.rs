@@ -463,7 +463,11 @@ fn apply_schedule(
         guards._reservation = Some(r);
     }
     if let Some(sp) = &plan.sched.plan {
-        let named: Vec<(&str, i32)> = pids.iter().map(|(n, p)| (n.as_str(), *p as i32)).collect();
+        let mut named: Vec<(&str, i32)> =
+            pids.iter().map(|(n, p)| (n.as_str(), *p as i32)).collect();
+        if let Some(pid) = dep.switch_pid() {
+            named.push((crate::plan::SWITCH_TASK, pid as i32));
+        }
         let applied =
             scc_sched::apply_plan(sp, &named).map_err(|e| RunError::Sched(e.to_string()))?;
         warnings.extend(sp.warnings.iter().cloned());
