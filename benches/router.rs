@@ -7,8 +7,10 @@
 //! - `router/*`: the whole `router` preset (Classifier, Strip, CheckIpHeader, IpLookup, DecIpTtl,
 //!   MtuCheck, EtherEncap) on in-memory batches of 64-byte UDP frames, measured in *thread CPU
 //!   time* (the VM is shared; wall-clock time would count other processes' turns). Variants:
-//!   batch 32 and 256 with a 3-route table, and batch 32 with a 900k-prefix BGP-like table and
-//!   random routed destinations (the LPM's cache misses included).
+//!   batch 32 and 256 with a 3-route table, and batch 32 with a 900k-prefix BGP-like table where
+//!   every round first rewrites each frame's destination to a new random routed address (so the
+//!   LPM's cache misses are included; `dst_rewrite_only` measures that rewrite alone).
+//! - All times are thread CPU time.
 //! - A counting global allocator checks that processing allocates nothing: the bench prints the
 //!   number of allocations made inside the timed region (refills excepted: `Batch::push` does not
 //!   allocate either, so the count should be 0).
@@ -145,6 +147,7 @@ fn bench_wire(c: &mut Criterion) {
         .map(|k| frame(Ipv4Addr::new(198, 19, 0, k as u8), k))
         .collect();
     let mut g = c.benchmark_group("wire");
+    g.sample_size(20);
     g.throughput(Throughput::Elements(32));
     for (name, f) in [
         ("scc_views", scc_views as fn(&mut [u8]) -> u8),
@@ -152,7 +155,7 @@ fn bench_wire(c: &mut Criterion) {
     ] {
         let mut frames = base.clone();
         g.bench_function(name, |b| {
-            b.iter(|| {
+            cpu_iter(b, || {
                 let mut acc = 0u32;
                 for fr in frames.iter_mut() {
                     // Keep the TTL from running out: put it back to 64 and fix the checksum
@@ -191,6 +194,17 @@ fn thread_cpu() -> Duration {
     Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
 }
 
+/// Like `Bencher::iter`, timed in thread CPU time.
+fn cpu_iter<T>(b: &mut criterion::Bencher<'_>, mut f: impl FnMut() -> T) {
+    b.iter_custom(|iters| {
+        let t = thread_cpu();
+        for _ in 0..iters {
+            black_box(f());
+        }
+        thread_cpu() - t
+    })
+}
+
 fn refill(b: &mut Batch, frames: &[Vec<u8>], next: &mut usize) {
     b.clear();
     for _ in 0..b.capacity() {
@@ -202,9 +216,34 @@ fn refill(b: &mut Batch, frames: &[Vec<u8>], next: &mut usize) {
 /// Times `Pipeline::process` on the same batch again and again (the router strips and re-adds
 /// the Ethernet header, so only the TTL changes; frames start at TTL 255 and the batch is
 /// refilled when it runs low, i.e. once per ~250 rounds), in thread CPU time.
-fn run_router(c: &mut Criterion, id: &str, mut p: Pipeline, frames: Vec<Vec<u8>>, batch: usize) {
+/// Puts the next destination of `dsts` into every frame (offset 30) and fixes the IPv4 checksum
+/// incrementally, so that consecutive rounds look up different addresses.
+fn rewrite_dsts(b: &mut Batch, dsts: &[u32], next: &mut usize) {
+    for i in 0..b.len() {
+        let f = b.frame_mut(i);
+        if f.len() < 34 {
+            continue;
+        }
+        let new = dsts[*next % dsts.len()];
+        *next += 1;
+        let old = u32::from_be_bytes([f[30], f[31], f[32], f[33]]);
+        let c = u16::from_be_bytes([f[24], f[25]]);
+        f[30..34].copy_from_slice(&new.to_be_bytes());
+        f[24..26].copy_from_slice(&scc_nf::wire::checksum::update32(c, old, new).to_be_bytes());
+    }
+}
+
+fn run_router(
+    c: &mut Criterion,
+    id: &str,
+    mut p: Pipeline,
+    frames: Vec<Vec<u8>>,
+    batch: usize,
+    dsts: Option<&[u32]>,
+) {
     let mut b = Batch::new(batch, 2048).expect("batch");
     let mut next = 0usize;
+    let mut next_dst = 0usize;
     refill(&mut b, &frames, &mut next);
     let mut allocs = 0usize;
     let mut processed = 0u64;
@@ -218,6 +257,9 @@ fn run_router(c: &mut Criterion, id: &str, mut p: Pipeline, frames: Vec<Vec<u8>>
             for _ in 0..iters {
                 if b.frame(0).get(22).is_none_or(|ttl| *ttl <= 2) {
                     refill(&mut b, &frames, &mut next);
+                }
+                if let Some(d) = dsts {
+                    rewrite_dsts(&mut b, d, &mut next_dst);
                 }
                 p.process(&mut b, 0);
                 processed += batch as u64;
@@ -244,7 +286,14 @@ fn bench_router(c: &mut Criterion) {
         "10.0.0.0/8 via 02:00:00:00:00:cc".to_string(),
     ];
     for batch in [32, 256] {
-        run_router(c, "3_routes", router(routes3.clone()), small.clone(), batch);
+        run_router(
+            c,
+            "3_routes",
+            router(routes3.clone()),
+            small.clone(),
+            batch,
+            None,
+        );
     }
     // 900k BGP-like prefixes; destinations inside random prefixes of the table.
     let table = synthetic_table(900_000, 7);
@@ -260,14 +309,31 @@ fn bench_router(c: &mut Criterion) {
             )
         })
         .collect();
-    let dsts: Vec<Vec<u8>> = (0..65536u32)
-        .map(|k| {
+    let dsts: Vec<u32> = (0..1u32 << 20)
+        .map(|_| {
             let (a, l) = table[(rng.next() % table.len() as u64) as usize];
-            let d = a | (rng.next() as u32 & !ipv4::prefix_mask(l));
-            frame(Ipv4Addr::from(d), k as u16)
+            a | (rng.next() as u32 & !ipv4::prefix_mask(l))
         })
         .collect();
-    run_router(c, "900k_prefixes", router(routes), dsts, 32);
+    // The cost of the destination rewrite alone (subtract it from the next line).
+    let mut b = Batch::new(32, 2048).expect("batch");
+    let mut next = 0usize;
+    refill(&mut b, &small, &mut next);
+    let mut nd = 0usize;
+    let mut g = c.benchmark_group("router");
+    g.throughput(Throughput::Elements(32));
+    g.bench_function("dst_rewrite_only/32", |bencher| {
+        cpu_iter(bencher, || rewrite_dsts(&mut b, &dsts, &mut nd))
+    });
+    g.finish();
+    run_router(
+        c,
+        "900k_prefixes_random_dst",
+        router(routes),
+        small,
+        32,
+        Some(&dsts),
+    );
 }
 
 criterion_group!(benches, bench_wire, bench_router);
