@@ -5,6 +5,32 @@
 //! deploys it in anonymous network namespaces, starts and pins the NFs, hands their PIDs to the
 //! scheduler (run-time mode) or the profiler (profile mode), drives traffic through it and tears
 //! everything down again, whatever happens.
+//!
+//! - [`chain`]: the chain file (TOML/JSON), parse errors with field paths and suggestions, pure
+//!   validation.
+//! - [`plan`]: the pure deployment plan (namespaces, links, names, MACs, NF command lines, cores
+//!   through scc-sched's Fig. 7 plans) and its inverse.
+//! - [`deploy`]: applying and undoing the plan (netlink through `scc_io::link`, NF processes).
+//! - [`ovs`]: Open vSwitch's userspace datapath as the switch.
+//! - [`run`]: one run in run-time or profile mode, with the report of `scc run --json`;
+//!   [`profile`]: the profiler's part; [`cgroup`]: per-NF cgroups.
+//! - [`traffic`]: the paced probe generator and the latency/loss sink.
+//!
+//! ```no_run
+//! use std::sync::{Arc, atomic::AtomicBool};
+//! use scc_launcher::chain::{Chain, HostInfo};
+//! use scc_launcher::run::{RunOptions, run_chain, stop_on_signals};
+//!
+//! let chain = Chain::load("examples/chains/demo.toml".as_ref())?;
+//! chain.validate(&HostInfo::detect())?;
+//! let stop = Arc::new(AtomicBool::new(false));
+//! stop_on_signals(&stop)?;
+//! // Needs CAP_NET_ADMIN (root, or inside a user namespace as `scc` arranges), and `scc` as
+//! // the executable that runs `scc nf ...` (see RunOptions::exe / nf_exe).
+//! let report = run_chain(&chain, RunOptions::new(stop)?)?;
+//! println!("{}", serde_json::to_string(&report)?);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 #![warn(missing_docs)]
 
 pub mod cgroup;
