@@ -22,7 +22,7 @@ deps:
 	@if command -v rustup >/dev/null 2>&1; then rustup component add rustfmt clippy >/dev/null 2>&1 || true; fi
 
 demo: deps
-	$(CARGO) run --release --bin scc -- run examples/chains/demo.toml
+	$(CARGO) run --release -p scc-launcher --bin scc -- run examples/chains/demo.toml
 
 test: deps
 	$(CARGO) test --workspace
