@@ -136,7 +136,9 @@ fn main() {
     if !have_net_admin() {
         let mut cmd = std::process::Command::new(std::env::current_exe().unwrap());
         cmd.args(&args[1..]);
-        let st = command_in_new_user_netns(&mut cmd).status().expect("re-exec in a namespace");
+        let st = command_in_new_user_netns(&mut cmd)
+            .status()
+            .expect("re-exec in a namespace");
         std::process::exit(st.code().unwrap_or(1));
     }
     let frames: usize = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(2000);
