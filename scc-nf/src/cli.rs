@@ -11,7 +11,7 @@
 //! scc-nf preset   router|firewall|forward      # print the preset's graph as TOML
 //! ```
 //! On SIGINT or SIGTERM the NF prints its [`NfCounters`] as one JSON object on stdout and exits
-//! 0. Bad arguments, unreadable or malformed files (with file, line and reason) and unknown
+//! 0 (after an I/O failure it prints them too, then exits 1). Bad arguments, unreadable or malformed files (with file, line and reason) and unknown
 //! interfaces exit 2; I/O failures while running exit 1.
 
 use std::ffi::OsString;
@@ -265,11 +265,22 @@ fn install_signal_handlers() -> Result<()> {
     Ok(())
 }
 
-/// Runs the NF of `cfg` until SIGINT/SIGTERM and returns its counters.
-pub fn run_until_signal(cfg: &NfConfig) -> Result<NfCounters> {
-    install_signal_handlers()?;
-    let mut nf = prepare_nf(cfg)?;
-    nf.run(&STOP)
+/// Runs the NF of `cfg` until SIGINT/SIGTERM and returns its counters. When the loop fails
+/// (an I/O error), the counters so far come back with the error.
+pub fn run_until_signal(cfg: &NfConfig) -> Result<NfCounters, (NfError, Option<Box<NfCounters>>)> {
+    install_signal_handlers().map_err(|e| (e, None))?;
+    let mut nf = prepare_nf(cfg).map_err(|e| (e, None))?;
+    match nf.run(&STOP) {
+        Ok(c) => Ok(c),
+        Err(e) => Err((e, Some(Box::new(nf.counters())))),
+    }
+}
+
+fn print_counters(c: &NfCounters) {
+    match serde_json::to_string(c) {
+        Ok(s) => println!("{s}"),
+        Err(e) => eprintln!("scc-nf: cannot encode counters: {e}"),
+    }
 }
 
 fn run(cli: Cli) -> Result<()> {
@@ -290,12 +301,17 @@ fn run(cli: Cli) -> Result<()> {
         }
     };
     let cfg = args.into_config(preset)?;
-    let counters = run_until_signal(&cfg)?;
-    println!(
-        "{}",
-        serde_json::to_string(&counters).map_err(|e| NfError::Config(e.to_string()))?
-    );
-    Ok(())
+    match run_until_signal(&cfg) {
+        Ok(c) => {
+            print_counters(&c);
+            Ok(())
+        }
+        Err((e, Some(c))) => {
+            print_counters(&c);
+            Err(e)
+        }
+        Err((e, None)) => Err(e),
+    }
 }
 
 /// The whole `scc-nf` program: parses `args` (the first is the program name), runs, and returns
