@@ -44,6 +44,12 @@ impl Verdict {
         }
     }
 
+    /// The encoded byte (for fast comparisons of whole verdict arrays).
+    #[inline]
+    pub(crate) const fn raw(self) -> u8 {
+        self.0
+    }
+
     /// The drop reason index, or `None` when the frame goes to an output.
     #[inline]
     pub const fn reason(self) -> Option<u8> {

@@ -272,7 +272,10 @@ impl Pipeline {
                     _ => None,
                 };
                 if let Some((to_node, t)) = uniform
-                    && self.verdicts[..m].iter().all(|v| *v == first)
+                    && self.verdicts[..m]
+                        .iter()
+                        .fold(0u8, |acc, v| acc | (v.raw() ^ first.raw()))
+                        == 0
                 {
                     if to_node {
                         again |= t <= ni;
