@@ -114,3 +114,61 @@ fn bad_port_map_is_rejected() {
         .is_err()
     );
 }
+
+#[test]
+fn firewall_nf_filters_and_rewrites_macs() {
+    use scc_nf::config::{NfConfig, Preset, build_pipeline};
+    let cfg = NfConfig {
+        preset: Some(Preset::Firewall),
+        rules: vec![
+            "deny udp dport 5000".into(),
+            "allow udp from 198.18.0.0/15".into(),
+            "default deny".into(),
+        ],
+        ..Default::default()
+    };
+    let p = build_pipeline(&cfg, &env()).unwrap();
+    let (mut gen_port, nf_rx) = mem::pair("gen", "nf_rx", 64, 2048).unwrap();
+    let (nf_tx, mut sink) = mem::pair("nf_tx", "sink", 64, 2048).unwrap();
+    let mut nf = Nf::new(
+        p,
+        vec![Box::new(nf_rx), Box::new(nf_tx)],
+        vec![0, 1],
+        opts(32, PollMode::Busy),
+    )
+    .unwrap();
+    let mut frames = vec![];
+    for k in 0..10u16 {
+        frames.push(udp_frame(&UdpFrame {
+            ident: k,
+            dst_port: 5000,
+            ..spec()
+        }));
+        frames.push(udp_frame(&UdpFrame {
+            ident: k,
+            dst_port: 6000,
+            ..spec()
+        }));
+        frames.push(udp_frame(&UdpFrame {
+            ident: k,
+            dst_port: 6000,
+            src_ip: std::net::Ipv4Addr::new(203, 0, 113, 1),
+            ..spec()
+        }));
+    }
+    send(&mut gen_port, &frames);
+    assert_eq!(nf.poll_once().unwrap(), 30);
+    let c = nf.counters();
+    assert_eq!(c.tx, 10);
+    assert_eq!(c.drops.get("filtered"), Some(&10));
+    assert_eq!(c.drops.get("filtered_default"), Some(&10));
+    assert_eq!(c.events.get("filter_rule_2"), Some(&10));
+    assert!(c.balanced());
+    let mut b = Batch::new(32, 2048).unwrap();
+    assert_eq!(sink.recv_batch(&mut b).unwrap(), 10);
+    for f in b.iter() {
+        assert_eq!(&f[..6], &GW_MAC.0, "destination MAC := --gw-mac");
+        assert_eq!(&f[6..12], &ROUTER_MAC.0, "source MAC := the tx interface's");
+        assert_eq!(u16::from_be_bytes([f[36], f[37]]), 6000);
+    }
+}
