@@ -74,6 +74,7 @@ impl Batch {
     }
 
     /// Maximum number of frames.
+    #[inline]
     pub fn capacity(&self) -> usize {
         self.meta.len()
     }
@@ -84,11 +85,13 @@ impl Batch {
     }
 
     /// Number of frames held.
+    #[inline]
     pub fn len(&self) -> usize {
         self.len
     }
 
     /// True when no frame is held.
+    #[inline]
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }
@@ -99,27 +102,32 @@ impl Batch {
     }
 
     /// Free frame places left.
+    #[inline]
     pub fn remaining(&self) -> usize {
         self.meta.len() - self.len
     }
 
     /// Forgets all frames (the buffers stay allocated).
+    #[inline]
     pub fn clear(&mut self) {
         self.len = 0;
     }
 
+    #[inline]
     fn range(&self, m: &Meta) -> std::ops::Range<usize> {
         let start = m.slot as usize * self.stride + m.off as usize;
         start..start + m.len as usize
     }
 
     /// Frame `i`, or `None` when `i >= len()`.
+    #[inline]
     pub fn get(&self, i: usize) -> Option<&[u8]> {
         let m = self.meta[..self.len].get(i)?;
         self.arena.get(self.range(m))
     }
 
     /// Frame `i` mutably, or `None` when `i >= len()`.
+    #[inline]
     pub fn get_mut(&mut self, i: usize) -> Option<&mut [u8]> {
         let m = *self.meta[..self.len].get(i)?;
         let r = self.range(&m);
@@ -127,11 +135,13 @@ impl Batch {
     }
 
     /// Frame `i`. Returns an empty slice when `i >= len()`.
+    #[inline]
     pub fn frame(&self, i: usize) -> &[u8] {
         self.get(i).unwrap_or(&[])
     }
 
     /// Frame `i` mutably. Returns an empty slice when `i >= len()`.
+    #[inline]
     pub fn frame_mut(&mut self, i: usize) -> &mut [u8] {
         self.get_mut(i).unwrap_or(&mut [])
     }
@@ -190,6 +200,7 @@ impl Batch {
 
     /// Removes `n` bytes from the front of frame `i` (e.g. strips the Ethernet header).
     /// Returns false (and changes nothing) when `i` or `n` is out of range.
+    #[inline]
     pub fn pull(&mut self, i: usize, n: usize) -> bool {
         match self.meta[..self.len].get_mut(i) {
             Some(m) if n <= m.len as usize => {
@@ -203,6 +214,7 @@ impl Batch {
 
     /// Prepends `n` bytes (uninitialised contents: whatever the slot held) in front of frame `i`,
     /// using the headroom. Returns false when `i` is out of range or the headroom is too small.
+    #[inline]
     pub fn push_front(&mut self, i: usize, n: usize) -> bool {
         match self.meta[..self.len].get_mut(i) {
             Some(m) if n <= m.off as usize => {
@@ -215,12 +227,14 @@ impl Batch {
     }
 
     /// Headroom left in front of frame `i` (0 when out of range).
+    #[inline]
     pub fn headroom(&self, i: usize) -> usize {
         self.meta[..self.len].get(i).map_or(0, |m| m.off as usize)
     }
 
     /// Sets the length of frame `i`; it may grow up to the end of its slot (new bytes keep
     /// whatever the slot held). Returns false when `i` or `len` is out of range.
+    #[inline]
     pub fn set_len(&mut self, i: usize, len: usize) -> bool {
         let stride = self.stride;
         match self.meta[..self.len].get_mut(i) {
@@ -233,6 +247,7 @@ impl Batch {
     }
 
     /// Swaps frames `i` and `j` (descriptors only). Returns false when out of range.
+    #[inline]
     pub fn swap(&mut self, i: usize, j: usize) -> bool {
         if i < self.len && j < self.len {
             self.meta.swap(i, j);
