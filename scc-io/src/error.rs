@@ -15,9 +15,9 @@ pub enum IoError {
     /// The interface exists but is administratively or operationally down.
     #[error("interface `{0}` is down (bring it up first: `ip link set {0} up`)")]
     InterfaceDown(String),
-    /// The caller lacks the privilege to open a raw socket.
+    /// The caller lacks a privilege (raw sockets, links, namespaces); the message names it.
     #[error(
-        "permission denied for {what}: AF_PACKET sockets need CAP_NET_RAW (run as root, or inside a user + network namespace that you own)"
+        "permission denied for {what}: AF_PACKET sockets need CAP_NET_RAW, links and namespaces CAP_NET_ADMIN (run as root, or inside a user + network namespace that you own)"
     )]
     PermissionDenied {
         /// What was being attempted.
