@@ -60,6 +60,7 @@ use crate::elements::{
     IcmpConfig, MtuCheck, RateLimit, Strip, Unstrip,
 };
 use crate::error::{NfError, Result};
+use crate::fast::{Part, fuse};
 use crate::filter::{IpFilter, RuleSet, load_rules_file, parse_rules};
 use crate::graph::Pipeline;
 use crate::route::{IpLookup, RouteSpec, RouteTable, load_routes_file, parse_routes};
@@ -451,6 +452,7 @@ const KNOWN: &[(&str, &[&str])] = &[
 ];
 
 /// Builds the pipeline of `cfg` (ports `rx` = 0 and `tx` = 1; routed frames default to tx).
+/// A graph of the router's shape gets the fused fast path ([`Pipeline::is_fused`]).
 pub fn build_pipeline(cfg: &NfConfig, env: &Env) -> Result<Pipeline> {
     let specs = cfg.element_specs()?;
     let mut p = Pipeline::new(&["rx", "tx"], 1)?;
@@ -481,6 +483,7 @@ pub fn build_pipeline(cfg: &NfConfig, env: &Env) -> Result<Pipeline> {
             _ => None,
         }
     };
+    let mut parts = Vec::with_capacity(specs.len());
     for spec in &specs {
         let known = KNOWN
             .iter()
@@ -501,35 +504,53 @@ pub fn build_pipeline(cfg: &NfConfig, env: &Env) -> Result<Pipeline> {
                 known.1.join(", ")
             )));
         }
+        let mut part = Part::Other;
         let e: Box<dyn Element> = match spec.class.as_str() {
-            "Classifier" => Box::new(Classifier),
+            "Classifier" => {
+                part = Part::Classifier;
+                Box::new(Classifier)
+            }
             "ArpResponder" => Box::new(ArpResponder::new(
                 p_addrs(spec, "addrs")?.unwrap_or_else(|| env.addrs.clone()),
                 p_mac(spec, "mac")?.unwrap_or(env.src_mac),
             )),
-            "Strip" => Box::new(Strip::new(p_usize(spec, "bytes", 14)?)),
+            "Strip" => {
+                let s = Strip::new(p_usize(spec, "bytes", 14)?);
+                part = Part::Strip(s.clone());
+                Box::new(s)
+            }
             "Unstrip" => Box::new(Unstrip::new(p_usize(spec, "bytes", 14)?)),
             "CheckIpHeader" => {
                 let c = CheckIpHeader::new(
                     p_usize(spec, "offset", 0)?,
                     p_addrs(spec, "bad_src")?.unwrap_or_default(),
                 );
-                Box::new(if p_bool(spec, "verify_checksum", true)? {
+                let c = if p_bool(spec, "verify_checksum", true)? {
                     c
                 } else {
                     c.without_checksum()
-                })
+                };
+                part = Part::Check(c.clone());
+                Box::new(c)
             }
-            "IpLookup" => Box::new(IpLookup::new(
-                table
-                    .clone()
-                    .ok_or_else(|| NfError::Config("no routes".into()))?,
-                p_usize(spec, "offset", 0)?,
-            )),
-            "DecIpTtl" => Box::new(DecIpTtl::new(icmp(p_bool(spec, "icmp", true)?))),
+            "IpLookup" => {
+                let l = IpLookup::new(
+                    table
+                        .clone()
+                        .ok_or_else(|| NfError::Config("no routes".into()))?,
+                    p_usize(spec, "offset", 0)?,
+                );
+                part = Part::Lookup(l.clone());
+                Box::new(l)
+            }
+            "DecIpTtl" => {
+                part = Part::DecTtl;
+                Box::new(DecIpTtl::new(icmp(p_bool(spec, "icmp", true)?)))
+            }
             "MtuCheck" => {
                 let mtu = p_usize(spec, "mtu", usize::from(env.mtu))?;
                 let mtu = u16::try_from(mtu).map_err(|_| bad(spec, "mtu", "at most 65535"))?;
+                part = Part::Mtu(mtu);
                 Box::new(MtuCheck::new(mtu, icmp(p_bool(spec, "icmp", true)?)))
             }
             "EtherEncap" => {
@@ -538,11 +559,9 @@ pub fn build_pipeline(cfg: &NfConfig, env: &Env) -> Result<Pipeline> {
                     .unwrap_or(MacAddr::BROADCAST);
                 let et = p_usize(spec, "ethertype", usize::from(ethertype::IPV4))?;
                 let et = u16::try_from(et).map_err(|_| bad(spec, "ethertype", "at most 0xffff"))?;
-                Box::new(EtherEncap::new(
-                    et,
-                    p_mac(spec, "src")?.unwrap_or(env.src_mac),
-                    dst,
-                ))
+                let e = EtherEncap::new(et, p_mac(spec, "src")?.unwrap_or(env.src_mac), dst);
+                part = Part::Encap(e.clone());
+                Box::new(e)
             }
             "EtherRewrite" => Box::new(EtherRewrite::new(
                 Some(p_mac(spec, "src")?.unwrap_or(env.src_mac)),
@@ -563,11 +582,14 @@ pub fn build_pipeline(cfg: &NfConfig, env: &Env) -> Result<Pipeline> {
             NfError::Config(m) => NfError::Config(format!("element `{}`: {m}", spec.name)),
             o => o,
         })?;
+        parts.push(part);
     }
     for spec in &specs {
         let targets: Vec<&str> = spec.outputs.iter().map(String::as_str).collect();
         p.connect_names(&spec.name, &targets)?;
     }
+    let fast = fuse(&p, &parts);
+    p.set_fast(fast);
     Ok(p)
 }
 

@@ -140,6 +140,11 @@ impl Strip {
     pub fn new(n: usize) -> Self {
         Self { n }
     }
+
+    /// Bytes stripped.
+    pub(crate) fn bytes(&self) -> usize {
+        self.n
+    }
 }
 
 impl Element for Strip {
@@ -219,8 +224,14 @@ impl CheckIpHeader {
         self
     }
 
+    /// Where the IPv4 header starts in the frames this element sees.
+    pub(crate) fn offset(&self) -> usize {
+        self.offset
+    }
+
+    /// Checks the packet at `offset` of `f`: `Ok(offset + total length)` or `Err(reason index)`.
     #[inline]
-    fn check(&self, f: &[u8]) -> Result<usize, u8> {
+    pub(crate) fn check(&self, f: &[u8]) -> Result<usize, u8> {
         let p = f.get(self.offset..).unwrap_or(&[]);
         if p.len() < ipv4::MIN_HEADER_LEN {
             return Err(0);
@@ -533,6 +544,15 @@ impl EtherEncap {
             src,
             dst,
         }
+    }
+
+    /// The Ethernet header written in front of a packet whose route gives the gateway `gw`.
+    pub(crate) fn header(&self, gw: Option<MacAddr>) -> [u8; ethernet::HEADER_LEN] {
+        let mut hdr = [0u8; ethernet::HEADER_LEN];
+        hdr[..6].copy_from_slice(&gw.unwrap_or(self.dst).0);
+        hdr[6..12].copy_from_slice(&self.src.0);
+        hdr[12..14].copy_from_slice(&self.ethertype.to_be_bytes());
+        hdr
     }
 }
 

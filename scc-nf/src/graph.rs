@@ -19,6 +19,7 @@ use scc_io::{Batch, MAX_BATCH};
 
 use crate::element::{Anno, Ctx, Element, MAX_OUTPUTS, Verdict};
 use crate::error::{NfError, Result};
+use crate::fast::FastRouter;
 
 /// Passes over the graph before frames still inside are dropped.
 pub const MAX_PASSES: usize = 4;
@@ -64,6 +65,10 @@ pub struct Pipeline {
     loop_drops: u64,
     frames_in: u64,
     frames_out: u64,
+    /// The router path fused into one pass per frame, when the graph has that shape.
+    fast: Option<Box<FastRouter>>,
+    /// Whether `fast` is used.
+    fusion: bool,
 }
 
 impl std::fmt::Debug for Pipeline {
@@ -78,6 +83,7 @@ impl std::fmt::Debug for Pipeline {
                     .collect::<Vec<_>>(),
             )
             .field("ports", &self.ports)
+            .field("fused", &self.is_fused())
             .finish()
     }
 }
@@ -105,6 +111,8 @@ impl Pipeline {
             loop_drops: 0,
             frames_in: 0,
             frames_out: 0,
+            fast: None,
+            fusion: true,
         })
     }
 
@@ -130,6 +138,7 @@ impl Pipeline {
             return Err(NfError::Config("too many elements".into()));
         }
         let reasons = element.n_drop_reasons();
+        self.fast = None;
         self.queues.push(Vec::with_capacity(MAX_BATCH));
         self.nodes.push(Node {
             name: name.to_string(),
@@ -200,7 +209,37 @@ impl Pipeline {
             ))
         })?;
         *slot = target;
+        self.fast = None;
         Ok(())
+    }
+
+    /// The target of output `output` of node `node`.
+    pub(crate) fn target(&self, node: usize, output: usize) -> Option<Target> {
+        self.nodes.get(node)?.targets.get(output).copied()
+    }
+
+    /// The port of routed frames whose route names no valid port.
+    pub(crate) fn default_port(&self) -> u8 {
+        self.default_port
+    }
+
+    /// Installs the fused router path (found by [`crate::fast::fuse`] for this graph).
+    pub(crate) fn set_fast(&mut self, fast: Option<FastRouter>) {
+        self.fast = fast.map(Box::new);
+    }
+
+    /// True when [`Pipeline::process`] runs the router's common path fused, one pass per frame
+    /// (a pipeline built by [`crate::config::build_pipeline`] with the router's shape; see
+    /// [`Pipeline::set_fusion`]).
+    pub fn is_fused(&self) -> bool {
+        self.fusion && self.fast.is_some()
+    }
+
+    /// Turns the fused router path on (the default, when the graph has the router's shape) or
+    /// off (every frame then goes element by element). Both give the same frames, port lists
+    /// (up to the order of frames on different paths) and counters; off is for comparisons.
+    pub fn set_fusion(&mut self, on: bool) {
+        self.fusion = on;
     }
 
     /// Wires node `from`'s outputs to the named targets, in order.
@@ -236,12 +275,22 @@ impl Pipeline {
             self.loop_drops += n as u64;
             return;
         }
+        self.queues[0].clear();
+        match &self.fast {
+            Some(fast) if self.fusion => {
+                // Forwards the common case; the rest enters the graph below.
+                fast.run(batch, n, &mut self.out, &mut self.queues[0]);
+                if self.queues[0].is_empty() {
+                    self.frames_out += n as u64;
+                    return;
+                }
+            }
+            _ => self.queues[0].extend(0..n as u16),
+        }
         self.anno[..n].fill(Anno {
             out_port: self.default_port,
             dst_mac: None,
         });
-        self.queues[0].clear();
-        self.queues[0].extend(0..n as u16);
         let n_ports = self.out.len();
         let mut pass = 0;
         loop {

@@ -20,6 +20,7 @@ pub mod config;
 pub mod element;
 pub mod elements;
 mod error;
+mod fast;
 pub mod filter;
 pub mod graph;
 pub mod lpm;

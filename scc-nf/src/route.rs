@@ -16,6 +16,7 @@
 
 use std::collections::HashMap;
 use std::net::Ipv4Addr;
+use std::sync::Arc;
 
 use scc_io::Batch;
 
@@ -111,7 +112,8 @@ pub struct NextHop {
 /// A compiled routing table: an [`Lpm`] plus the next hops its ids refer to.
 #[derive(Debug, Clone)]
 pub struct RouteTable {
-    lpm: Lpm,
+    /// Shared by the clones (every `IpLookup` and the fused router path of one NF).
+    lpm: Arc<Lpm>,
     /// Index = next-hop id; entry 0 is unused ("no route").
     hops: Vec<NextHop>,
 }
@@ -152,7 +154,7 @@ impl RouteTable {
             lpm_routes.push(Route::new(r.prefix, r.len, id));
         }
         Ok(Self {
-            lpm: Lpm::build(&lpm_routes)?,
+            lpm: Arc::new(Lpm::build(&lpm_routes)?),
             hops,
         })
     }
@@ -168,6 +170,11 @@ impl RouteTable {
     /// The compiled LPM structure.
     pub fn lpm(&self) -> &Lpm {
         &self.lpm
+    }
+
+    /// The next hops, indexed by the LPM's next-hop ids (entry 0 is unused: "no route").
+    pub(crate) fn hops(&self) -> &[NextHop] {
+        &self.hops
     }
 }
 
@@ -185,6 +192,16 @@ impl IpLookup {
     /// Routes with `table`, reading headers at `offset`.
     pub fn new(table: RouteTable, offset: usize) -> Self {
         Self { table, offset }
+    }
+
+    /// The routing table.
+    pub(crate) fn table(&self) -> &RouteTable {
+        &self.table
+    }
+
+    /// Where the IPv4 header starts in the frames this element sees.
+    pub(crate) fn offset(&self) -> usize {
+        self.offset
     }
 }
 

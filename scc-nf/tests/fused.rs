@@ -1,0 +1,209 @@
+//! The fused router path gives the same results as the element-by-element graph: the same
+//! bytes out, the same frames per port, the same drops by reason and events, on valid, mutated
+//! and random frames (property test), with several routes, ports, padding, IP options, small
+//! MTUs and expiring TTLs.
+mod common;
+
+use std::net::Ipv4Addr;
+
+use common::*;
+use proptest::prelude::*;
+use scc_nf::config::{Env, NfConfig, Preset, build_pipeline};
+use scc_nf::graph::{Pipeline, Target};
+use scc_nf::wire::build::{UdpFrame, arp_request};
+
+fn router_cfg() -> NfConfig {
+    NfConfig {
+        preset: Some(Preset::Router),
+        routes: vec![
+            "198.18.0.0/15".into(),
+            "198.19.7.0/24 via 02:00:00:00:00:44 port rx".into(),
+            "10.0.0.0/8 via 02:00:00:00:00:33".into(),
+        ],
+        ..Default::default()
+    }
+}
+
+fn env_mtu(mtu: u16) -> Env {
+    Env { mtu, ..env() }
+}
+
+/// The same router twice: fused and element by element.
+fn pair(mtu: u16) -> (Pipeline, Pipeline) {
+    let fused = build_pipeline(&router_cfg(), &env_mtu(mtu)).unwrap();
+    let mut plain = build_pipeline(&router_cfg(), &env_mtu(mtu)).unwrap();
+    plain.set_fusion(false);
+    assert!(fused.is_fused());
+    assert!(!plain.is_fused());
+    (fused, plain)
+}
+
+fn valid_frames() -> Vec<Vec<u8>> {
+    let mut arp_f = vec![0u8; 42];
+    arp_request(&mut arp_f, SRC_MAC, SRC_IP, ROUTER_IP).unwrap();
+    let mut padded = udp_frame(&spec());
+    padded.extend_from_slice(&[0xee; 30]);
+    // IPv4 options: a 24-byte header (one NOP word), valid checksum.
+    let plain = udp_frame(&UdpFrame { ttl: 2, ..spec() });
+    let mut opts = plain[..34].to_vec();
+    opts.extend_from_slice(&[1, 1, 1, 1]);
+    opts.extend_from_slice(&plain[34..]);
+    opts[14] = 0x46;
+    let tl = u16::from_be_bytes([opts[16], opts[17]]) + 4;
+    opts[16..18].copy_from_slice(&tl.to_be_bytes());
+    fix_ip_checksum(&mut opts);
+    vec![
+        udp_frame(&spec()),
+        udp_frame(&UdpFrame { ttl: 1, ..spec() }),
+        udp_frame(&UdpFrame { ttl: 2, ..spec() }),
+        udp_frame(&UdpFrame {
+            dst_ip: Ipv4Addr::new(198, 19, 7, 9),
+            ..spec()
+        }),
+        udp_frame(&UdpFrame {
+            dst_ip: Ipv4Addr::new(10, 9, 9, 9),
+            dont_frag: true,
+            ..spec()
+        }),
+        udp_frame(&UdpFrame {
+            dst_ip: Ipv4Addr::new(8, 8, 8, 8),
+            ..spec()
+        }),
+        padded,
+        opts,
+        arp_f,
+    ]
+}
+
+/// A frame: random bytes, or a valid frame with some bytes flipped / truncated / extended.
+fn frame() -> impl Strategy<Value = Vec<u8>> {
+    let n = valid_frames().len();
+    prop_oneof![
+        proptest::collection::vec(any::<u8>(), 0..120),
+        (0..n).prop_map(|k| valid_frames()[k].clone()),
+        (
+            0..n,
+            proptest::collection::vec((0usize..80, any::<u8>()), 0..4),
+            0usize..100,
+            any::<bool>(),
+        )
+            .prop_map(|(k, flips, cut, fix)| {
+                let mut f = valid_frames()[k].clone();
+                for (at, x) in flips {
+                    if let Some(b) = f.get_mut(at % 60) {
+                        *b ^= x;
+                    }
+                }
+                if fix && f.len() >= 34 {
+                    fix_ip_checksum(&mut f);
+                }
+                let keep = f.len().saturating_sub(cut % 40);
+                f.truncate(keep);
+                f
+            }),
+    ]
+}
+
+/// Runs `frames` through both pipelines and checks that everything observable agrees.
+fn same(
+    fused: &mut Pipeline,
+    plain: &mut Pipeline,
+    frames: &[Vec<u8>],
+    now: u64,
+) -> Result<(), TestCaseError> {
+    let mut bf = batch_of(frames);
+    let mut bp = batch_of(frames);
+    fused.process(&mut bf, now);
+    plain.process(&mut bp, now);
+    for port in 0..plain.ports().len() {
+        let (mut a, mut b) = (
+            fused.port_frames(port).to_vec(),
+            plain.port_frames(port).to_vec(),
+        );
+        a.sort_unstable();
+        b.sort_unstable();
+        prop_assert_eq!(&a, &b, "port {}", port);
+        for &i in &a {
+            prop_assert_eq!(
+                bf.frame(usize::from(i)),
+                bp.frame(usize::from(i)),
+                "frame {}",
+                i
+            );
+        }
+    }
+    prop_assert_eq!(fused.drops(), plain.drops());
+    prop_assert_eq!(fused.events(), plain.events());
+    prop_assert_eq!(fused.frames_in(), plain.frames_in());
+    prop_assert_eq!(fused.frames_out(), plain.frames_out());
+    prop_assert_eq!(fused.frames_in(), fused.frames_out() + fused.total_drops());
+    Ok(())
+}
+
+#[test]
+fn fused_equals_generic_on_known_frames() {
+    for mtu in [1500, 60, 40] {
+        let (mut f, mut p) = pair(mtu);
+        let frames = valid_frames();
+        same(&mut f, &mut p, &frames, 0).unwrap();
+        // Forwarded frames keep their order and go first on their port.
+        let tx = f.port_frames(1).to_vec();
+        let mut sorted = tx.clone();
+        sorted.sort_unstable();
+        if mtu == 1500 {
+            assert_eq!(&tx[..4], &[0, 2, 4, 6], "mtu {mtu}: {tx:?}");
+            assert_eq!(f.port_frames(0).first(), Some(&3));
+        }
+    }
+}
+
+#[test]
+fn fusion_only_for_the_router_shape() {
+    let mut r = build_pipeline(&router_cfg(), &env()).unwrap();
+    assert!(r.is_fused());
+    // Changing the graph turns the fusion off.
+    let n = r.index_of("encap").unwrap();
+    r.connect(n, 0, Target::Port(0)).unwrap();
+    assert!(!r.is_fused());
+    // A custom graph of the same shape is fused; one with an element in between is not.
+    let text = Preset::Router.toml();
+    let cfg = NfConfig {
+        routes: router_cfg().routes,
+        ..NfConfig::from_toml(text, "router.toml").unwrap()
+    };
+    assert!(build_pipeline(&cfg, &env()).unwrap().is_fused());
+    let odd = text.replace(
+        "outputs = [\"lookup\"]",
+        "outputs = [\"count\"]\n\n[[element]]\nname = \"count\"\nclass = \"Counter\"\noutputs = [\"lookup\"]",
+    );
+    let cfg = NfConfig {
+        routes: router_cfg().routes,
+        ..NfConfig::from_toml(&odd, "odd.toml").unwrap()
+    };
+    let p = build_pipeline(&cfg, &env()).unwrap();
+    assert!(!p.is_fused());
+    for preset in [Preset::Firewall, Preset::Forward] {
+        let cfg = NfConfig {
+            preset: Some(preset),
+            ..Default::default()
+        };
+        assert!(!build_pipeline(&cfg, &env()).unwrap().is_fused());
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
+
+    #[test]
+    fn fused_equals_generic(
+        mtu in prop_oneof![Just(1500u16), 30u16..80],
+        batches in proptest::collection::vec(proptest::collection::vec(frame(), 1..40), 1..4)
+    ) {
+        let (mut f, mut p) = pair(mtu);
+        let mut now = 0;
+        for frames in &batches {
+            same(&mut f, &mut p, frames, now)?;
+            now += 1_000_000;
+        }
+    }
+}
