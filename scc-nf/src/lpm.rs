@@ -1,29 +1,48 @@
-//! Fast IPv4 longest-prefix match: a Poptrie-style compressed multiway trie.
+//! Fast IPv4 longest-prefix match: a Poptrie-style compressed multiway trie laid out for the cache.
 //!
-//! Structure (after Asai and Ohara, "Poptrie", SIGCOMM 2015):
+//! Structure (after Asai and Ohara, "Poptrie", SIGCOMM 2015), all in one byte arena:
 //! - a *direct-pointing* table indexed by the top 18 bits of the address (2^18 `u32` entries,
-//!   1 MiB): each entry is either a leaf (a next-hop id) or the index of a trie node;
-//! - trie nodes of stride 6 (64 children) for bits 18..24, 24..30 and 30..32 (the last stride is
-//!   padded with 4 zero bits). A node is 24 bytes: a 64-bit `vector` marking which children are
-//!   nodes, a 64-bit `leafvec` marking where a run of identical leaves starts (leaf compression),
-//!   and the base indices of its children nodes and its leaves, which are stored contiguously, so
-//!   a child is found with one `popcount`.
+//!   1 MiB): each entry is either a leaf (a next-hop id) or the byte offset of a level-1 node;
+//! - level-1 nodes (bits 18..24) with their leaves *inline*: a 64-bit `leafvec` marking where a
+//!   run of identical leaves starts (leaf compression) followed by the `u16` leaves, so a child is
+//!   one `popcount` away in the same cache line. Nodes that have deeper children also carry a
+//!   64-bit `vector` marking which children are nodes and the offset of the first one. Level-1
+//!   nodes are packed so that none of 64 bytes or less straddles a cache line: a lookup for an
+//!   address covered by a /24 or shorter route reads one direct entry and one cache line;
+//! - deeper nodes (bits 24..30 and 30..32, the last stride padded with 4 zero bits) are 24-byte
+//!   Poptrie nodes (`vector`, `leafvec`, offsets of their children and leaves).
 //!
-//! A lookup for an address covered by a /24 or shorter route touches the direct table and at
-//! most one node and one leaf; [`Lpm::lookup_batch`] processes many addresses in one loop so the
-//! CPU overlaps their memory accesses. Next hops are `u16` ids; 0 means "no route".
+//! The arena is allocated with `mmap` and `madvise(MADV_HUGEPAGE)` (transparent huge pages cut
+//! the TLB misses of random lookups; plain heap memory when that fails or off Linux).
+//! [`Lpm::lookup_batch`] resolves groups of addresses level by level with software prefetches,
+//! so the cache misses of different addresses overlap. Next hops are `u16` ids; 0 means
+//! "no route".
 
 use std::net::Ipv4Addr;
 
 /// Bits resolved by the direct-pointing table.
 const DIRECT_BITS: u32 = 18;
-/// Flag of a direct entry that points to a node.
+/// Flag of a direct entry that points to a level-1 node.
 const NODE_FLAG: u32 = 1 << 31;
+/// Flag of a direct entry whose level-1 node has deeper children (carries a `vector`).
+const VEC_FLAG: u32 = 1 << 30;
+/// Byte offset bits of a direct entry.
+const OFF_MASK: u32 = VEC_FLAG - 1;
 /// Keys are addresses shifted left by 4 so the last stride (bits 30..32) is a full 6-bit stride.
 const KEY_BITS: u32 = 36;
 const STRIDE: u32 = 6;
-/// Addresses resolved together by [`Lpm::lookup_batch`].
+/// Size of a deep node in the arena.
+const NODE_BYTES: usize = 24;
+/// Header bytes of a level-1 node without / with deeper children.
+const L1_HDR: usize = 8;
+const L1_HDR_VEC: usize = 20;
+const LINE: usize = 64;
+/// A good number of addresses per [`Lpm::lookup_batch`] call for callers that gather them
+/// (the lookup pipelines chunks of this size).
 pub const LOOKUP_GROUP: usize = 32;
+/// Addresses per stage of the batched lookup's software pipeline (at most 64: a `u64` marks
+/// the ones that go deeper than level 1).
+const PIPE: usize = 32;
 
 /// Errors building an [`Lpm`].
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -34,13 +53,13 @@ pub enum LpmError {
     /// Next hop id 0 is reserved for "no route".
     #[error("next hop id 0 is reserved for \"no route\"")]
     ZeroNextHop,
-    /// The structure would exceed its index space (2^31 nodes or 2^32 leaves).
+    /// The structure would exceed its index space (1 GiB arena).
     #[error("routing table too large for the LPM structure")]
     TooLarge,
 }
 
+/// A Poptrie node while building (indices into the draft arrays).
 #[derive(Debug, Clone, Copy, Default)]
-#[repr(C)]
 struct Node {
     vector: u64,
     leafvec: u64,
@@ -51,10 +70,12 @@ struct Node {
 /// A compiled, immutable IPv4 longest-prefix-match table mapping addresses to `u16` next-hop ids.
 #[derive(Debug, Clone)]
 pub struct Lpm {
-    direct: Box<[u32]>,
-    nodes: Vec<Node>,
-    leaves: Vec<u16>,
+    /// Direct table at offset 0, then level-1 nodes, deep nodes, deep leaves.
+    arena: Arena,
     routes: usize,
+    l1_nodes: usize,
+    deep_nodes: usize,
+    leaves: usize,
     /// The CPU has POPCNT (checked once at construction).
     popcnt: bool,
 }
@@ -88,22 +109,91 @@ struct KeyRoute {
     nh: u16,
 }
 
+/// The classic Poptrie arrays, before they are laid out in the arena.
+struct Draft {
+    direct: Vec<u32>,
+    nodes: Vec<Node>,
+    leaves: Vec<u16>,
+}
+
+#[inline(always)]
+fn rd16(b: &[u8], o: usize) -> u16 {
+    b.get(o..)
+        .and_then(|s| s.first_chunk::<2>())
+        .map_or(0, |s| u16::from_le_bytes(*s))
+}
+
+#[inline(always)]
+fn rd32(b: &[u8], o: usize) -> u32 {
+    b.get(o..)
+        .and_then(|s| s.first_chunk::<4>())
+        .map_or(0, |s| u32::from_le_bytes(*s))
+}
+
+#[inline(always)]
+fn rd64(b: &[u8], o: usize) -> u64 {
+    b.get(o..)
+        .and_then(|s| s.first_chunk::<8>())
+        .map_or(0, |s| u64::from_le_bytes(*s))
+}
+
+fn wr(b: &mut [u8], o: usize, bytes: &[u8]) {
+    if let Some(d) = b.get_mut(o..o + bytes.len()) {
+        d.copy_from_slice(bytes);
+    }
+}
+
+/// Byte offset of element `popcount(v & mask) - 1` (the rank of child `bit` among the set bits
+/// of `v` up to it) in an array of `size`-byte elements at `base`. Wrapping: a malformed or
+/// masked-out input yields an offset that the bounds-checked reads turn into 0.
+#[inline(always)]
+fn at(base: usize, v: u64, bit: u64, size: usize) -> usize {
+    let mask = (bit << 1).wrapping_sub(1);
+    let rank = ((v & mask).count_ones() as usize).wrapping_sub(1);
+    base.wrapping_add(size.wrapping_mul(rank))
+}
+
+/// Software prefetch of the cache line holding `b[o]` into all cache levels. A hint only.
+#[inline(always)]
+fn prefetch(b: &[u8], o: usize) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        let p = b.as_ptr().wrapping_add(o);
+        // SAFETY: PREFETCHT0 is a hint that never faults and has no architectural effect, for any
+        // address; SSE (which provides it) is part of the x86-64 baseline.
+        unsafe {
+            core::arch::x86_64::_mm_prefetch::<{ core::arch::x86_64::_MM_HINT_T0 }>(p.cast())
+        };
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = (b, o);
+    }
+}
+
 impl Lpm {
     /// An empty table (every lookup returns 0).
     pub fn empty() -> Self {
-        Self {
-            direct: vec![0u32; 1 << DIRECT_BITS].into_boxed_slice(),
+        let draft = Draft {
+            direct: vec![0u32; 1 << DIRECT_BITS],
             nodes: Vec::new(),
             leaves: Vec::new(),
+        };
+        // An empty draft always fits.
+        Self::lay_out(&draft, 0).unwrap_or_else(|_| Self {
+            arena: Arena::zeroed(4 << DIRECT_BITS),
             routes: 0,
+            l1_nodes: 0,
+            deep_nodes: 0,
+            leaves: 0,
             popcnt: has_popcnt(),
-        }
+        })
     }
 
     /// Compiles `routes`. When the same prefix appears more than once, the last one wins.
     pub fn build(routes: &[Route]) -> Result<Self, LpmError> {
         let mut rs: Vec<KeyRoute> = Vec::with_capacity(routes.len());
-        for (i, r) in routes.iter().enumerate() {
+        for r in routes {
             if r.len > 32 {
                 return Err(LpmError::BadPrefixLen(r.len));
             }
@@ -111,8 +201,6 @@ impl Lpm {
                 return Err(LpmError::ZeroNextHop);
             }
             let addr = r.addr & crate::wire::ipv4::prefix_mask(r.len);
-            // Keep the input position so that a stable sort + dedup keeps the last duplicate.
-            let _ = i;
             rs.push(KeyRoute {
                 key: u64::from(addr) << 4,
                 len: u32::from(r.len),
@@ -129,8 +217,11 @@ impl Lpm {
             }
         }
         let rs = dedup;
-        let mut t = Self::empty();
-        t.routes = rs.len();
+        let mut t = Draft {
+            direct: vec![0u32; 1 << DIRECT_BITS],
+            nodes: Vec::new(),
+            leaves: Vec::new(),
+        };
         // Paint the direct table with routes of length <= 18; in (addr, len) order a covering
         // prefix always comes before the prefixes it covers, so longer ones overwrite.
         for r in rs.iter().filter(|r| r.len <= DIRECT_BITS) {
@@ -166,11 +257,344 @@ impl Lpm {
             t.direct[slot] = NODE_FLAG | idx as u32;
             i = j;
         }
-        t.nodes.shrink_to_fit();
-        t.leaves.shrink_to_fit();
-        Ok(t)
+        Self::lay_out(&t, rs.len())
     }
 
+    /// Lays the draft out in one arena: direct table, packed level-1 nodes with inline leaves,
+    /// deep nodes (children of a node contiguous), deep leaves.
+    fn lay_out(d: &Draft, routes: usize) -> Result<Self, LpmError> {
+        // Level-1 node images, then their placement.
+        let mut img: Vec<u8> = Vec::new();
+        let mut l1: Vec<(usize, usize, usize)> = Vec::new(); // (slot, image start, size)
+        let mut deep_nodes: Vec<Node> = Vec::new();
+        let mut deep_leaves: Vec<u16> = Vec::new();
+        // Deep nodes are first collected with indices; fixed up to byte offsets below.
+        let mut l1_child: Vec<u32> = Vec::new(); // per level-1 node: index of first deep child
+        let mut inline_leaves = 0usize;
+        for (slot, &e) in d.direct.iter().enumerate() {
+            if e & NODE_FLAG == 0 {
+                continue;
+            }
+            let n = d.nodes[(e & !NODE_FLAG) as usize];
+            let k = n.leafvec.count_ones() as usize;
+            inline_leaves += k;
+            let start = img.len();
+            if n.vector != 0 {
+                img.extend_from_slice(&n.vector.to_le_bytes());
+                img.extend_from_slice(&n.leafvec.to_le_bytes());
+                img.extend_from_slice(&[0; 4]); // child offset, filled after placement
+                l1_child.push(copy_deep(
+                    d,
+                    n.base1 as usize,
+                    n.vector.count_ones() as usize,
+                    &mut deep_nodes,
+                    &mut deep_leaves,
+                )?);
+            } else {
+                img.extend_from_slice(&n.leafvec.to_le_bytes());
+                l1_child.push(0);
+            }
+            for l in &d.leaves[n.base0 as usize..n.base0 as usize + k] {
+                img.extend_from_slice(&l.to_le_bytes());
+            }
+            l1.push((slot, start, img.len() - start));
+        }
+        // Place level-1 nodes: largest first, best fit into the free tail of 64-byte lines, so
+        // that no node of at most 64 bytes straddles two lines.
+        let mut order: Vec<usize> = (0..l1.len()).collect();
+        order.sort_by_key(|&i| std::cmp::Reverse(l1[i].2));
+        let mut free: Vec<Vec<usize>> = vec![Vec::new(); LINE + 1]; // lines by free tail bytes
+        let mut lines = 0usize;
+        let mut place = vec![0usize; l1.len()];
+        for &i in &order {
+            let s = l1[i].2;
+            if s > LINE {
+                place[i] = lines * LINE;
+                lines += s.div_ceil(LINE);
+                let tail = lines * LINE - place[i] - s;
+                free[tail].push(lines - 1);
+            } else if let Some(f) = (s..=LINE).find(|&f| !free[f].is_empty()) {
+                let line = free[f].pop().unwrap_or(0);
+                place[i] = line * LINE + LINE - f;
+                free[f - s].push(line);
+            } else {
+                place[i] = lines * LINE;
+                lines += 1;
+                free[LINE - s].push(lines - 1);
+            }
+        }
+        let l1_off = 4usize << DIRECT_BITS;
+        let nodes_off = l1_off + lines * LINE;
+        let leaves_off = nodes_off + deep_nodes.len() * NODE_BYTES;
+        let total = leaves_off + deep_leaves.len() * 2;
+        if total > OFF_MASK as usize {
+            return Err(LpmError::TooLarge);
+        }
+        let mut arena = Arena::zeroed(total);
+        let a = arena.as_mut_slice();
+        for (slot, &e) in d.direct.iter().enumerate() {
+            if e & NODE_FLAG == 0 {
+                wr(a, slot * 4, &e.to_le_bytes());
+            }
+        }
+        for (i, &(slot, start, size)) in l1.iter().enumerate() {
+            let off = l1_off + place[i];
+            wr(a, off, &img[start..start + size]);
+            let n = d.nodes[(d.direct[slot] & !NODE_FLAG) as usize];
+            let mut e = NODE_FLAG | off as u32;
+            if n.vector != 0 {
+                e |= VEC_FLAG;
+                let child = nodes_off + l1_child[i] as usize * NODE_BYTES;
+                wr(a, off + 16, &(child as u32).to_le_bytes());
+            }
+            wr(a, slot * 4, &e.to_le_bytes());
+        }
+        for (j, n) in deep_nodes.iter().enumerate() {
+            let o = nodes_off + j * NODE_BYTES;
+            wr(a, o, &n.vector.to_le_bytes());
+            wr(a, o + 8, &n.leafvec.to_le_bytes());
+            let b0 = leaves_off + n.base0 as usize * 2;
+            let b1 = nodes_off + n.base1 as usize * NODE_BYTES;
+            wr(a, o + 16, &(b0 as u32).to_le_bytes());
+            wr(a, o + 20, &(b1 as u32).to_le_bytes());
+        }
+        for (j, l) in deep_leaves.iter().enumerate() {
+            wr(a, leaves_off + j * 2, &l.to_le_bytes());
+        }
+        arena.advise_done();
+        Ok(Self {
+            arena,
+            routes,
+            l1_nodes: l1.len(),
+            deep_nodes: deep_nodes.len(),
+            leaves: inline_leaves + deep_leaves.len(),
+            popcnt: has_popcnt(),
+        })
+    }
+
+    /// The next-hop id of the longest prefix matching `addr` (host-order), 0 when none matches.
+    #[inline]
+    pub fn lookup(&self, addr: u32) -> u16 {
+        let a = self.arena.as_slice();
+        let e = rd32(a, (addr >> (32 - DIRECT_BITS)) as usize * 4);
+        if e & NODE_FLAG == 0 {
+            return e as u16;
+        }
+        let off = (e & OFF_MASK) as usize;
+        let bit = 1u64 << ((addr >> 8) & 63);
+        if e & VEC_FLAG == 0 {
+            return rd16(a, at(off + L1_HDR, rd64(a, off), bit, 2));
+        }
+        let vector = rd64(a, off);
+        if vector & bit == 0 {
+            return rd16(a, at(off + L1_HDR_VEC, rd64(a, off + 8), bit, 2));
+        }
+        let n = at(rd32(a, off + 16) as usize, vector, bit, NODE_BYTES);
+        Self::walk_deep(a, n, addr)
+    }
+
+    /// Resolves `addr` from the deep node at byte offset `n` (bits 24..).
+    #[inline(always)]
+    fn walk_deep(a: &[u8], mut n: usize, addr: u32) -> u16 {
+        let key = u64::from(addr) << 4;
+        let mut shift = KEY_BITS - DIRECT_BITS - 2 * STRIDE;
+        // At most two deep levels; the bound also stops any malformed chain.
+        for _ in 0..2 {
+            let bit = 1u64 << ((key >> shift) & 63);
+            let vector = rd64(a, n);
+            if vector & bit == 0 {
+                let b0 = rd32(a, n + 16) as usize;
+                return rd16(a, at(b0, rd64(a, n + 8), bit, 2));
+            }
+            n = at(rd32(a, n + 20) as usize, vector, bit, NODE_BYTES);
+            shift = shift.wrapping_sub(STRIDE) & 63;
+        }
+        0
+    }
+
+    /// Looks up `addrs[i]` into `out[i]` for `i < min(addrs.len(), out.len())`.
+    ///
+    /// A three-stage software pipeline over chunks of 32 addresses: while one chunk is resolved
+    /// (branch-free on the kind of direct entry), the level-1 nodes of the next chunk and the
+    /// direct entries of the one after are prefetched, so the cache misses of different
+    /// addresses overlap. Any length works; a few dozen addresses per call or more is best.
+    pub fn lookup_batch(&self, addrs: &[u32], out: &mut [u16]) {
+        #[cfg(target_arch = "x86_64")]
+        if self.popcnt {
+            // SAFETY: `popcnt` is true only when the CPU supports the POPCNT instruction
+            // (`is_x86_feature_detected!` at construction), which is all this function requires.
+            unsafe { self.lookup_batch_popcnt(addrs, out) };
+            return;
+        }
+        self.lookup_batch_generic(addrs, out);
+    }
+
+    /// [`Lpm::lookup_batch`] compiled with the POPCNT instruction (the default x86-64 target
+    /// lacks it and counts bits with a dozen instructions instead).
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "popcnt")]
+    fn lookup_batch_popcnt(&self, addrs: &[u32], out: &mut [u16]) {
+        self.lookup_batch_generic(addrs, out);
+    }
+
+    #[inline(always)]
+    fn lookup_batch_generic(&self, addrs: &[u32], out: &mut [u16]) {
+        // A three-stage software pipeline over chunks of PIPE addresses: while chunk k is
+        // resolved, the level-1 nodes of chunk k+1 and the direct entries of chunk k+2 are on
+        // their way into the cache.
+        let n = addrs.len().min(out.len());
+        let (addrs, out) = (&addrs[..n], &mut out[..n]);
+        let a = self.arena.as_slice();
+        let chunk = |k: usize| addrs.get(k * PIPE..((k + 1) * PIPE).min(n)).unwrap_or(&[]);
+        let mut ent = [[0u32; PIPE]; 2];
+        Self::prefetch_direct(a, chunk(0));
+        Self::prefetch_direct(a, chunk(1));
+        Self::read_direct(a, chunk(0), &mut ent[0]);
+        for (k, o) in out.chunks_mut(PIPE).enumerate() {
+            Self::prefetch_direct(a, chunk(k + 2));
+            let (e0, e1) = ent.split_at_mut(1);
+            let (cur, next) = if k % 2 == 0 {
+                (&e0[0], &mut e1[0])
+            } else {
+                (&e1[0], &mut e0[0])
+            };
+            Self::read_direct(a, chunk(k + 1), next);
+            Self::resolve(a, chunk(k), cur, o);
+        }
+    }
+
+    #[inline(always)]
+    fn prefetch_direct(a: &[u8], xs: &[u32]) {
+        for &x in xs {
+            prefetch(a, (x >> (32 - DIRECT_BITS)) as usize * 4);
+        }
+    }
+
+    #[inline(always)]
+    fn read_direct(a: &[u8], xs: &[u32], ent: &mut [u32; PIPE]) {
+        for (e, &x) in ent.iter_mut().zip(xs) {
+            *e = rd32(a, (x >> (32 - DIRECT_BITS)) as usize * 4);
+            // Unconditional (a leaf entry prefetches a line near the arena start): a branch
+            // on the entry kind would be mispredicted half of the time.
+            prefetch(a, (*e & OFF_MASK) as usize);
+        }
+    }
+
+    #[inline(always)]
+    fn resolve(a: &[u8], xs: &[u32], ent: &[u32; PIPE], out: &mut [u16]) {
+        let mut deep = 0u64;
+        let mut dn = [0u32; PIPE];
+        for (i, ((o, &e), &x)) in out.iter_mut().zip(ent).zip(xs).enumerate() {
+            // Branch-free on the entry kind (leaf, node, node with vector), which is random for
+            // random destinations: a leaf entry reads harmless bytes near the arena start and
+            // its result is masked in at the end.
+            let is_node = u64::from(e >> 31);
+            let is_vec = u64::from((e >> 30) & 1);
+            let off = (e & OFF_MASK) as usize;
+            let bit = 1u64 << ((x >> 8) & 63);
+            let vector = rd64(a, off) & is_vec.wrapping_neg() & is_node.wrapping_neg();
+            let lv = rd64(a, off + 8 * is_vec as usize);
+            let leaf = rd16(
+                a,
+                at(
+                    off + L1_HDR + (L1_HDR_VEC - L1_HDR) * is_vec as usize,
+                    lv,
+                    bit,
+                    2,
+                ),
+            );
+            let m = (is_node as u16).wrapping_neg();
+            *o = (leaf & m) | (e as u16 & !m);
+            if vector & bit != 0 {
+                let c = at(rd32(a, off + 16) as usize, vector, bit, NODE_BYTES);
+                prefetch(a, c);
+                dn[i] = c as u32;
+                deep |= 1 << i;
+            }
+        }
+        while deep != 0 {
+            let i = deep.trailing_zeros() as usize;
+            deep &= deep - 1;
+            if let (Some(o), Some(&x), Some(&c)) = (out.get_mut(i), xs.get(i), dn.get(i)) {
+                *o = Self::walk_deep(a, c as usize, x);
+            }
+        }
+    }
+
+    /// [`Lpm::lookup`] for an [`Ipv4Addr`].
+    pub fn lookup_addr(&self, addr: Ipv4Addr) -> u16 {
+        self.lookup(addr.into())
+    }
+
+    /// Number of distinct prefixes compiled in.
+    pub fn routes(&self) -> usize {
+        self.routes
+    }
+
+    /// Number of trie nodes (level-1 and deeper).
+    pub fn nodes(&self) -> usize {
+        self.l1_nodes + self.deep_nodes
+    }
+
+    /// Number of stored (compressed) leaves, inline in level-1 nodes or in the deep leaf array.
+    pub fn leaves(&self) -> usize {
+        self.leaves
+    }
+
+    /// Bytes used by the lookup structure (direct table + nodes + leaves, with line padding).
+    pub fn memory_bytes(&self) -> usize {
+        self.arena.len()
+    }
+
+    /// Whether the structure sits in transparent huge pages (`madvise(MADV_HUGEPAGE)` accepted;
+    /// the kernel may still back parts with small pages).
+    pub fn huge_pages(&self) -> bool {
+        self.arena.huge()
+    }
+}
+
+/// Copies the `count` contiguous draft nodes from `first` (and their subtrees) to `nodes` /
+/// `leaves`, children contiguous again; returns the index of the first copy.
+fn copy_deep(
+    d: &Draft,
+    first: usize,
+    count: usize,
+    nodes: &mut Vec<Node>,
+    leaves: &mut Vec<u16>,
+) -> Result<u32, LpmError> {
+    let base = nodes.len();
+    let src = d
+        .nodes
+        .get(first..first + count)
+        .ok_or(LpmError::TooLarge)?;
+    nodes.extend_from_slice(src);
+    for j in 0..count {
+        let n = src[j];
+        let k = n.leafvec.count_ones() as usize;
+        let b0 = u32::try_from(leaves.len()).map_err(|_| LpmError::TooLarge)?;
+        let l = d
+            .leaves
+            .get(n.base0 as usize..n.base0 as usize + k)
+            .ok_or(LpmError::TooLarge)?;
+        leaves.extend_from_slice(l);
+        let b1 = if n.vector != 0 {
+            copy_deep(
+                d,
+                n.base1 as usize,
+                n.vector.count_ones() as usize,
+                nodes,
+                leaves,
+            )?
+        } else {
+            0
+        };
+        nodes[base + j].base0 = b0;
+        nodes[base + j].base1 = b1;
+    }
+    u32::try_from(base).map_err(|_| LpmError::TooLarge)
+}
+
+impl Draft {
     /// Builds the node at `depth` (bits already consumed) for `routes` (all longer than `depth`
     /// and inside this node's span, sorted by (key, len)), inheriting `default` where no route
     /// of this node covers a child.
@@ -239,126 +663,6 @@ impl Lpm {
             base1: base1 as u32,
         })
     }
-
-    /// The next-hop id of the longest prefix matching `addr` (host-order), 0 when none matches.
-    #[inline]
-    pub fn lookup(&self, addr: u32) -> u16 {
-        let e = self.direct[(addr >> (32 - DIRECT_BITS)) as usize];
-        if e & NODE_FLAG == 0 {
-            return e as u16;
-        }
-        let key = u64::from(addr) << 4;
-        let mut n = &self.nodes[(e & !NODE_FLAG) as usize];
-        let mut shift = KEY_BITS - DIRECT_BITS - STRIDE;
-        loop {
-            let v = (key >> shift) & 63;
-            let bit = 1u64 << v;
-            let mask = (bit << 1).wrapping_sub(1);
-            if n.vector & bit != 0 {
-                let i = n.base1 as usize + (n.vector & mask).count_ones() as usize - 1;
-                n = &self.nodes[i];
-                shift = shift.wrapping_sub(STRIDE) & 63;
-            } else {
-                let i = n.base0 as usize + (n.leafvec & mask).count_ones() as usize - 1;
-                return self.leaves[i];
-            }
-        }
-    }
-
-    /// Looks up `addrs[i]` into `out[i]` for `i < min(addrs.len(), out.len())`.
-    ///
-    /// Processes the addresses level by level in groups of [`LOOKUP_GROUP`]: first every direct
-    /// entry, then every first-level node, and so on, so the memory accesses of different
-    /// addresses are independent and the CPU overlaps their cache misses.
-    pub fn lookup_batch(&self, addrs: &[u32], out: &mut [u16]) {
-        #[cfg(target_arch = "x86_64")]
-        if self.popcnt {
-            // SAFETY: `popcnt` is true only when the CPU supports the POPCNT instruction
-            // (`is_x86_feature_detected!` at construction), which is all this function requires.
-            unsafe { self.lookup_batch_popcnt(addrs, out) };
-            return;
-        }
-        self.lookup_batch_generic(addrs, out);
-    }
-
-    /// [`Lpm::lookup_batch`] compiled with the POPCNT instruction (the default x86-64 target
-    /// lacks it and counts bits with a dozen instructions instead).
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "popcnt")]
-    fn lookup_batch_popcnt(&self, addrs: &[u32], out: &mut [u16]) {
-        self.lookup_batch_generic(addrs, out);
-    }
-
-    #[inline(always)]
-    fn lookup_batch_generic(&self, addrs: &[u32], out: &mut [u16]) {
-        for (a, o) in addrs.chunks(LOOKUP_GROUP).zip(out.chunks_mut(LOOKUP_GROUP)) {
-            self.lookup_group(a, o);
-        }
-    }
-
-    #[inline(always)]
-    fn lookup_group(&self, a: &[u32], o: &mut [u16]) {
-        let n = a.len().min(o.len()).min(LOOKUP_GROUP);
-        let mut cur = [0u32; LOOKUP_GROUP];
-        let mut any = false;
-        for i in 0..n {
-            let e = self.direct[(a[i] >> (32 - DIRECT_BITS)) as usize];
-            any |= e & NODE_FLAG != 0;
-            cur[i] = e;
-        }
-        let mut shift = KEY_BITS - DIRECT_BITS - STRIDE;
-        while any {
-            any = false;
-            for i in 0..n {
-                let e = cur[i];
-                if e & NODE_FLAG == 0 {
-                    continue;
-                }
-                let node = &self.nodes[(e & !NODE_FLAG) as usize];
-                let v = ((u64::from(a[i]) << 4) >> shift) & 63;
-                let bit = 1u64 << v;
-                let mask = (bit << 1).wrapping_sub(1);
-                if node.vector & bit != 0 {
-                    cur[i] = NODE_FLAG | (node.base1 + (node.vector & mask).count_ones() - 1);
-                    any = true;
-                } else {
-                    let li = node.base0 as usize + (node.leafvec & mask).count_ones() as usize - 1;
-                    cur[i] = u32::from(self.leaves[li]);
-                }
-            }
-            shift = shift.wrapping_sub(STRIDE) & 63;
-        }
-        for i in 0..n {
-            o[i] = cur[i] as u16;
-        }
-    }
-
-    /// [`Lpm::lookup`] for an [`Ipv4Addr`].
-    pub fn lookup_addr(&self, addr: Ipv4Addr) -> u16 {
-        self.lookup(addr.into())
-    }
-
-    /// Number of distinct prefixes compiled in.
-    pub fn routes(&self) -> usize {
-        self.routes
-    }
-
-    /// Number of trie nodes.
-    pub fn nodes(&self) -> usize {
-        self.nodes.len()
-    }
-
-    /// Number of stored (compressed) leaves.
-    pub fn leaves(&self) -> usize {
-        self.leaves.len()
-    }
-
-    /// Bytes used by the lookup structure (direct table + nodes + leaves).
-    pub fn memory_bytes(&self) -> usize {
-        self.direct.len() * 4
-            + self.nodes.len() * std::mem::size_of::<Node>()
-            + self.leaves.len() * 2
-    }
 }
 
 fn has_popcnt() -> bool {
@@ -369,6 +673,187 @@ fn has_popcnt() -> bool {
     #[cfg(not(target_arch = "x86_64"))]
     {
         false
+    }
+}
+
+/// Zero-initialised bytes for the lookup structure: an anonymous mapping aligned to 2 MiB with
+/// `MADV_HUGEPAGE` on Linux (falls back to the heap when mapping fails or off Linux).
+struct Arena {
+    mem: ArenaMem,
+    len: usize,
+}
+
+enum ArenaMem {
+    Heap(Box<[u64]>),
+    #[cfg(target_os = "linux")]
+    Mapped(Mapping),
+}
+
+const HUGE: usize = 2 << 20;
+
+impl Arena {
+    fn zeroed(len: usize) -> Self {
+        #[cfg(target_os = "linux")]
+        if let Some(m) = Mapping::new(len) {
+            return Self {
+                mem: ArenaMem::Mapped(m),
+                len,
+            };
+        }
+        Self {
+            mem: ArenaMem::Heap(vec![0u64; len.div_ceil(8)].into_boxed_slice()),
+            len,
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.len
+    }
+
+    fn huge(&self) -> bool {
+        match &self.mem {
+            ArenaMem::Heap(_) => false,
+            #[cfg(target_os = "linux")]
+            ArenaMem::Mapped(m) => m.huge,
+        }
+    }
+
+    /// Called once the arena is written: nothing to do today (the mapping stays read-write so
+    /// that `Clone` and drops are plain), kept as the single place to seal it.
+    fn advise_done(&mut self) {}
+
+    fn as_slice(&self) -> &[u8] {
+        match &self.mem {
+            ArenaMem::Heap(b) => {
+                let bytes: &[u8] = bytemuck_u64(b);
+                &bytes[..self.len.min(bytes.len())]
+            }
+            #[cfg(target_os = "linux")]
+            ArenaMem::Mapped(m) => m.bytes(self.len),
+        }
+    }
+
+    fn as_mut_slice(&mut self) -> &mut [u8] {
+        let len = self.len;
+        match &mut self.mem {
+            ArenaMem::Heap(b) => {
+                let bytes: &mut [u8] = bytemuck_u64_mut(b);
+                let n = len.min(bytes.len());
+                &mut bytes[..n]
+            }
+            #[cfg(target_os = "linux")]
+            ArenaMem::Mapped(m) => m.bytes_mut(len),
+        }
+    }
+}
+
+/// The bytes of a `u64` slice (its alignment is stricter, its size a multiple).
+fn bytemuck_u64(b: &[u64]) -> &[u8] {
+    // SAFETY: any initialised `u64` is 8 initialised bytes; `u8` has alignment 1; the length in
+    // bytes is `8 * b.len()`, which cannot overflow for an existing allocation; the borrow ties
+    // the result to `b`.
+    unsafe { std::slice::from_raw_parts(b.as_ptr().cast::<u8>(), b.len() * 8) }
+}
+
+/// Mutable bytes of a `u64` slice.
+fn bytemuck_u64_mut(b: &mut [u64]) -> &mut [u8] {
+    // SAFETY: as in `bytemuck_u64`; every byte pattern is a valid `u64`, so writes through the
+    // `u8` view keep `b` valid, and the exclusive borrow is carried over.
+    unsafe { std::slice::from_raw_parts_mut(b.as_mut_ptr().cast::<u8>(), b.len() * 8) }
+}
+
+impl Clone for Arena {
+    fn clone(&self) -> Self {
+        let mut a = Self::zeroed(self.len);
+        a.as_mut_slice().copy_from_slice(self.as_slice());
+        a
+    }
+}
+
+impl std::fmt::Debug for Arena {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Arena")
+            .field("len", &self.len)
+            .field("huge_pages", &self.huge())
+            .finish()
+    }
+}
+
+/// An anonymous private read-write mapping, unmapped on drop.
+#[cfg(target_os = "linux")]
+struct Mapping {
+    /// Start of the whole mapping (for `munmap`).
+    base: std::ptr::NonNull<u8>,
+    /// Length of the whole mapping.
+    map_len: usize,
+    /// Offset of the 2 MiB-aligned start inside the mapping.
+    start: usize,
+    /// `madvise(MADV_HUGEPAGE)` succeeded.
+    huge: bool,
+}
+
+// SAFETY: a `Mapping` exclusively owns its memory (like a `Box<[u8]>`): shared references only
+// read it, writes need `&mut`.
+#[cfg(target_os = "linux")]
+unsafe impl Send for Mapping {}
+// SAFETY: see `Send`; `&Mapping` gives only read access.
+#[cfg(target_os = "linux")]
+unsafe impl Sync for Mapping {}
+
+#[cfg(target_os = "linux")]
+impl Mapping {
+    fn new(len: usize) -> Option<Self> {
+        let want = len.max(1).checked_next_multiple_of(HUGE)?;
+        let map_len = want.checked_add(HUGE)?;
+        // SAFETY: a fresh anonymous private mapping at an address chosen by the kernel; no
+        // existing memory is affected. The result is checked against MAP_FAILED.
+        let p = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                map_len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+        };
+        if p == libc::MAP_FAILED {
+            return None;
+        }
+        let base = std::ptr::NonNull::new(p.cast::<u8>())?;
+        let start = (HUGE - (base.as_ptr() as usize) % HUGE) % HUGE;
+        // SAFETY: the range [base + start, base + start + want) lies inside the mapping just
+        // created (start < HUGE, start + want <= map_len); madvise only changes paging policy.
+        let huge =
+            unsafe { libc::madvise(base.as_ptr().add(start).cast(), want, libc::MADV_HUGEPAGE) }
+                == 0;
+        Some(Self {
+            base,
+            map_len,
+            start,
+            huge,
+        })
+    }
+
+    fn bytes(&self, len: usize) -> &[u8] {
+        let len = len.min(self.map_len - self.start);
+        // SAFETY: [base + start, base + start + len) is inside the mapping, which is readable,
+        // zero-initialised by the kernel and lives as long as `self`.
+        unsafe { std::slice::from_raw_parts(self.base.as_ptr().add(self.start), len) }
+    }
+
+    fn bytes_mut(&mut self, len: usize) -> &mut [u8] {
+        let len = len.min(self.map_len - self.start);
+        // SAFETY: as in `bytes`, and `&mut self` makes the access exclusive.
+        unsafe { std::slice::from_raw_parts_mut(self.base.as_ptr().add(self.start), len) }
+    }
+}
+
+#[cfg(target_os = "linux")]
+impl Drop for Mapping {
+    fn drop(&mut self) {
+        // SAFETY: unmaps exactly the mapping created in `new`, which nothing borrows any more.
+        unsafe { libc::munmap(self.base.as_ptr().cast(), self.map_len) };
     }
 }
 
@@ -578,6 +1063,145 @@ mod tests {
                 assert_eq!(*o, naive(&dedup, *a));
             }
         }
+    }
+
+    fn random_table(rng: &mut XorShift, n: usize, next_hops: u64) -> Vec<Route> {
+        let base = rng.next() as u32 & 0xffc0_0000;
+        (0..n)
+            .map(|_| {
+                let len = match rng.next() % 8 {
+                    0 => (rng.next() % 33) as u8,
+                    1 => 25 + (rng.next() % 8) as u8,
+                    2 => 19 + (rng.next() % 6) as u8,
+                    _ => 24,
+                };
+                let addr = if rng.next() % 8 == 0 {
+                    rng.next() as u32
+                } else {
+                    base | (rng.next() as u32 & 0x003f_ffff)
+                };
+                Route {
+                    addr: addr & crate::wire::ipv4::prefix_mask(len),
+                    len,
+                    next_hop: 1 + (rng.next() % next_hops) as u16,
+                }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn batch_equals_single_on_random_tables() {
+        let mut rng = XorShift(7);
+        for round in 0..12 {
+            let n = [0, 1, 50, 3000, 20_000][round % 5];
+            let nh = [2, 64, 60_000][round % 3];
+            let t = Lpm::build(&random_table(&mut rng, n, nh)).unwrap();
+            // Lengths around the pipeline's chunk size, and out shorter / longer than addrs.
+            for len in [0, 1, 31, 32, 33, 64, 95, 1000] {
+                let addrs: Vec<u32> = (0..len)
+                    .map(|k| {
+                        if k % 2 == 0 {
+                            rng.next() as u32
+                        } else {
+                            (rng.next() as u32 & 0x00ff_ffff) | 0xc600_0000
+                        }
+                    })
+                    .collect();
+                let mut out = vec![0xffffu16; len + 3];
+                t.lookup_batch(&addrs, &mut out);
+                for (k, &a) in addrs.iter().enumerate() {
+                    assert_eq!(out[k], t.lookup(a), "round {round} len {len} addr {a:#x}");
+                }
+                assert!(out[len..].iter().all(|&o| o == 0xffff), "wrote past addrs");
+                let short = len / 2;
+                let mut out = vec![0u16; short];
+                t.lookup_batch(&addrs, &mut out);
+                for (k, &a) in addrs.iter().take(short).enumerate() {
+                    assert_eq!(out[k], t.lookup(a));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn batch_agrees_with_linear_scan_on_a_dense_block() {
+        // Every address of a /20 block with many overlapping routes, deep ones included.
+        let mut rng = XorShift(3);
+        let mut routes = vec![Route::new(Ipv4Addr::new(198, 18, 0, 0), 15, 9)];
+        for k in 0..400u32 {
+            let len = 19 + (rng.next() % 14) as u8;
+            let addr =
+                (0xc612_0000 | (rng.next() as u32 & 0x0fff)) & crate::wire::ipv4::prefix_mask(len);
+            routes.push(Route {
+                addr,
+                len,
+                next_hop: 1 + (k % 300) as u16,
+            });
+        }
+        let t = Lpm::build(&routes).unwrap();
+        let mut dedup: Vec<Route> = Vec::new();
+        for r in &routes {
+            dedup.retain(|d| !(d.addr == r.addr && d.len == r.len));
+            dedup.push(*r);
+        }
+        let addrs: Vec<u32> = (0xc612_0000..0xc612_1000).collect();
+        let mut out = vec![0u16; addrs.len()];
+        t.lookup_batch(&addrs, &mut out);
+        for (a, o) in addrs.iter().zip(&out) {
+            assert_eq!(*o, naive(&dedup, *a), "addr {a:#x}");
+        }
+    }
+
+    #[test]
+    fn level1_nodes_larger_than_a_cache_line() {
+        // 64 /24s with alternating next hops in one /18: a level-1 node with 64 leaves
+        // (136 bytes), plus one /28 so that a node with deeper children is large too.
+        let mut routes: Vec<Route> = (0..64u32)
+            .map(|k| Route {
+                addr: 0xc612_0000 | (k << 8),
+                len: 24,
+                next_hop: 1 + (k % 2) as u16,
+            })
+            .collect();
+        routes.extend((0..64u32).map(|k| Route {
+            addr: 0xc612_4000 | (k << 8),
+            len: 24,
+            next_hop: 3 + (k % 2) as u16,
+        }));
+        routes.push(Route::new(Ipv4Addr::new(198, 18, 64 + 5, 16), 28, 7));
+        let t = Lpm::build(&routes).unwrap();
+        for k in 0..64u32 {
+            assert_eq!(t.lookup(0xc612_0000 | (k << 8) | 77), 1 + (k % 2) as u16);
+        }
+        assert_eq!(t.lookup_addr(Ipv4Addr::new(198, 18, 69, 20)), 7);
+        assert_eq!(t.lookup_addr(Ipv4Addr::new(198, 18, 69, 40)), 4);
+        assert_eq!(t.lookup_addr(Ipv4Addr::new(198, 18, 70, 40)), 3);
+        let addrs: Vec<u32> = (0xc612_0000..0xc612_8000).step_by(7).collect();
+        let mut out = vec![0u16; addrs.len()];
+        t.lookup_batch(&addrs, &mut out);
+        for (a, o) in addrs.iter().zip(&out) {
+            assert_eq!(*o, t.lookup(*a));
+        }
+    }
+
+    #[test]
+    fn clone_and_threads() {
+        fn send_sync<T: Send + Sync>() {}
+        send_sync::<Lpm>();
+        let routes = synthetic_routes(5000, 3, 16);
+        let t = Lpm::build(&routes).unwrap();
+        let c = t.clone();
+        drop(t);
+        let h = std::thread::spawn(move || {
+            routes
+                .iter()
+                .all(|r| c.lookup(r.addr) != 0 && c.memory_bytes() >= 4 << DIRECT_BITS)
+        });
+        assert!(h.join().unwrap());
+        let e = Lpm::empty();
+        let mut out = [7u16; 40];
+        e.lookup_batch(&[0x0102_0304; 40], &mut out);
+        assert!(out.iter().all(|&o| o == 0));
     }
 
     #[test]
