@@ -9,7 +9,10 @@
 //!   time* (the VM is shared; wall-clock time would count other processes' turns). Variants:
 //!   batch 32 and 256 with a 3-route table, and batch 32 with a 900k-prefix BGP-like table where
 //!   every round first rewrites each frame's destination to a new random routed address (so the
-//!   LPM's cache misses are included; `dst_rewrite_only` measures that rewrite alone).
+//!   LPM's cache misses are included; `dst_rewrite_only` measures that rewrite alone). The
+//!   router runs its common path fused (one pass per frame, `scc_nf::graph::Pipeline::is_fused`);
+//!   `3_routes_unfused` is the same graph run element by element (`set_fusion(false)`), for the
+//!   ratio.
 //! - All times are thread CPU time.
 //! - A counting global allocator checks that processing allocates nothing: the bench prints the
 //!   number of allocations made inside the timed region (refills excepted: `Batch::push` does not
@@ -286,15 +289,13 @@ fn bench_router(c: &mut Criterion) {
         "10.0.0.0/8 via 02:00:00:00:00:cc".to_string(),
     ];
     for batch in [32, 256] {
-        run_router(
-            c,
-            "3_routes",
-            router(routes3.clone()),
-            small.clone(),
-            batch,
-            None,
-        );
+        let p = router(routes3.clone());
+        assert!(p.is_fused(), "the router preset runs fused");
+        run_router(c, "3_routes", p, small.clone(), batch, None);
     }
+    let mut unfused = router(routes3.clone());
+    unfused.set_fusion(false);
+    run_router(c, "3_routes_unfused", unfused, small.clone(), 32, None);
     // 900k BGP-like prefixes; destinations inside random prefixes of the table.
     let table = synthetic_table(900_000, 7);
     let mut rng = XorShift(5);
