@@ -9,7 +9,11 @@
 //! inside a random prefix of the table, so most lookups walk the deep part of the trie).
 //! Times are thread CPU time (the VM is shared and loaded), the same for all four structures.
 //! Memory: the bench counts heap bytes allocated while building each structure (a counting global
-//! allocator) and prints them once.
+//! allocator) and prints them once; scc's `Lpm` lives in one `mmap`ed arena (huge pages), so its
+//! figure is `Lpm::memory_bytes` (plus any heap it kept, normally none).
+//! A second group, `lpm_size`, measures scc's batched lookups on uniform random destinations for
+//! tables of 10k to 900k generated prefixes in the same run, to show where the table falls out
+//! of the caches.
 //!
 //! Run: `cargo bench --bench lpm -- --warm-up-time 1 --measurement-time 3`
 use std::alloc::{GlobalAlloc, Layout, System};
@@ -118,9 +122,10 @@ fn bench(c: &mut Criterion) {
         lpm.leaves()
     );
     eprintln!(
-        "memory (heap bytes allocated by the build): scc Lpm {:.1} MiB (structure {:.1} MiB), prefix-trie {:.1} MiB, ip_network_table {:.1} MiB",
-        lpm_mem as f64 / 1048576.0,
+        "memory: scc Lpm {:.2} MiB (arena {:.2} MiB, huge pages advised: {}), heap bytes allocated by the build: prefix-trie {:.1} MiB, ip_network_table {:.1} MiB",
+        (lpm_mem + lpm.memory_bytes()) as f64 / 1048576.0,
         lpm.memory_bytes() as f64 / 1048576.0,
+        lpm.huge_pages(),
         pt_mem as f64 / 1048576.0,
         nt_mem as f64 / 1048576.0
     );
@@ -186,6 +191,31 @@ fn bench(c: &mut Criterion) {
                     acc += nt
                         .longest_match_ipv4(Ipv4Addr::from(a))
                         .map_or(0, |(_, v)| u64::from(*v));
+                }
+                black_box(acc)
+            })
+        });
+    }
+    g.finish();
+    drop((lpm, pt, nt));
+
+    // Lookups/s against table size, same run: where the structure falls out of the caches.
+    let mut g = c.benchmark_group("lpm_size");
+    g.sample_size(10);
+    g.throughput(Throughput::Elements(N_LOOKUPS as u64));
+    for n in [10_000, 100_000, 300_000, 600_000, 900_000] {
+        let t = Lpm::build(&synthetic_routes(n, 7, 64)).expect("build");
+        eprintln!(
+            "lpm_size {n}: {} distinct prefixes, {:.2} MiB",
+            t.routes(),
+            t.memory_bytes() as f64 / 1048576.0
+        );
+        g.bench_function(BenchmarkId::new("scc_lpm_batch64_uniform", n), |b| {
+            cpu_iter(b, || {
+                let mut acc = 0u64;
+                for chunk in uniform.chunks(64) {
+                    t.lookup_batch(chunk, &mut out);
+                    acc += u64::from(out[0]);
                 }
                 black_box(acc)
             })

@@ -22,20 +22,22 @@ use std::net::Ipv4Addr;
 
 /// Bits resolved by the direct-pointing table.
 const DIRECT_BITS: u32 = 18;
-/// Flag of a direct entry that points to a level-1 node.
+/// Flag of a draft direct entry that holds a node index rather than a next hop.
 const NODE_FLAG: u32 = 1 << 31;
 /// Flag of a direct entry whose level-1 node has deeper children (carries a `vector`).
-const VEC_FLAG: u32 = 1 << 30;
-/// Byte offset bits of a direct entry.
+const VEC_FLAG: u32 = 1 << 31;
+/// Byte offset bits of a direct entry (the offset of its level-1 node's `leafvec`).
 const OFF_MASK: u32 = VEC_FLAG - 1;
 /// Keys are addresses shifted left by 4 so the last stride (bits 30..32) is a full 6-bit stride.
 const KEY_BITS: u32 = 36;
 const STRIDE: u32 = 6;
 /// Size of a deep node in the arena.
 const NODE_BYTES: usize = 24;
-/// Header bytes of a level-1 node without / with deeper children.
+/// Bytes from a level-1 node's `leafvec` to its first leaf.
 const L1_HDR: usize = 8;
-const L1_HDR_VEC: usize = 20;
+/// Bytes before a level-1 node's `leafvec` where its `vector` / first child offset start.
+const L1_VEC_BACK: usize = 12;
+const L1_CHILD_BACK: usize = 4;
 const LINE: usize = 64;
 /// A good number of addresses per [`Lpm::lookup_batch`] call for callers that gather them
 /// (the lookup pipelines chunks of this size).
@@ -102,6 +104,14 @@ impl Route {
     }
 }
 
+/// What precedes a level-1 node's `leafvec`: nothing, or a `vector` and the offset of its
+/// first deep child (the draft index of that child here).
+#[derive(Clone, Copy)]
+enum L1Kind {
+    Leaves,
+    Vector(u32),
+}
+
 #[derive(Clone, Copy)]
 struct KeyRoute {
     key: u64,
@@ -116,25 +126,39 @@ struct Draft {
     leaves: Vec<u16>,
 }
 
+/// The `N` bytes of `b` at `o`, or at the last `N` bytes of `b` when `o` is past them (only a
+/// malformed offset can be; any value is then harmless), zeros when `b` is shorter than `N`.
+/// One compare and a conditional move instead of the two checks of `b.get(o..)` +
+/// `first_chunk`: these reads are most of a lookup's instructions.
+#[inline(always)]
+fn rd<const N: usize>(b: &[u8], o: usize) -> [u8; N] {
+    match b.len().checked_sub(N) {
+        // SAFETY: `o.min(last) + N <= b.len()`, so the `N` bytes read lie inside `b`;
+        // `read_unaligned` has no alignment requirement and every byte pattern is a valid
+        // `[u8; N]`.
+        Some(last) => unsafe {
+            b.as_ptr()
+                .add(o.min(last))
+                .cast::<[u8; N]>()
+                .read_unaligned()
+        },
+        None => [0; N],
+    }
+}
+
 #[inline(always)]
 fn rd16(b: &[u8], o: usize) -> u16 {
-    b.get(o..)
-        .and_then(|s| s.first_chunk::<2>())
-        .map_or(0, |s| u16::from_le_bytes(*s))
+    u16::from_le_bytes(rd(b, o))
 }
 
 #[inline(always)]
 fn rd32(b: &[u8], o: usize) -> u32 {
-    b.get(o..)
-        .and_then(|s| s.first_chunk::<4>())
-        .map_or(0, |s| u32::from_le_bytes(*s))
+    u32::from_le_bytes(rd(b, o))
 }
 
 #[inline(always)]
 fn rd64(b: &[u8], o: usize) -> u64 {
-    b.get(o..)
-        .and_then(|s| s.first_chunk::<8>())
-        .map_or(0, |s| u64::from_le_bytes(*s))
+    u64::from_le_bytes(rd(b, o))
 }
 
 fn wr(b: &mut [u8], o: usize, bytes: &[u8]) {
@@ -263,51 +287,65 @@ impl Lpm {
     /// Lays the draft out in one arena: direct table, packed level-1 nodes with inline leaves,
     /// deep nodes (children of a node contiguous), deep leaves.
     fn lay_out(d: &Draft, routes: usize) -> Result<Self, LpmError> {
-        // Level-1 node images, then their placement.
+        // Level-1 node images: (image start, size, entry offset inside the image, kind).
         let mut img: Vec<u8> = Vec::new();
-        let mut l1: Vec<(usize, usize, usize)> = Vec::new(); // (slot, image start, size)
+        let mut l1: Vec<(usize, usize, usize, L1Kind)> = Vec::new();
         let mut deep_nodes: Vec<Node> = Vec::new();
         let mut deep_leaves: Vec<u16> = Vec::new();
-        // Deep nodes are first collected with indices; fixed up to byte offsets below.
-        let mut l1_child: Vec<u32> = Vec::new(); // per level-1 node: index of first deep child
         let mut inline_leaves = 0usize;
+        let mut slot_node = vec![0u32; d.direct.len()]; // index into `l1` per direct slot
+        let mut leaf_node: Vec<Option<u32>> = vec![None; 1 << 16]; // one-leaf node per next hop
         for (slot, &e) in d.direct.iter().enumerate() {
+            let start = img.len();
+            let idx = u32::try_from(l1.len()).map_err(|_| LpmError::TooLarge)?;
             if e & NODE_FLAG == 0 {
+                // A leaf slot points to the shared one-leaf node of its next hop.
+                let h = e as u16;
+                slot_node[slot] = match leaf_node[usize::from(h)] {
+                    Some(i) => i,
+                    None => {
+                        img.extend_from_slice(&1u64.to_le_bytes());
+                        img.extend_from_slice(&h.to_le_bytes());
+                        l1.push((start, img.len() - start, 0, L1Kind::Leaves));
+                        leaf_node[usize::from(h)] = Some(idx);
+                        idx
+                    }
+                };
                 continue;
             }
             let n = d.nodes[(e & !NODE_FLAG) as usize];
             let k = n.leafvec.count_ones() as usize;
             inline_leaves += k;
-            let start = img.len();
-            if n.vector != 0 {
+            let kind = if n.vector != 0 {
                 img.extend_from_slice(&n.vector.to_le_bytes());
-                img.extend_from_slice(&n.leafvec.to_le_bytes());
                 img.extend_from_slice(&[0; 4]); // child offset, filled after placement
-                l1_child.push(copy_deep(
+                L1Kind::Vector(copy_deep(
                     d,
                     n.base1 as usize,
                     n.vector.count_ones() as usize,
                     &mut deep_nodes,
                     &mut deep_leaves,
-                )?);
+                )?)
             } else {
-                img.extend_from_slice(&n.leafvec.to_le_bytes());
-                l1_child.push(0);
-            }
+                L1Kind::Leaves
+            };
+            let entry = img.len() - start;
+            img.extend_from_slice(&n.leafvec.to_le_bytes());
             for l in &d.leaves[n.base0 as usize..n.base0 as usize + k] {
                 img.extend_from_slice(&l.to_le_bytes());
             }
-            l1.push((slot, start, img.len() - start));
+            l1.push((start, img.len() - start, entry, kind));
+            slot_node[slot] = idx;
         }
         // Place level-1 nodes: largest first, best fit into the free tail of 64-byte lines, so
         // that no node of at most 64 bytes straddles two lines.
         let mut order: Vec<usize> = (0..l1.len()).collect();
-        order.sort_by_key(|&i| std::cmp::Reverse(l1[i].2));
+        order.sort_by_key(|&i| std::cmp::Reverse(l1[i].1));
         let mut free: Vec<Vec<usize>> = vec![Vec::new(); LINE + 1]; // lines by free tail bytes
         let mut lines = 0usize;
         let mut place = vec![0usize; l1.len()];
         for &i in &order {
-            let s = l1[i].2;
+            let s = l1[i].1;
             if s > LINE {
                 place[i] = lines * LINE;
                 lines += s.div_ceil(LINE);
@@ -332,22 +370,19 @@ impl Lpm {
         }
         let mut arena = Arena::zeroed(total);
         let a = arena.as_mut_slice();
-        for (slot, &e) in d.direct.iter().enumerate() {
-            if e & NODE_FLAG == 0 {
-                wr(a, slot * 4, &e.to_le_bytes());
-            }
-        }
-        for (i, &(slot, start, size)) in l1.iter().enumerate() {
+        let mut entries = vec![0u32; l1.len()];
+        for (i, &(start, size, entry, kind)) in l1.iter().enumerate() {
             let off = l1_off + place[i];
             wr(a, off, &img[start..start + size]);
-            let n = d.nodes[(d.direct[slot] & !NODE_FLAG) as usize];
-            let mut e = NODE_FLAG | off as u32;
-            if n.vector != 0 {
-                e |= VEC_FLAG;
-                let child = nodes_off + l1_child[i] as usize * NODE_BYTES;
-                wr(a, off + 16, &(child as u32).to_le_bytes());
+            entries[i] = (off + entry) as u32;
+            if let L1Kind::Vector(child) = kind {
+                entries[i] |= VEC_FLAG;
+                let child = nodes_off + child as usize * NODE_BYTES;
+                wr(a, off + 8, &(child as u32).to_le_bytes());
             }
-            wr(a, slot * 4, &e.to_le_bytes());
+        }
+        for (slot, &i) in slot_node.iter().enumerate() {
+            wr(a, slot * 4, &entries[i as usize].to_le_bytes());
         }
         for (j, n) in deep_nodes.iter().enumerate() {
             let o = nodes_off + j * NODE_BYTES;
@@ -361,7 +396,6 @@ impl Lpm {
         for (j, l) in deep_leaves.iter().enumerate() {
             wr(a, leaves_off + j * 2, &l.to_le_bytes());
         }
-        arena.advise_done();
         Ok(Self {
             arena,
             routes,
@@ -372,25 +406,39 @@ impl Lpm {
         })
     }
 
+    /// Resolves `addr` at its level-1 node, given its direct entry `e`: the next hop, or the
+    /// byte offset of the deep node to continue from (`Err`).
+    ///
+    /// Branch-free except for the rare deep case: every direct entry points to a level-1 node
+    /// (leaf slots to a shared one-leaf node), and a node's `vector` is read at a fixed distance
+    /// before its `leafvec` and masked out unless the entry says it has one.
+    #[inline(always)]
+    fn resolve_l1(a: &[u8], e: u32, addr: u32) -> Result<u16, usize> {
+        let off = (e & OFF_MASK) as usize;
+        let bit = 1u64 << ((addr >> 8) & 63);
+        let leaf = rd16(a, at(off + L1_HDR, rd64(a, off), bit, 2));
+        let vector = rd64(a, off.wrapping_sub(L1_VEC_BACK)) & u64::from(e >> 31).wrapping_neg();
+        if vector & bit == 0 {
+            Ok(leaf)
+        } else {
+            Err(at(
+                rd32(a, off.wrapping_sub(L1_CHILD_BACK)) as usize,
+                vector,
+                bit,
+                NODE_BYTES,
+            ))
+        }
+    }
+
     /// The next-hop id of the longest prefix matching `addr` (host-order), 0 when none matches.
     #[inline]
     pub fn lookup(&self, addr: u32) -> u16 {
         let a = self.arena.as_slice();
         let e = rd32(a, (addr >> (32 - DIRECT_BITS)) as usize * 4);
-        if e & NODE_FLAG == 0 {
-            return e as u16;
+        match Self::resolve_l1(a, e, addr) {
+            Ok(h) => h,
+            Err(n) => Self::walk_deep(a, n, addr),
         }
-        let off = (e & OFF_MASK) as usize;
-        let bit = 1u64 << ((addr >> 8) & 63);
-        if e & VEC_FLAG == 0 {
-            return rd16(a, at(off + L1_HDR, rd64(a, off), bit, 2));
-        }
-        let vector = rd64(a, off);
-        if vector & bit == 0 {
-            return rd16(a, at(off + L1_HDR_VEC, rd64(a, off + 8), bit, 2));
-        }
-        let n = at(rd32(a, off + 16) as usize, vector, bit, NODE_BYTES);
-        Self::walk_deep(a, n, addr)
     }
 
     /// Resolves `addr` from the deep node at byte offset `n` (bits 24..).
@@ -474,8 +522,6 @@ impl Lpm {
     fn read_direct(a: &[u8], xs: &[u32], ent: &mut [u32; PIPE]) {
         for (e, &x) in ent.iter_mut().zip(xs) {
             *e = rd32(a, (x >> (32 - DIRECT_BITS)) as usize * 4);
-            // Unconditional (a leaf entry prefetches a line near the arena start): a branch
-            // on the entry kind would be mispredicted half of the time.
             prefetch(a, (*e & OFF_MASK) as usize);
         }
     }
@@ -485,31 +531,13 @@ impl Lpm {
         let mut deep = 0u64;
         let mut dn = [0u32; PIPE];
         for (i, ((o, &e), &x)) in out.iter_mut().zip(ent).zip(xs).enumerate() {
-            // Branch-free on the entry kind (leaf, node, node with vector), which is random for
-            // random destinations: a leaf entry reads harmless bytes near the arena start and
-            // its result is masked in at the end.
-            let is_node = u64::from(e >> 31);
-            let is_vec = u64::from((e >> 30) & 1);
-            let off = (e & OFF_MASK) as usize;
-            let bit = 1u64 << ((x >> 8) & 63);
-            let vector = rd64(a, off) & is_vec.wrapping_neg() & is_node.wrapping_neg();
-            let lv = rd64(a, off + 8 * is_vec as usize);
-            let leaf = rd16(
-                a,
-                at(
-                    off + L1_HDR + (L1_HDR_VEC - L1_HDR) * is_vec as usize,
-                    lv,
-                    bit,
-                    2,
-                ),
-            );
-            let m = (is_node as u16).wrapping_neg();
-            *o = (leaf & m) | (e as u16 & !m);
-            if vector & bit != 0 {
-                let c = at(rd32(a, off + 16) as usize, vector, bit, NODE_BYTES);
-                prefetch(a, c);
-                dn[i] = c as u32;
-                deep |= 1 << i;
+            match Self::resolve_l1(a, e, x) {
+                Ok(h) => *o = h,
+                Err(c) => {
+                    prefetch(a, c);
+                    dn[i] = c as u32;
+                    deep |= 1 << i;
+                }
             }
         }
         while deep != 0 {
@@ -717,10 +745,6 @@ impl Arena {
             ArenaMem::Mapped(m) => m.huge,
         }
     }
-
-    /// Called once the arena is written: nothing to do today (the mapping stays read-write so
-    /// that `Clone` and drops are plain), kept as the single place to seal it.
-    fn advise_done(&mut self) {}
 
     fn as_slice(&self) -> &[u8] {
         match &self.mem {
