@@ -87,16 +87,27 @@ fn restore_thread(t: &ThreadChange, affinity_changed: bool) -> Result<bool> {
     if to_rt && affinity_changed && !restore_affinity(t)? {
         return Ok(false);
     }
-    match sys::sched_setattr(t.tid, &attr) {
-        Err(e) if e.raw_os_error() == Some(libc::ESRCH) => return Ok(false),
-        Err(e) => {
-            return Err(Error::from_sched(
-                format!("restore tid {}", t.tid),
-                t.tid,
-                e,
-            ));
+    // The kernel ignores `sched_nice` when it sets SCHED_IDLE (only SCHED_OTHER/BATCH take a
+    // nice), so an idle task's nice is put back by passing through SCHED_OTHER first.
+    let mut steps = [None, Some(attr)];
+    if PolicyKind::from_raw(attr.sched_policy) == PolicyKind::Idle {
+        let mut other = attr;
+        other.sched_policy = sys::SCHED_OTHER;
+        other.sched_runtime = 0;
+        steps[0] = Some(other);
+    }
+    for step in steps.iter().flatten() {
+        match sys::sched_setattr(t.tid, step) {
+            Err(e) if e.raw_os_error() == Some(libc::ESRCH) => return Ok(false),
+            Err(e) => {
+                return Err(Error::from_sched(
+                    format!("restore tid {}", t.tid),
+                    t.tid,
+                    e,
+                ));
+            }
+            Ok(()) => {}
         }
-        Ok(()) => {}
     }
     if !to_rt && affinity_changed && !restore_affinity(t)? {
         return Ok(false);

@@ -500,3 +500,18 @@ fn failure_midway_rolls_back_every_thread() {
     // Every thread, including those changed before the failure, is back as it was.
     assert_eq!(all_threads(pid), before);
 }
+
+#[test]
+fn restore_puts_back_an_idle_tasks_nice() {
+    // The kernel ignores sched_nice when it sets SCHED_IDLE: restoring an idle task after a
+    // fair policy with another nice must still bring its nice back.
+    let kid = sleeper();
+    let pid = kid.pid();
+    apply(pid, &SchedSpec::new(Policy::Idle)).unwrap();
+    let before = read(pid).unwrap();
+    assert_eq!(before.kind, PolicyKind::Idle);
+    let a = apply(pid, &SchedSpec::new(Policy::Other { nice: 5 })).unwrap();
+    assert_eq!(read(pid).unwrap().nice, 5);
+    a.restore().unwrap();
+    assert_eq!(read(pid).unwrap(), before);
+}
