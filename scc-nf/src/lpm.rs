@@ -78,6 +78,8 @@ pub struct Lpm {
     l1_nodes: usize,
     deep_nodes: usize,
     leaves: usize,
+    /// Level-1 leaves are one byte (every next hop id <= 255), else two.
+    narrow: bool,
     /// The CPU has POPCNT (checked once at construction).
     popcnt: bool,
 }
@@ -210,6 +212,7 @@ impl Lpm {
             l1_nodes: 0,
             deep_nodes: 0,
             leaves: 0,
+            narrow: true,
             popcnt: has_popcnt(),
         })
     }
@@ -295,6 +298,17 @@ impl Lpm {
         let mut inline_leaves = 0usize;
         let mut slot_node = vec![0u32; d.direct.len()]; // index into `l1` per direct slot
         let mut leaf_node: Vec<Option<u32>> = vec![None; 1 << 16]; // one-leaf node per next hop
+        // Level-1 leaves take one byte when every next hop id fits (the usual case: a router has
+        // tens of next hops), which shrinks the level-1 nodes by a third.
+        let narrow = d.leaves.iter().all(|&l| l <= 0xff)
+            && d.direct.iter().all(|&e| e & NODE_FLAG != 0 || e <= 0xff);
+        let push_leaf = |img: &mut Vec<u8>, l: u16| {
+            if narrow {
+                img.push(l as u8);
+            } else {
+                img.extend_from_slice(&l.to_le_bytes());
+            }
+        };
         for (slot, &e) in d.direct.iter().enumerate() {
             let start = img.len();
             let idx = u32::try_from(l1.len()).map_err(|_| LpmError::TooLarge)?;
@@ -305,7 +319,7 @@ impl Lpm {
                     Some(i) => i,
                     None => {
                         img.extend_from_slice(&1u64.to_le_bytes());
-                        img.extend_from_slice(&h.to_le_bytes());
+                        push_leaf(&mut img, h);
                         l1.push((start, img.len() - start, 0, L1Kind::Leaves));
                         leaf_node[usize::from(h)] = Some(idx);
                         idx
@@ -331,8 +345,8 @@ impl Lpm {
             };
             let entry = img.len() - start;
             img.extend_from_slice(&n.leafvec.to_le_bytes());
-            for l in &d.leaves[n.base0 as usize..n.base0 as usize + k] {
-                img.extend_from_slice(&l.to_le_bytes());
+            for &l in &d.leaves[n.base0 as usize..n.base0 as usize + k] {
+                push_leaf(&mut img, l);
             }
             l1.push((start, img.len() - start, entry, kind));
             slot_node[slot] = idx;
@@ -402,6 +416,7 @@ impl Lpm {
             l1_nodes: l1.len(),
             deep_nodes: deep_nodes.len(),
             leaves: inline_leaves + deep_leaves.len(),
+            narrow,
             popcnt: has_popcnt(),
         })
     }
@@ -413,10 +428,15 @@ impl Lpm {
     /// (leaf slots to a shared one-leaf node), and a node's `vector` is read at a fixed distance
     /// before its `leafvec` and masked out unless the entry says it has one.
     #[inline(always)]
-    fn resolve_l1(a: &[u8], e: u32, addr: u32) -> Result<u16, usize> {
+    fn resolve_l1<const W: usize>(a: &[u8], e: u32, addr: u32) -> Result<u16, usize> {
         let off = (e & OFF_MASK) as usize;
         let bit = 1u64 << ((addr >> 8) & 63);
-        let leaf = rd16(a, at(off + L1_HDR, rd64(a, off), bit, 2));
+        let l = at(off + L1_HDR, rd64(a, off), bit, W);
+        let leaf = if W == 1 {
+            u16::from(rd::<1>(a, l)[0])
+        } else {
+            rd16(a, l)
+        };
         let vector = rd64(a, off.wrapping_sub(L1_VEC_BACK)) & u64::from(e >> 31).wrapping_neg();
         if vector & bit == 0 {
             Ok(leaf)
@@ -435,7 +455,12 @@ impl Lpm {
     pub fn lookup(&self, addr: u32) -> u16 {
         let a = self.arena.as_slice();
         let e = rd32(a, (addr >> (32 - DIRECT_BITS)) as usize * 4);
-        match Self::resolve_l1(a, e, addr) {
+        let r = if self.narrow {
+            Self::resolve_l1::<1>(a, e, addr)
+        } else {
+            Self::resolve_l1::<2>(a, e, addr)
+        };
+        match r {
             Ok(h) => h,
             Err(n) => Self::walk_deep(a, n, addr),
         }
@@ -507,7 +532,11 @@ impl Lpm {
                 (&e1[0], &mut e0[0])
             };
             Self::read_direct(a, chunk(k + 1), next);
-            Self::resolve(a, chunk(k), cur, o);
+            if self.narrow {
+                Self::resolve::<1>(a, chunk(k), cur, o);
+            } else {
+                Self::resolve::<2>(a, chunk(k), cur, o);
+            }
         }
     }
 
@@ -527,11 +556,11 @@ impl Lpm {
     }
 
     #[inline(always)]
-    fn resolve(a: &[u8], xs: &[u32], ent: &[u32; PIPE], out: &mut [u16]) {
+    fn resolve<const W: usize>(a: &[u8], xs: &[u32], ent: &[u32; PIPE], out: &mut [u16]) {
         let mut deep = 0u64;
         let mut dn = [0u32; PIPE];
         for (i, ((o, &e), &x)) in out.iter_mut().zip(ent).zip(xs).enumerate() {
-            match Self::resolve_l1(a, e, x) {
+            match Self::resolve_l1::<W>(a, e, x) {
                 Ok(h) => *o = h,
                 Err(c) => {
                     prefetch(a, c);
@@ -1163,6 +1192,7 @@ mod tests {
             });
         }
         let t = Lpm::build(&routes).unwrap();
+        assert!(!t.narrow, "next hops up to 300 need two-byte leaves");
         let mut dedup: Vec<Route> = Vec::new();
         for r in &routes {
             dedup.retain(|d| !(d.addr == r.addr && d.len == r.len));
@@ -1194,6 +1224,7 @@ mod tests {
         }));
         routes.push(Route::new(Ipv4Addr::new(198, 18, 64 + 5, 16), 28, 7));
         let t = Lpm::build(&routes).unwrap();
+        assert!(t.narrow);
         for k in 0..64u32 {
             assert_eq!(t.lookup(0xc612_0000 | (k << 8) | 77), 1 + (k % 2) as u16);
         }
