@@ -2,21 +2,23 @@
 //!
 //! Structure (after Asai and Ohara, "Poptrie", SIGCOMM 2015), all in one byte arena:
 //! - a *direct-pointing* table indexed by the top 18 bits of the address (2^18 `u32` entries,
-//!   1 MiB): each entry is either a leaf (a next-hop id) or the byte offset of a level-1 node;
+//!   1 MiB); every entry is the byte offset of a level-1 node (a slot that a route of length
+//!   <= 18 decides points to a shared one-leaf node of its next hop), plus a flag telling
+//!   whether that node has deeper children;
 //! - level-1 nodes (bits 18..24) with their leaves *inline*: a 64-bit `leafvec` marking where a
-//!   run of identical leaves starts (leaf compression) followed by the `u16` leaves, so a child is
-//!   one `popcount` away in the same cache line. Nodes that have deeper children also carry a
-//!   64-bit `vector` marking which children are nodes and the offset of the first one. Level-1
-//!   nodes are packed so that none of 64 bytes or less straddles a cache line: a lookup for an
-//!   address covered by a /24 or shorter route reads one direct entry and one cache line;
+//!   run of identical leaves starts (leaf compression) followed by the leaves (one byte each when
+//!   every next-hop id is <= 255, else two), so the leaf is one `popcount` away in the same cache
+//!   line. Nodes with deeper children carry, just before the `leafvec`, a 64-bit `vector` marking
+//!   which children are nodes and the offset of the first one. Level-1 nodes are packed so that
+//!   none of 64 bytes or less straddles a cache line: a lookup for an address covered by a /24
+//!   or shorter route reads one direct entry and one cache line;
 //! - deeper nodes (bits 24..30 and 30..32, the last stride padded with 4 zero bits) are 24-byte
-//!   Poptrie nodes (`vector`, `leafvec`, offsets of their children and leaves).
+//!   Poptrie nodes (`vector`, `leafvec`, offsets of their children and of their `u16` leaves).
 //!
 //! The arena is allocated with `mmap` and `madvise(MADV_HUGEPAGE)` (transparent huge pages cut
 //! the TLB misses of random lookups; plain heap memory when that fails or off Linux).
-//! [`Lpm::lookup_batch`] resolves groups of addresses level by level with software prefetches,
-//! so the cache misses of different addresses overlap. Next hops are `u16` ids; 0 means
-//! "no route".
+//! [`Lpm::lookup_batch`] is a software pipeline with prefetches, branch-free at level 1, so the
+//! cache misses of different addresses overlap. Next hops are `u16` ids; 0 means "no route".
 
 use std::net::Ipv4Addr;
 
