@@ -230,7 +230,7 @@ impl CheckIpHeader {
     }
 
     /// Checks the packet at `offset` of `f`: `Ok(offset + total length)` or `Err(reason index)`.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn check(&self, f: &[u8]) -> Result<usize, u8> {
         let p = f.get(self.offset..).unwrap_or(&[]);
         if p.len() < ipv4::MIN_HEADER_LEN {

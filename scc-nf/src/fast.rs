@@ -11,7 +11,8 @@
 //! 1. per frame: EtherType is IPv4, the IPv4 header passes `CheckIpHeader`, the TTL is above 1
 //!    and the total length fits the MTU; the destination is collected;
 //! 2. the destinations of up to [`crate::lpm::LOOKUP_GROUP`] frames are looked up together
-//!    (`Lpm::lookup_batch`, so the cache misses of a large table overlap);
+//!    (`Lpm::lookup_batch`, so the cache misses of a large table overlap); a table of a few
+//!    routes is scanned inline in step 1 instead (`route::SmallTable`, same next-hop ids);
 //! 3. per frame with a route: TTL decrement with an RFC 1624 incremental checksum update, the
 //!    next hop's precomputed Ethernet header written over the old one, padding trimmed, and the
 //!    frame appended to its port's list.
@@ -173,6 +174,22 @@ impl FastRouter {
         out: &mut [Vec<u16>],
         slow: &mut Vec<u16>,
     ) {
+        match self.lookup.table().small() {
+            Some(t) => self.run_with::<false>(batch, n, out, slow, |d| t.lookup(d)),
+            None => self.run_with::<true>(batch, n, out, slow, |_| 0),
+        }
+    }
+
+    /// [`FastRouter::run`] with batched LPM lookups (`BATCHED`) or `lookup` inline per frame.
+    #[inline(always)]
+    fn run_with<const BATCHED: bool>(
+        &self,
+        batch: &mut Batch,
+        n: usize,
+        out: &mut [Vec<u16>],
+        slow: &mut Vec<u16>,
+        lookup: impl Fn(u32) -> u16,
+    ) {
         let lpm = self.lookup.table().lpm();
         let mut dst = [0u32; LOOKUP_GROUP];
         let mut tl = [0usize; LOOKUP_GROUP];
@@ -184,12 +201,19 @@ impl FastRouter {
                 let f = batch.frame(base + k);
                 let l = self.admit(f);
                 tl[k] = l;
-                dst[k] = match f.get(ETH + 16..ETH + 20) {
+                let d = match f.get(ETH + 16..ETH + 20) {
                     Some(d) if l != 0 => u32::from_be_bytes([d[0], d[1], d[2], d[3]]),
                     _ => 0,
                 };
+                if BATCHED {
+                    dst[k] = d;
+                } else {
+                    ids[k] = if l != 0 { lookup(d) } else { 0 };
+                }
             }
-            lpm.lookup_batch(&dst[..m], &mut ids[..m]);
+            if BATCHED {
+                lpm.lookup_batch(&dst[..m], &mut ids[..m]);
+            }
             for k in 0..m {
                 let i = base + k;
                 let hop = match ids[k] {

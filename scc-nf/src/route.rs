@@ -109,11 +109,74 @@ pub struct NextHop {
     pub gw: Option<MacAddr>,
 }
 
+/// Tables of at most this many distinct prefixes also get a [`SmallTable`].
+pub(crate) const SMALL_ROUTES: usize = 16;
+
+/// One prefix of a [`SmallTable`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct SmallRoute {
+    mask: u32,
+    net: u32,
+    id: u16,
+}
+
+/// Longest-prefix match for a handful of routes: a scan over the distinct prefixes, longest
+/// first, so the first match is the longest. For the small tables of a chain's routers this is
+/// a few compares in registers, cheaper than any trie (whose direct table alone is 1 MiB).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct SmallTable {
+    routes: Box<[SmallRoute]>,
+}
+
+impl SmallTable {
+    /// The table of `routes` (the same prefix again: the later one wins, as in [`Lpm::build`]);
+    /// `None` with more than [`SMALL_ROUTES`] distinct prefixes or a prefix length above 32.
+    fn build(routes: &[Route]) -> Option<Self> {
+        let mut v: Vec<(u8, SmallRoute)> = Vec::new();
+        for r in routes {
+            if r.len > 32 {
+                return None;
+            }
+            let mask = ipv4::prefix_mask(r.len);
+            let net = r.addr & mask;
+            match v.iter().position(|(l, e)| *l == r.len && e.net == net) {
+                Some(k) => v[k].1.id = r.next_hop,
+                None if v.len() < SMALL_ROUTES => v.push((
+                    r.len,
+                    SmallRoute {
+                        mask,
+                        net,
+                        id: r.next_hop,
+                    },
+                )),
+                None => return None,
+            }
+        }
+        v.sort_by_key(|(l, _)| std::cmp::Reverse(*l));
+        Some(Self {
+            routes: v.into_iter().map(|(_, e)| e).collect(),
+        })
+    }
+
+    /// The next-hop id of the longest prefix matching `addr`, 0 when none matches.
+    #[inline]
+    pub(crate) fn lookup(&self, addr: u32) -> u16 {
+        for r in self.routes.iter() {
+            if addr & r.mask == r.net {
+                return r.id;
+            }
+        }
+        0
+    }
+}
+
 /// A compiled routing table: an [`Lpm`] plus the next hops its ids refer to.
 #[derive(Debug, Clone)]
 pub struct RouteTable {
     /// Shared by the clones (every `IpLookup` and the fused router path of one NF).
     lpm: Arc<Lpm>,
+    /// The same routes for a linear scan, when there are few ([`SMALL_ROUTES`]).
+    small: Option<SmallTable>,
     /// Index = next-hop id; entry 0 is unused ("no route").
     hops: Vec<NextHop>,
 }
@@ -155,6 +218,7 @@ impl RouteTable {
         }
         Ok(Self {
             lpm: Arc::new(Lpm::build(&lpm_routes)?),
+            small: SmallTable::build(&lpm_routes),
             hops,
         })
     }
@@ -170,6 +234,12 @@ impl RouteTable {
     /// The compiled LPM structure.
     pub fn lpm(&self) -> &Lpm {
         &self.lpm
+    }
+
+    /// The table as a linear scan, when it has at most [`SMALL_ROUTES`] prefixes (same ids as
+    /// the LPM).
+    pub(crate) fn small(&self) -> Option<&SmallTable> {
+        self.small.as_ref()
     }
 
     /// The next hops, indexed by the LPM's next-hop ids (entry 0 is unused: "no route").
@@ -277,6 +347,46 @@ mod tests {
             e.to_string().split(':').take(2).collect::<Vec<_>>(),
             ["r.txt", "3"]
         );
+    }
+
+    #[test]
+    fn small_table_agrees_with_the_lpm() {
+        let mut rng = crate::lpm::XorShift(11);
+        for round in 0..60 {
+            let n = 1 + (rng.next() % SMALL_ROUTES as u64) as usize;
+            let routes: Vec<Route> = (0..n)
+                .map(|_| {
+                    // Few distinct networks and lengths, so prefixes overlap and repeat.
+                    let len =
+                        [0u8, 1, 8, 15, 16, 17, 18, 19, 24, 25, 31, 32][(rng.next() % 12) as usize];
+                    let addr = 0xc612_0000 ^ ((rng.next() as u32) & 0x0103_0f81);
+                    Route {
+                        addr,
+                        len,
+                        next_hop: 1 + (rng.next() % 5) as u16,
+                    }
+                })
+                .collect();
+            let lpm = Lpm::build(&routes).unwrap();
+            let small = SmallTable::build(&routes).unwrap();
+            for k in 0..200 {
+                let a = if k % 2 == 0 {
+                    routes[k / 2 % n].addr ^ ((rng.next() as u32) & 0x0000_01ff)
+                } else {
+                    rng.next() as u32
+                };
+                assert_eq!(small.lookup(a), lpm.lookup(a), "round {round} addr {a:#x}");
+            }
+        }
+        let many: Vec<Route> = (0..=SMALL_ROUTES as u32)
+            .map(|k| Route {
+                addr: k << 8,
+                len: 24,
+                next_hop: 1,
+            })
+            .collect();
+        assert!(SmallTable::build(&many).is_none());
+        assert!(SmallTable::build(&many[..SMALL_ROUTES]).is_some());
     }
 
     #[test]

@@ -39,10 +39,11 @@ pub fn combine(a: u32, b: u32) -> u32 {
 
 /// Folds the carries of a partial sum into 16 bits (no complement).
 #[inline]
-pub fn fold(mut s: u32) -> u16 {
-    while s > 0xffff {
-        s = (s & 0xffff) + (s >> 16);
-    }
+pub fn fold(s: u32) -> u16 {
+    // Two folds suffice for any u32 (the first leaves at most 0x1fffe, the second at most
+    // 0xffff); no loop, no branch.
+    let s = (s & 0xffff) + (s >> 16);
+    let s = (s & 0xffff) + (s >> 16);
     s as u16
 }
 
@@ -98,6 +99,26 @@ mod tests {
         let d = [0x00, 0x01, 0xf2, 0x03, 0xf4, 0xf5, 0xf6, 0xf7];
         assert_eq!(fold(sum(&d)), 0xddf2);
         assert_eq!(checksum(&d), !0xddf2);
+    }
+
+    #[test]
+    fn fold_handles_any_sum() {
+        for s in [
+            0,
+            1,
+            0xffff,
+            0x1_0000,
+            0x1_fffe,
+            0x2_fffd,
+            0xffff_0000,
+            0xffff_ffff,
+        ] {
+            let mut r = s;
+            while r > 0xffff {
+                r = (r & 0xffff) + (r >> 16);
+            }
+            assert_eq!(u32::from(fold(s)), r, "{s:#x}");
+        }
     }
 
     #[test]
