@@ -1262,6 +1262,28 @@ mod tests {
     }
 
     #[test]
+    fn heap_arena_fallback_gives_the_same_answers() {
+        let routes = synthetic_routes(20_000, 5, 64);
+        let t = Lpm::build(&routes).unwrap();
+        let bytes = t.arena.as_slice().to_vec();
+        let mut h = t.clone();
+        let mut words = vec![0u64; bytes.len().div_ceil(8)];
+        bytemuck_u64_mut(&mut words)[..bytes.len()].copy_from_slice(&bytes);
+        h.arena = Arena {
+            mem: ArenaMem::Heap(words.into_boxed_slice()),
+            len: bytes.len(),
+        };
+        assert!(!h.huge_pages());
+        let mut rng = XorShift(11);
+        let addrs: Vec<u32> = (0..5000).map(|_| rng.next() as u32).collect();
+        let (mut a, mut b) = (vec![0u16; 5000], vec![0u16; 5000]);
+        t.lookup_batch(&addrs, &mut a);
+        h.lookup_batch(&addrs, &mut b);
+        assert_eq!(a, b);
+        assert!(routes.iter().all(|r| h.lookup(r.addr) == t.lookup(r.addr)));
+    }
+
+    #[test]
     fn synthetic_table_shape() {
         let t = synthetic_table(10_000, 1);
         assert_eq!(t.len(), 10_000);
