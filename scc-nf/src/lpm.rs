@@ -455,6 +455,24 @@ impl Lpm {
     /// The next-hop id of the longest prefix matching `addr` (host-order), 0 when none matches.
     #[inline]
     pub fn lookup(&self, addr: u32) -> u16 {
+        #[cfg(target_arch = "x86_64")]
+        if self.popcnt {
+            // SAFETY: `popcnt` is true only when the CPU supports the POPCNT instruction
+            // (`is_x86_feature_detected!` at construction), which is all this function requires.
+            return unsafe { self.lookup_popcnt(addr) };
+        }
+        self.lookup_generic(addr)
+    }
+
+    /// [`Lpm::lookup`] compiled with the POPCNT instruction.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "popcnt")]
+    fn lookup_popcnt(&self, addr: u32) -> u16 {
+        self.lookup_generic(addr)
+    }
+
+    #[inline(always)]
+    fn lookup_generic(&self, addr: u32) -> u16 {
         let a = self.arena.as_slice();
         let e = rd32(a, (addr >> (32 - DIRECT_BITS)) as usize * 4);
         let r = if self.narrow {
