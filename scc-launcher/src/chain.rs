@@ -33,29 +33,9 @@ pub enum Mode {
     Profile,
 }
 
-/// How an NF waits for input (`scc nf --poll`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Poll {
-    /// Sleep in poll() when idle (an idle chain costs no CPU).
-    #[default]
-    Sleep,
-    /// Spin.
-    Busy,
-    /// Spin for a bounded time after the last frame, then sleep.
-    Adaptive,
-}
-
-impl Poll {
-    /// The name used in files and on the command line.
-    pub fn name(self) -> &'static str {
-        match self {
-            Poll::Sleep => "sleep",
-            Poll::Busy => "busy",
-            Poll::Adaptive => "adaptive",
-        }
-    }
-}
+/// How an NF (or the sink) waits for input (`scc nf --poll`): scc-nf's poll mode, named
+/// `sleep` | `busy` | `adaptive` in chain files.
+pub use scc_nf::config::PollMode as Poll;
 
 /// Chain-wide I/O settings (`[io]`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

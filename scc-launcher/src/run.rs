@@ -15,7 +15,7 @@ use crate::deploy::{DeployError, Deployment, Log, NfCounters, NfOutcome, describ
 use crate::plan::{DeployPlan, PlanError};
 use crate::sys;
 use crate::traffic::{
-    FrameSizes, GenConfig, MacAddr, PollMode, ProbeConfig, SinkConfig, SizeWeight, TrafficConfig,
+    FrameSizes, GenConfig, MacAddr, ProbeConfig, SinkConfig, SizeWeight, TrafficConfig,
     TrafficError, TrafficReport,
 };
 
@@ -350,11 +350,7 @@ pub fn traffic_config(chain: &Chain, plan: &DeployPlan) -> Option<TrafficConfig>
             .map_or(0.0, |p| p as f64 / t.rate_pps.max(1) as f64),
     );
     let sink = SinkConfig {
-        poll: match t.poll {
-            crate::chain::Poll::Sleep => PollMode::Sleep,
-            crate::chain::Poll::Busy => PollMode::Busy,
-            crate::chain::Poll::Adaptive => PollMode::Adaptive,
-        },
+        poll: t.poll,
         drain_ms: t.drain_ms,
         core: t.core,
         timeout_s: Some(expected_s + 30.0),

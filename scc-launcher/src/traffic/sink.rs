@@ -16,19 +16,11 @@ use super::latency::{LatencyRecorder, LatencySummary};
 use super::probe::{Probe, ProbeError};
 use super::seq::{SeqCounts, SeqTracker};
 
-/// How the sink waits when nothing is there.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum PollMode {
-    /// Sleep in `wait_readable` (poll) until input: no CPU when idle, but each wake-up of an
-    /// idle vCPU costs tens of microseconds of latency.
-    #[default]
-    Sleep,
-    /// Spin on `recv_batch`: lowest latency, one core at 100%.
-    Busy,
-    /// Spin for `adaptive_spin_us` after the last frame, then sleep.
-    Adaptive,
-}
+/// How the sink waits when nothing is there: the same modes as an NF's (scc-nf's `PollMode`).
+/// `Sleep` waits in `wait_readable` (poll), so each wake-up of an idle vCPU costs tens of
+/// microseconds of latency; `Busy` spins on `recv_batch` (one core at 100%); `Adaptive` spins for
+/// `adaptive_spin_us` after the last frame, then sleeps.
+pub use scc_nf::config::PollMode;
 
 /// Sink settings.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
