@@ -16,6 +16,9 @@
 //! on the same kind of machine. Defaults keep a full run short (~2 minutes); criterion's usual
 //! flags (`--warm-up-time`, `--measurement-time`, a name filter) still apply.
 
+mod common;
+use common::*;
+
 use std::hint::black_box;
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -164,17 +167,6 @@ fn full_batch(n: usize) -> Batch {
         b.push(&f).expect("push");
     }
     b
-}
-
-/// CPU time of the calling thread.
-fn thread_cpu() -> Duration {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: `ts` is a valid, writable timespec for the call.
-    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
-    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
 }
 
 /// Sends `frames` frames on `port` in batches of `out.len()`; returns (wall, cpu).

@@ -16,11 +16,13 @@
 //! of the caches.
 //!
 //! Run: `cargo bench --bench lpm -- --warm-up-time 1 --measurement-time 3`
+mod common;
+use common::*;
+
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::hint::black_box;
 use std::net::Ipv4Addr;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use ip_network::Ipv4Network;
@@ -53,29 +55,6 @@ fn measure<T>(f: impl FnOnce() -> T) -> (T, usize) {
     let before = LIVE.load(Ordering::Relaxed);
     let t = f();
     (t, LIVE.load(Ordering::Relaxed).saturating_sub(before))
-}
-
-/// CPU time of the calling thread (the VM is shared: wall-clock time would count other
-/// processes' turns on the core).
-fn thread_cpu() -> Duration {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: `ts` is a valid, writable timespec; CLOCK_THREAD_CPUTIME_ID is always supported.
-    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
-    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
-}
-
-/// Like `Bencher::iter`, timed in thread CPU time.
-fn cpu_iter<T>(b: &mut criterion::Bencher<'_>, mut f: impl FnMut() -> T) {
-    b.iter_custom(|iters| {
-        let t = thread_cpu();
-        for _ in 0..iters {
-            black_box(f());
-        }
-        thread_cpu() - t
-    })
 }
 
 const N_PREFIXES: usize = 900_000;

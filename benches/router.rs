@@ -19,11 +19,13 @@
 //!   allocate either, so the count should be 0).
 //!
 //! Run: `cargo bench --bench router -- --warm-up-time 1 --measurement-time 3`
+mod common;
+use common::*;
+
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::hint::black_box;
 use std::net::Ipv4Addr;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use pnet_packet::MutablePacket;
@@ -183,29 +185,6 @@ fn bench_wire(c: &mut Criterion) {
     assert_eq!(a, p, "scc and pnet results differ");
     let e = EthernetPacket::new(&a).expect("eth");
     assert_eq!(Ipv4Packet::new(e.payload()).expect("ip").get_ttl(), 254);
-}
-
-/// CPU time of the calling thread: on this shared, loaded VM, wall-clock time would include the
-/// time other processes hold the core.
-fn thread_cpu() -> Duration {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: `ts` is a valid, writable timespec; CLOCK_THREAD_CPUTIME_ID is always supported.
-    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
-    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
-}
-
-/// Like `Bencher::iter`, timed in thread CPU time.
-fn cpu_iter<T>(b: &mut criterion::Bencher<'_>, mut f: impl FnMut() -> T) {
-    b.iter_custom(|iters| {
-        let t = thread_cpu();
-        for _ in 0..iters {
-            black_box(f());
-        }
-        thread_cpu() - t
-    })
 }
 
 fn refill(b: &mut Batch, frames: &[Vec<u8>], next: &mut usize) {
