@@ -3,7 +3,10 @@
 
 use std::io;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+/// How long a per-NF group may stay busy (EBUSY) after its NF exited before removal fails.
+const REMOVE_BUSY_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// A chain's cgroup with one child per NF.
 #[derive(Debug)]
@@ -62,20 +65,8 @@ impl NfCgroups {
                     let _ = std::fs::write(m.join("cgroup.procs"), pid);
                 }
             }
-            let deadline = Instant::now() + Duration::from_secs(2);
-            loop {
-                match std::fs::remove_dir(&dir) {
-                    Ok(()) => break,
-                    Err(e)
-                        if e.raw_os_error() == Some(libc::EBUSY) && Instant::now() < deadline =>
-                    {
-                        std::thread::sleep(Duration::from_millis(10))
-                    }
-                    Err(e) => {
-                        first_err.get_or_insert(e);
-                        break;
-                    }
-                }
+            if let Err(e) = scc_sched::remove_cgroup_dir(&dir, REMOVE_BUSY_TIMEOUT) {
+                first_err.get_or_insert(io::Error::other(e));
             }
         }
         first_err.map_or(Ok(()), Err)

@@ -454,7 +454,7 @@ impl CoreReservation {
                     let _ = fs::write(&parent_procs, pid.to_string());
                 }
             }
-            note(remove_dir(&o.dir));
+            note(remove_cgroup_dir(&o.dir, REMOVE_BUSY_TIMEOUT));
         }
         for m in std::mem::take(&mut self.moved) {
             let target = if m.from.join("cgroup.procs").exists() {
@@ -478,7 +478,7 @@ impl CoreReservation {
                 let _ = fs::write(&parent_procs, pid.to_string());
             }
         }
-        note(remove_dir(&self.dir));
+        note(remove_cgroup_dir(&self.dir, REMOVE_BUSY_TIMEOUT));
         if self.enabled_subtree {
             // Best effort: fails harmlessly while other children still use the controller.
             let _ = fs::write(self.parent.join("cgroup.subtree_control"), "-cpuset");
@@ -535,35 +535,58 @@ fn make_dir(parent: &Path, name: &str) -> Result<PathBuf> {
     })
 }
 
-/// Removes a cgroup directory, retrying while exiting tasks still populate it.
-fn remove_dir(dir: &Path) -> Result<()> {
-    let mut last = None;
-    for _ in 0..40 {
+/// How long the reservation's own cgroups may stay busy (EBUSY) at release.
+const REMOVE_BUSY_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// Removes a cgroup directory, retrying while exiting tasks still populate it (EBUSY) for up to
+/// `busy_timeout`, polling every 25 ms at most. A directory that is already gone is fine.
+///
+/// The cgroup must hold no task that stays: move them out first. Shared by this crate's
+/// reservations and by callers that manage cgroups of their own (e.g. the launcher's per-NF
+/// groups).
+pub fn remove_cgroup_dir(dir: &Path, busy_timeout: Duration) -> Result<()> {
+    let step = Duration::from_millis(25).min(busy_timeout.max(Duration::from_millis(1)));
+    let deadline = std::time::Instant::now() + busy_timeout;
+    loop {
         match fs::remove_dir(dir) {
             Ok(()) => return Ok(()),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
             Err(e) if e.raw_os_error() == Some(libc::EBUSY) => {
-                last = Some(e);
-                std::thread::sleep(Duration::from_millis(25));
+                if std::time::Instant::now() >= deadline {
+                    return Err(Error::Cgroup {
+                        path: dir.to_path_buf(),
+                        reason: format!("still busy after {busy_timeout:?}: {e}"),
+                    });
+                }
+                std::thread::sleep(step);
             }
             Err(e) => return Err(cg_err(dir, e)),
         }
     }
-    Err(match last {
-        Some(e) => Error::Cgroup {
-            path: dir.to_path_buf(),
-            reason: format!("still busy after 1 s: {e}"),
-        },
-        None => Error::Cgroup {
-            path: dir.to_path_buf(),
-            reason: "could not remove".into(),
-        },
-    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn remove_cgroup_dir_removes_tolerates_absent_and_reports_errors() {
+        let base = std::env::temp_dir().join(format!("scc-sched-rm-{}", std::process::id()));
+        let empty = base.join("empty");
+        fs::create_dir_all(&empty).unwrap();
+        fs::write(base.join("file"), "x").unwrap();
+        remove_cgroup_dir(&empty, Duration::from_millis(50)).unwrap();
+        assert!(!empty.exists());
+        // Already gone: fine.
+        remove_cgroup_dir(&empty, Duration::from_millis(50)).unwrap();
+        // Not removable (not empty): a typed error naming the path, not a retry loop.
+        let e = remove_cgroup_dir(&base, Duration::from_millis(50)).unwrap_err();
+        assert!(
+            matches!(&e, Error::Cgroup { path, .. } if path == &base),
+            "{e}"
+        );
+        fs::remove_dir_all(&base).unwrap();
+    }
 
     #[test]
     fn names() {
