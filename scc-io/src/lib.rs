@@ -34,5 +34,7 @@ pub use batch::{Batch, DEFAULT_FRAME_SIZE, HEADROOM, MAX_BATCH, MAX_FRAME_SIZE, 
 pub use error::{IoError, Result};
 pub use mmsg::MmsgPort;
 pub use packet::PacketPort;
-pub use port::{ALL_INDICES, Driver, Port, PortConfig, PortStats, open_port, wait_running};
+pub use port::{
+    ALL_INDICES, Driver, Port, PortConfig, PortStats, open_port, wait_any, wait_running,
+};
 pub use ring::RingPort;

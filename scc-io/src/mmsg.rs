@@ -278,6 +278,10 @@ impl Port for MmsgPort {
     fn name(&self) -> &str {
         &self.raw.ifname
     }
+
+    fn readable_fd(&self) -> Option<std::os::fd::RawFd> {
+        Some(self.raw.fd)
+    }
 }
 
 #[cfg(test)]

@@ -143,6 +143,10 @@ impl Port for PacketPort {
     fn name(&self) -> &str {
         &self.raw.ifname
     }
+
+    fn readable_fd(&self) -> Option<std::os::fd::RawFd> {
+        Some(self.raw.fd)
+    }
 }
 
 #[cfg(test)]

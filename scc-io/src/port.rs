@@ -199,6 +199,55 @@ pub trait Port: Send {
 
     /// The interface (or mem port) name.
     fn name(&self) -> &str;
+
+    /// The descriptor that polls readable (`POLLIN`) when frames arrive, for waiting on several
+    /// ports at once ([`wait_any`]); `None` for ports without one (mem ports).
+    fn readable_fd(&self) -> Option<std::os::fd::RawFd> {
+        None
+    }
+
+    /// True when frames are already waiting in user space (a ring block not yet consumed), so
+    /// that a wait would miss them; false when the descriptor alone tells.
+    fn rx_ready(&self) -> bool {
+        false
+    }
+}
+
+/// Waits until any of `ports` can receive or `timeout` passes; returns true when input is
+/// ready. With a descriptor on every port this is one `ppoll` over all of them; otherwise
+/// (mem ports) each port is asked in turn without blocking, with 20 us naps in between.
+/// The wait is not counted in the ports' statistics (callers count it).
+pub fn wait_any(ports: &mut [Box<dyn Port>], timeout: Option<Duration>) -> Result<bool> {
+    if ports.iter().any(|p| p.rx_ready()) {
+        return Ok(true);
+    }
+    let mut fds = [0; crate::sys::MAX_POLL_FDS];
+    let n = ports.len();
+    if n <= fds.len() {
+        let mut all = true;
+        for (slot, p) in fds.iter_mut().zip(ports.iter()) {
+            match p.readable_fd() {
+                Some(fd) => *slot = fd,
+                None => all = false,
+            }
+        }
+        if all {
+            return crate::sys::poll_readable_any(&fds[..n], timeout)
+                .map_err(|e| IoError::from_io("ppoll", e));
+        }
+    }
+    let deadline = timeout.map(|t| std::time::Instant::now() + t);
+    loop {
+        for p in ports.iter_mut() {
+            if p.wait_readable(Some(Duration::ZERO))? {
+                return Ok(true);
+            }
+        }
+        if deadline.is_some_and(|d| std::time::Instant::now() >= d) {
+            return Ok(false);
+        }
+        std::thread::sleep(Duration::from_micros(20));
+    }
 }
 
 /// `0, 1, 2, ..., MAX_BATCH - 1`, for sending whole batches without building index lists.

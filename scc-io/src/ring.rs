@@ -528,4 +528,12 @@ impl Port for RingPort {
     fn name(&self) -> &str {
         &self.raw.ifname
     }
+
+    fn readable_fd(&self) -> Option<std::os::fd::RawFd> {
+        Some(self.raw.fd)
+    }
+
+    fn rx_ready(&self) -> bool {
+        self.rx.ready()
+    }
 }

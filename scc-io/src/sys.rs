@@ -223,6 +223,42 @@ pub(crate) fn poll(
     Ok(if r == 0 { 0 } else { pfd.revents })
 }
 
+/// Most descriptors [`poll_readable_any`] waits on at once.
+pub(crate) const MAX_POLL_FDS: usize = 16;
+
+/// Waits until any of `fds` (at most [`MAX_POLL_FDS`]) is readable or `timeout` passes (`None`:
+/// forever); true when one is. EINTR counts as "nothing ready".
+pub(crate) fn poll_readable_any(fds: &[RawFd], timeout: Option<Duration>) -> io::Result<bool> {
+    let mut pfds = [libc::pollfd {
+        fd: -1,
+        events: 0,
+        revents: 0,
+    }; MAX_POLL_FDS];
+    let n = fds.len().min(MAX_POLL_FDS);
+    for (p, &fd) in pfds.iter_mut().zip(fds) {
+        p.fd = fd;
+        p.events = libc::POLLIN;
+    }
+    let ts = timeout.map(|t| libc::timespec {
+        tv_sec: t.as_secs().min(i64::MAX as u64) as libc::time_t,
+        tv_nsec: t.subsec_nanos() as libc::c_long,
+    });
+    let tsp = ts
+        .as_ref()
+        .map_or(std::ptr::null(), |t| t as *const libc::timespec);
+    // SAFETY: `pfds[..n]` are valid pollfds in a live array, `tsp` is null or points to a
+    // timespec that outlives the call, and a null signal mask leaves the mask unchanged.
+    let r = unsafe { libc::ppoll(pfds.as_mut_ptr(), n as libc::nfds_t, tsp, std::ptr::null()) };
+    if r < 0 {
+        let e = io::Error::last_os_error();
+        if e.kind() == io::ErrorKind::Interrupted {
+            return Ok(false);
+        }
+        return Err(e);
+    }
+    Ok(r > 0)
+}
+
 /// One non-blocking `recvfrom` into `buf`. Returns the frame's full length (`MSG_TRUNC`), which
 /// exceeds `buf.len()` when the frame was truncated.
 pub(crate) fn recv(fd: RawFd, buf: &mut [u8]) -> io::Result<usize> {

@@ -3,13 +3,16 @@
 //!
 //! ```text
 //! scc-nf router   --rx IF --tx IF --io packet|mmsg|ring --batch N --route PREFIX/LEN [--route ...]
-//!                 [--routes FILE] --gw-mac MAC [--src-mac MAC] [--addr IP] [--mtu N]
+//!                 [--routes FILE] --gw-mac MAC [--src-mac MAC] [--addr [PORT=]IP] [--mtu N]
+//!                 [--no-host-filter] [--rx-gw-mac MAC]
 //!                 [--poll sleep|busy|adaptive] [--spin-us N] [--stats-file FILE] [--config NF.toml]
 //! scc-nf firewall --rx IF --tx IF ... [--rules FILE | --rule LINE ...] [--gw-mac MAC]
 //! scc-nf forward  --rx IF --tx IF ... [--gw-mac MAC]
 //! scc-nf run      --config NF.toml [flags overriding the file]
 //! scc-nf preset   router|firewall|forward      # print the preset's graph as TOML
 //! ```
+//! The NF reads and writes both interfaces (routes pick the way out: `port rx|tx|IF`; a
+//! forwarder or firewall forwards both ways).
 //! On SIGINT or SIGTERM the NF prints its [`NfCounters`] as one JSON object on stdout and exits
 //! 0 (after an I/O failure it prints them too, then exits 1). Bad arguments, unreadable or malformed files (with file, line and reason) and unknown
 //! interfaces exit 2; I/O failures while running exit 1.
@@ -17,14 +20,15 @@
 use std::ffi::OsString;
 use std::net::Ipv4Addr;
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use scc_io::link::Netlink;
 use scc_io::{Driver, IoError, PortConfig, open_port};
 
-use crate::config::{Env, NfConfig, PollMode, Preset, build_pipeline};
+use crate::config::{Env, NfConfig, PollMode, PortEnv, Preset, build_pipeline_ports};
 use crate::error::{NfError, Result};
 use crate::nf::{Nf, NfCounters, NfOptions};
 use crate::wire::MacAddr;
@@ -94,10 +98,17 @@ struct NfArgs {
     /// Source MAC (default: the tx interface's own).
     #[arg(long, value_name = "MAC", value_parser = parse_mac)]
     src_mac: Option<MacAddr>,
-    /// The NF's own IPv4 address (ARP replies, ICMP errors); repeatable. Default: the addresses
-    /// configured on the interfaces.
-    #[arg(long = "addr", value_name = "IP")]
-    addr: Vec<Ipv4Addr>,
+    /// The NF's own IPv4 address (ARP replies, ICMP errors); repeatable. `IP` applies to every
+    /// port, `PORT=IP` (PORT: rx, tx or the interface's name) to one. Default: the addresses
+    /// configured on each interface.
+    #[arg(long = "addr", value_name = "[PORT=]IP", value_parser = parse_addr)]
+    addr: Vec<AddrArg>,
+    /// Do not drop frames addressed to other hosts' MACs (a bump-in-the-wire NF).
+    #[arg(long)]
+    no_host_filter: bool,
+    /// Forward/firewall: destination MAC of frames sent out of rx (the reverse direction).
+    #[arg(long, value_name = "MAC", value_parser = parse_mac)]
+    rx_gw_mac: Option<MacAddr>,
     /// Firewall rules file.
     #[arg(long, value_name = "FILE")]
     rules: Option<String>,
@@ -135,6 +146,25 @@ fn parse_mac(s: &str) -> std::result::Result<MacAddr, String> {
     s.parse::<MacAddr>().map_err(|e| e.to_string())
 }
 
+/// `--addr [PORT=]IP`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct AddrArg {
+    port: Option<String>,
+    ip: Ipv4Addr,
+}
+
+fn parse_addr(s: &str) -> std::result::Result<AddrArg, String> {
+    let (port, ip) = match s.split_once('=') {
+        Some((p, ip)) if !p.is_empty() => (Some(p.to_string()), ip),
+        Some(_) => return Err(format!("`{s}`: expected PORT=IP")),
+        None => (None, s),
+    };
+    let ip = ip
+        .parse()
+        .map_err(|_| format!("`{ip}` is not an IPv4 address"))?;
+    Ok(AddrArg { port, ip })
+}
+
 impl NfArgs {
     /// Merges the file (if any) and the flags into one configuration.
     fn into_config(self, preset: Option<Preset>) -> Result<NfConfig> {
@@ -156,9 +186,18 @@ impl NfArgs {
         }
         over!(name <- name, rx <- rx, tx <- tx, io <- io, batch <- batch, poll <- poll,
               spin_us <- spin_us, routes_file <- routes, gw_mac <- gw_mac, src_mac <- src_mac,
-              rules_file <- rules, mtu <- mtu, icmp_rate <- icmp_rate, stats_file <- stats_file);
+              rules_file <- rules, mtu <- mtu, icmp_rate <- icmp_rate, stats_file <- stats_file,
+              rx_gw_mac <- rx_gw_mac);
+        if self.no_host_filter {
+            c.host_filter = Some(false);
+        }
         c.routes.extend(self.route);
-        c.addrs.extend(self.addr);
+        for a in self.addr {
+            match a.port {
+                None => c.addrs.push(a.ip),
+                Some(p) => c.port_addrs.entry(p).or_default().push(a.ip),
+            }
+        }
         c.rules.extend(self.rule);
         Ok(c)
     }
@@ -176,8 +215,30 @@ fn interface(nl: &mut Netlink, name: &str) -> Result<(MacAddr, u32, Vec<Ipv4Addr
     Ok((MacAddr(info.mac), info.mtu, addrs))
 }
 
+/// The addresses of NF port `names` (its port name and interface name) per `cfg`:
+/// `port_addrs` under either name, else `addrs`, else the interface's own `found`.
+fn port_addrs(cfg: &NfConfig, names: [&str; 2], found: Vec<Ipv4Addr>) -> Vec<Ipv4Addr> {
+    let mut v: Vec<Ipv4Addr> = names
+        .iter()
+        .filter_map(|n| cfg.port_addrs.get(*n))
+        .flatten()
+        .copied()
+        .collect();
+    if v.is_empty() {
+        v = if cfg.addrs.is_empty() {
+            found
+        } else {
+            cfg.addrs.clone()
+        };
+    }
+    v.dedup();
+    v
+}
+
 /// Builds an NF from `cfg` in the calling thread's network namespace: resolves the interfaces
-/// (MAC, MTU, addresses), builds the pipeline and opens the ports.
+/// (MAC, MTU, addresses), builds the pipeline and opens the ports. Both interfaces are read
+/// and written; each answers ARP with its own MAC for its own addresses (`port_addrs`, else
+/// `addrs`, else those configured on it).
 pub fn prepare_nf(cfg: &NfConfig) -> Result<Nf> {
     let rx = cfg
         .rx
@@ -189,19 +250,38 @@ pub fn prepare_nf(cfg: &NfConfig) -> Result<Nf> {
         return Err(NfError::Io(IoError::BadBatchSize(batch)));
     }
     cfg.element_specs()?; // fail on a missing NF before touching interfaces
+    for name in cfg.port_addrs.keys() {
+        if ![rx.as_str(), tx.as_str(), "rx", "tx"].contains(&name.as_str()) {
+            return Err(NfError::Config(format!(
+                "--addr {name}=...: unknown port `{name}` (expected rx, tx, {rx} or {tx})"
+            )));
+        }
+    }
     let mut nl = Netlink::open()?;
-    let (_, _, rx_addrs) = interface(&mut nl, &rx)?;
-    let (tx_mac, tx_mtu, tx_addrs) = interface(&mut nl, &tx)?;
-    let mut addrs = cfg.addrs.clone();
-    if addrs.is_empty() {
-        for a in rx_addrs.into_iter().chain(tx_addrs) {
-            if !addrs.contains(&a) {
-                addrs.push(a);
-            }
+    let (rx_mac, _, rx_found) = interface(&mut nl, &rx)?;
+    let (tx_mac, tx_mtu, tx_found) = interface(&mut nl, &tx)?;
+    let ports = [
+        PortEnv {
+            ifname: rx.clone(),
+            mac: rx_mac,
+            addrs: port_addrs(cfg, ["rx", &rx], rx_found),
+            gw_mac: cfg.rx_gw_mac,
+        },
+        PortEnv {
+            ifname: tx.clone(),
+            mac: cfg.src_mac.unwrap_or(tx_mac),
+            addrs: port_addrs(cfg, ["tx", &tx], tx_found),
+            gw_mac: cfg.gw_mac,
+        },
+    ];
+    let mut addrs: Vec<Ipv4Addr> = Vec::new();
+    for a in ports.iter().flat_map(|p| p.addrs.iter()) {
+        if !addrs.contains(a) {
+            addrs.push(*a);
         }
     }
     let env = Env {
-        src_mac: cfg.src_mac.unwrap_or(tx_mac),
+        src_mac: ports[1].mac,
         gw_mac: cfg.gw_mac,
         addrs,
         mtu: cfg
@@ -209,13 +289,13 @@ pub fn prepare_nf(cfg: &NfConfig) -> Result<Nf> {
             .unwrap_or_else(|| u16::try_from(tx_mtu).unwrap_or(u16::MAX).max(68)),
         icmp_rate: cfg.icmp_rate.unwrap_or(100),
     };
-    let pipeline = build_pipeline(cfg, &env)?;
+    let pipeline = build_pipeline_ports(cfg, &env, &ports)?;
     let driver = cfg.io.unwrap_or(Driver::Mmsg);
-    let mut ports = vec![open_port(&PortConfig::new(rx.clone(), driver, batch))?];
+    let mut opened = vec![open_port(&PortConfig::new(rx.clone(), driver, batch))?];
     let map = if tx == rx {
         vec![0, 0]
     } else {
-        ports.push(open_port(&PortConfig::new(tx.clone(), driver, batch))?);
+        opened.push(open_port(&PortConfig::new(tx.clone(), driver, batch))?);
         vec![0, 1]
     };
     let kind = if cfg.element.is_empty() {
@@ -225,7 +305,7 @@ pub fn prepare_nf(cfg: &NfConfig) -> Result<Nf> {
     };
     Nf::new(
         pipeline,
-        ports,
+        opened,
         map,
         NfOptions {
             name: cfg.name.clone().unwrap_or_else(|| kind.clone()),
@@ -239,28 +319,13 @@ pub fn prepare_nf(cfg: &NfConfig) -> Result<Nf> {
     )
 }
 
-static STOP: AtomicBool = AtomicBool::new(false);
-
-extern "C" fn on_signal(_: libc::c_int) {
-    STOP.store(true, Ordering::Relaxed);
-}
-
-/// Installs SIGINT and SIGTERM handlers that set the stop flag (without SA_RESTART, so a sleep in
-/// poll() returns at once).
-fn install_signal_handlers() -> Result<()> {
-    for sig in [libc::SIGINT, libc::SIGTERM] {
-        // SAFETY: a zeroed sigaction is a valid "no flags, empty mask" value; we then set a
-        // handler that only stores to an atomic (async-signal-safe), and pass valid pointers to
-        // sigaction (a null old-action pointer is allowed).
-        let r = unsafe {
-            let mut sa: libc::sigaction = std::mem::zeroed();
-            sa.sa_sigaction = on_signal as *const () as libc::sighandler_t;
-            libc::sigemptyset(&mut sa.sa_mask);
-            libc::sigaction(sig, &sa, std::ptr::null_mut())
-        };
-        if r != 0 {
-            return Err(NfError::Io(IoError::last_os("sigaction")));
-        }
+/// Makes SIGINT and SIGTERM set `stop` (signal-hook: the handler only stores to the atomic).
+/// A sleep in poll() is cut short by the signal (poll is never restarted) or, at the latest,
+/// ends after [`crate::nf::SLEEP_SLICE`], and the loop then sees the flag.
+fn install_signal_handlers(stop: &Arc<AtomicBool>) -> Result<()> {
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(sig, Arc::clone(stop))
+            .map_err(|e| NfError::Io(IoError::from_io("sigaction", e)))?;
     }
     Ok(())
 }
@@ -268,9 +333,10 @@ fn install_signal_handlers() -> Result<()> {
 /// Runs the NF of `cfg` until SIGINT/SIGTERM and returns its counters. When the loop fails
 /// (an I/O error), the counters so far come back with the error.
 pub fn run_until_signal(cfg: &NfConfig) -> Result<NfCounters, (NfError, Option<Box<NfCounters>>)> {
-    install_signal_handlers().map_err(|e| (e, None))?;
+    let stop = Arc::new(AtomicBool::new(false));
+    install_signal_handlers(&stop).map_err(|e| (e, None))?;
     let mut nf = prepare_nf(cfg).map_err(|e| (e, None))?;
-    match nf.run(&STOP) {
+    match nf.run(&stop) {
         Ok(c) => Ok(c),
         Err(e) => Err((e, Some(Box::new(nf.counters())))),
     }

@@ -23,6 +23,10 @@
 //! mtu = 1500                  # MtuCheck's MTU (default: the tx interface's MTU)
 //! icmp_rate = 100             # ICMP errors per second per element (0: none), burst 10
 //! stats_file = "nf.jsonl"     # append the counters as one JSON line every second
+//! host_filter = true          # drop frames to other hosts' MACs (`other_host`); false for a
+//!                             # bump-in-the-wire NF
+//! rx_gw_mac = "02:00:00:00:00:09" # forward/firewall: destination MAC of frames leaving by rx
+//! port_addrs = { tx = ["198.18.1.254"] } # per-port addresses (ARP on that port, ICMP source)
 //!
 //! # A custom graph: elements in processing order, the first is the entry. `outputs` lists the
 //! # targets of outputs 0, 1, ...: an element name, a port (`rx`, `tx`), `out` (the port
@@ -41,7 +45,11 @@
 //! class = "EtherRewrite"
 //! outputs = ["tx"]
 //! ```
-//! Classes and parameters: `Classifier` (outputs ipv4, arp, other), `ArpResponder` (`addrs`,
+//! Targets `in` (the port the frame came in by) and `other` (the other port: a forwarder's way
+//! through) and the interfaces' names are also accepted.
+//!
+//! Classes and parameters: `HostEtherFilter` (`enabled`, default `host_filter`),
+//! `FixIpSrc`, `Classifier` (outputs ipv4, arp, other), `ArpResponder` (`addrs`,
 //! `mac`), `Strip`/`Unstrip` (`bytes`, default 14), `CheckIpHeader` (`offset`, `bad_src`,
 //! `verify_checksum`), `IpLookup` (`offset`; routes from the NF), `DecIpTtl` (`icmp`, outputs out,
 //! icmp), `MtuCheck` (`mtu`, `icmp`, outputs out, icmp), `EtherEncap` (`src`, `dst`,
@@ -63,6 +71,7 @@ use crate::error::{NfError, Result};
 use crate::fast::{Part, fuse};
 use crate::filter::{IpFilter, RuleSet, load_rules_file, parse_rules};
 use crate::graph::Pipeline;
+use crate::ports::{FixIpSrc, HostEtherFilter, PerPort};
 use crate::route::{IpLookup, RouteSpec, RouteTable, load_routes_file, parse_routes};
 use crate::wire::MacAddr;
 use crate::wire::ethernet::ethertype;
@@ -114,6 +123,13 @@ impl FromStr for Preset {
 }
 
 const ROUTER: &str = r#"# Click's IP router without ARPQuerier (Kohler et al. 2000; SCC paper section 4.1).
+# Every port is read; the per-port elements (HostEtherFilter, ArpResponder, FixIpSrc,
+# EtherEncap) use the MAC and addresses of the port a frame came in or leaves by.
+[[element]]
+name = "host"
+class = "HostEtherFilter"
+outputs = ["classify"]
+
 [[element]]
 name = "classify"
 class = "Classifier"
@@ -122,7 +138,7 @@ outputs = ["strip", "arp", "non_ip"]
 [[element]]
 name = "arp"
 class = "ArpResponder"
-outputs = ["rx"]
+outputs = ["in"]
 
 [[element]]
 name = "non_ip"
@@ -152,7 +168,12 @@ outputs = ["mtu", "lookup"]
 [[element]]
 name = "mtu"
 class = "MtuCheck"
-outputs = ["encap", "lookup"]
+outputs = ["fix", "lookup"]
+
+[[element]]
+name = "fix"
+class = "FixIpSrc"
+outputs = ["encap"]
 
 [[element]]
 name = "encap"
@@ -160,7 +181,12 @@ class = "EtherEncap"
 outputs = ["out"]
 "#;
 
-const FIREWALL: &str = r#"# IpFilter (first match wins) in front of a MAC-rewriting forward.
+const FIREWALL: &str = r#"# IpFilter (first match wins) in front of a MAC-rewriting forward, both ways.
+[[element]]
+name = "host"
+class = "HostEtherFilter"
+outputs = ["filter"]
+
 [[element]]
 name = "filter"
 class = "IpFilter"
@@ -169,14 +195,19 @@ outputs = ["rewrite"]
 [[element]]
 name = "rewrite"
 class = "EtherRewrite"
-outputs = ["tx"]
+outputs = ["other"]
 "#;
 
-const FORWARD: &str = r#"# A wire that rewrites MAC addresses.
+const FORWARD: &str = r#"# A wire that rewrites MAC addresses, both ways (rx to tx and tx to rx).
+[[element]]
+name = "host"
+class = "HostEtherFilter"
+outputs = ["rewrite"]
+
 [[element]]
 name = "rewrite"
 class = "EtherRewrite"
-outputs = ["tx"]
+outputs = ["other"]
 "#;
 
 /// How the NF waits for input.
@@ -278,6 +309,16 @@ pub struct NfConfig {
     /// Custom graph.
     #[serde(default)]
     pub element: Vec<ElementSpec>,
+    /// Drop frames to other hosts' MACs (`HostEtherFilter`; default true; false for a
+    /// bump-in-the-wire NF).
+    pub host_filter: Option<bool>,
+    /// Addresses of one port: port name (`rx`, `tx` or the interface's name) -> addresses.
+    /// Ports without an entry have `addrs` or else their interface's addresses.
+    #[serde(default)]
+    pub port_addrs: std::collections::BTreeMap<String, Vec<Ipv4Addr>>,
+    /// Destination MAC of frames a forwarder or firewall sends out of rx (the reverse
+    /// direction; `gw_mac` is tx's). Default: left unchanged.
+    pub rx_gw_mac: Option<MacAddr>,
 }
 
 impl NfConfig {
@@ -360,6 +401,19 @@ pub struct Env {
     pub icmp_rate: u64,
 }
 
+/// One NF port as the graph builder sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PortEnv {
+    /// The interface's name (another name of the port in routes and targets).
+    pub ifname: String,
+    /// The port's own MAC (ARP replies, host filtering, source of frames leaving by it).
+    pub mac: MacAddr,
+    /// The port's own addresses (ARP replies on it, source of ICMP errors leaving by it).
+    pub addrs: Vec<Ipv4Addr>,
+    /// Destination MAC of frames a forwarder sends out of this port (`None`: unchanged).
+    pub gw_mac: Option<MacAddr>,
+}
+
 fn param<'a>(spec: &'a ElementSpec, key: &str) -> Option<&'a toml::Value> {
     spec.params.get(key)
 }
@@ -436,6 +490,8 @@ fn p_addrs(spec: &ElementSpec, key: &str) -> Result<Option<Vec<Ipv4Addr>>> {
 }
 
 const KNOWN: &[(&str, &[&str])] = &[
+    ("HostEtherFilter", &["enabled"]),
+    ("FixIpSrc", &[]),
     ("Classifier", &[]),
     ("ArpResponder", &["addrs", "mac"]),
     ("Strip", &["bytes"]),
@@ -451,11 +507,41 @@ const KNOWN: &[(&str, &[&str])] = &[
     ("Discard", &["reason"]),
 ];
 
-/// Builds the pipeline of `cfg` (ports `rx` = 0 and `tx` = 1; routed frames default to tx).
+/// Builds the pipeline of `cfg` (ports `rx` = 0 and `tx` = 1; routed frames default to tx),
+/// every port with `env`'s MAC and addresses and tx with `env`'s gateway
+/// ([`build_pipeline_ports`] with no ports).
 /// A graph of the router's shape gets the fused fast path ([`Pipeline::is_fused`]).
 pub fn build_pipeline(cfg: &NfConfig, env: &Env) -> Result<Pipeline> {
+    build_pipeline_ports(cfg, env, &[])
+}
+
+/// Builds the pipeline of `cfg` for an NF whose ports `rx` (0) and `tx` (1) are `ports[0]` and
+/// `ports[1]` (missing entries: `env.src_mac`, `env.addrs`, and `env.gw_mac` on tx). Each
+/// port's interface name is another name of it. Routed frames default to tx.
+pub fn build_pipeline_ports(cfg: &NfConfig, env: &Env, ports: &[PortEnv]) -> Result<Pipeline> {
     let specs = cfg.element_specs()?;
     let mut p = Pipeline::new(&["rx", "tx"], 1)?;
+    let port_env: Vec<PortEnv> = (0..2)
+        .map(|k| {
+            ports.get(k).cloned().unwrap_or_else(|| PortEnv {
+                ifname: String::new(),
+                mac: env.src_mac,
+                addrs: env.addrs.clone(),
+                gw_mac: if k == 1 { env.gw_mac } else { None },
+            })
+        })
+        .collect();
+    for (k, pe) in port_env.iter().enumerate() {
+        // rx == tx: one interface, its name stays with rx.
+        if !pe.ifname.is_empty() && !port_env[..k].iter().any(|o| o.ifname == pe.ifname) {
+            p.add_port_alias(&pe.ifname, k as u8)?;
+        }
+    }
+    let macs = PerPort::new(port_env.iter().map(|pe| pe.mac).collect(), env.src_mac);
+    let other_of: Vec<usize> = (0..port_env.len())
+        .map(|k| usize::from(p.other_port(k as u8)))
+        .collect();
+    let other = |k: usize| &port_env[other_of[k]];
     let needs_routes = specs.iter().any(|s| s.class == "IpLookup");
     let table = if needs_routes {
         let routes = cfg.route_specs()?;
@@ -506,14 +592,41 @@ pub fn build_pipeline(cfg: &NfConfig, env: &Env) -> Result<Pipeline> {
         }
         let mut part = Part::Other;
         let e: Box<dyn Element> = match spec.class.as_str() {
+            "HostEtherFilter" => {
+                let h = HostEtherFilter::new(
+                    macs.clone(),
+                    p_bool(spec, "enabled", cfg.host_filter.unwrap_or(true))?,
+                );
+                part = Part::HostFilter(h.clone());
+                Box::new(h)
+            }
+            "FixIpSrc" => {
+                part = Part::FixSrc;
+                Box::new(FixIpSrc::new(PerPort::new(
+                    port_env.iter().map(|pe| pe.addrs.first().copied()).collect(),
+                    None,
+                )))
+            }
             "Classifier" => {
                 part = Part::Classifier;
                 Box::new(Classifier)
             }
-            "ArpResponder" => Box::new(ArpResponder::new(
-                p_addrs(spec, "addrs")?.unwrap_or_else(|| env.addrs.clone()),
-                p_mac(spec, "mac")?.unwrap_or(env.src_mac),
-            )),
+            "ArpResponder" => {
+                let addrs = p_addrs(spec, "addrs")?;
+                let mac = p_mac(spec, "mac")?;
+                Box::new(ArpResponder::per_port(PerPort::new(
+                    port_env
+                        .iter()
+                        .map(|pe| {
+                            (
+                                addrs.clone().unwrap_or_else(|| pe.addrs.clone()),
+                                mac.unwrap_or(pe.mac),
+                            )
+                        })
+                        .collect(),
+                    (env.addrs.clone(), env.src_mac),
+                )))
+            }
             "Strip" => {
                 let s = Strip::new(p_usize(spec, "bytes", 14)?);
                 part = Part::Strip(s.clone());
@@ -559,14 +672,27 @@ pub fn build_pipeline(cfg: &NfConfig, env: &Env) -> Result<Pipeline> {
                     .unwrap_or(MacAddr::BROADCAST);
                 let et = p_usize(spec, "ethertype", usize::from(ethertype::IPV4))?;
                 let et = u16::try_from(et).map_err(|_| bad(spec, "ethertype", "at most 0xffff"))?;
-                let e = EtherEncap::new(et, p_mac(spec, "src")?.unwrap_or(env.src_mac), dst);
+                let src = match p_mac(spec, "src")? {
+                    Some(m) => PerPort::all(m),
+                    None => macs.clone(),
+                };
+                let e = EtherEncap::per_port(et, src, dst);
                 part = Part::Encap(e.clone());
                 Box::new(e)
             }
-            "EtherRewrite" => Box::new(EtherRewrite::new(
-                Some(p_mac(spec, "src")?.unwrap_or(env.src_mac)),
-                p_mac(spec, "dst")?.or(env.gw_mac),
-            )),
+            "EtherRewrite" => {
+                // Per input port: the MACs of the way out (`other`), unless given.
+                let (src, dst) = (p_mac(spec, "src")?, p_mac(spec, "dst")?);
+                Box::new(EtherRewrite::per_port(PerPort::new(
+                    (0..port_env.len())
+                        .map(|k| {
+                            let o = other(k);
+                            (Some(src.unwrap_or(o.mac)), dst.or(o.gw_mac))
+                        })
+                        .collect(),
+                    (Some(env.src_mac), env.gw_mac),
+                )))
+            }
             "IpFilter" => {
                 let set = match (p_strs(spec, "rules")?, p_str(spec, "rules_file")?) {
                     (None, None) => cfg.rule_set()?,

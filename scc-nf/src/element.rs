@@ -69,6 +69,11 @@ pub struct Anno {
     pub out_port: u8,
     /// Destination MAC chosen by routing (the route's gateway), when set.
     pub dst_mac: Option<MacAddr>,
+    /// The NF port the frame came in by (Click's `Paint` annotation), set by the pipeline.
+    pub in_port: u8,
+    /// The frame is an error message this NF made: `FixIpSrc` sets its IPv4 source to the
+    /// address of the port it leaves by (Click's FIX_IP_SRC annotation).
+    pub fix_src: bool,
 }
 
 /// What an element sees besides the frames.

@@ -12,11 +12,12 @@ use std::net::Ipv4Addr;
 use scc_io::Batch;
 
 use crate::element::{Ctx, Element, Verdict};
+use crate::ports::PerPort;
+use crate::wire::arp;
 use crate::wire::build::write_icmp_error_headers;
 use crate::wire::ethernet::{self, MacAddr, ethertype};
 use crate::wire::icmp;
 use crate::wire::ipv4::{self, protocol};
-use crate::wire::{arp, get_u16, get_u32};
 
 macro_rules! reasons {
     ($($r:literal),* $(,)?) => {
@@ -49,39 +50,38 @@ impl Element for Classifier {
     reasons!("runt_frame");
     fn process(&mut self, _: &mut Ctx<'_>, b: &mut Batch, sel: &[u16], out: &mut [Verdict]) {
         for (&i, v) in sel.iter().zip(out.iter_mut()) {
-            let f = b.frame(usize::from(i));
-            *v = if f.len() < ethernet::HEADER_LEN {
-                Verdict::drop(0)
-            } else {
-                match get_u16(f, 12) {
+            *v = match ethernet::Frame::new_checked(b.frame(usize::from(i))) {
+                Err(_) => Verdict::drop(0),
+                Ok(e) => match e.ethertype() {
                     ethertype::IPV4 => Verdict::out(0),
                     ethertype::ARP => Verdict::out(1),
                     _ => Verdict::out(2),
-                }
+                },
             };
         }
     }
 }
 
-/// Answers ARP requests for the NF's own IPv4 addresses with `mac`, turning the request frame into
-/// the reply in place (output 0: send it back where it came from). Drops malformed ARP
-/// (`arp_malformed`), anything but a request (`arp_not_request`) and requests for other addresses
-/// (`arp_not_for_us`). Counts `arp_replies`.
+/// Answers ARP requests for the NF's own IPv4 addresses, turning the request frame into the
+/// reply in place (output 0: send it back where it came from, target `in`). Each port answers
+/// for its own addresses with its own MAC (the frame's input port picks the entry). Drops
+/// malformed ARP (`arp_malformed`), anything but a request (`arp_not_request`) and requests for
+/// other addresses (`arp_not_for_us`). Counts `arp_replies`.
 #[derive(Debug, Clone)]
 pub struct ArpResponder {
-    addrs: Vec<Ipv4Addr>,
-    mac: MacAddr,
+    ports: PerPort<(Vec<Ipv4Addr>, MacAddr)>,
     replies: u64,
 }
 
 impl ArpResponder {
-    /// Answers for `addrs` with `mac`.
+    /// Answers for `addrs` with `mac` on every port.
     pub fn new(addrs: Vec<Ipv4Addr>, mac: MacAddr) -> Self {
-        Self {
-            addrs,
-            mac,
-            replies: 0,
-        }
+        Self::per_port(PerPort::all((addrs, mac)))
+    }
+
+    /// Answers on port `p` for the addresses of entry `p` with its MAC.
+    pub fn per_port(ports: PerPort<(Vec<Ipv4Addr>, MacAddr)>) -> Self {
+        Self { ports, replies: 0 }
     }
 }
 
@@ -90,8 +90,11 @@ impl Element for ArpResponder {
         "ArpResponder"
     }
     reasons!("arp_malformed", "arp_not_request", "arp_not_for_us");
-    fn process(&mut self, _: &mut Ctx<'_>, b: &mut Batch, sel: &[u16], out: &mut [Verdict]) {
+    fn process(&mut self, cx: &mut Ctx<'_>, b: &mut Batch, sel: &[u16], out: &mut [Verdict]) {
         for (&i, v) in sel.iter().zip(out.iter_mut()) {
+            let port = cx.anno.get(usize::from(i)).map_or(0, |a| a.in_port);
+            let (addrs, mac) = self.ports.get(port);
+            let mac = *mac;
             let f = b.frame_mut(usize::from(i));
             let Some(body) = f.get_mut(ethernet::HEADER_LEN..) else {
                 *v = Verdict::drop(0);
@@ -106,7 +109,7 @@ impl Element for ArpResponder {
                 continue;
             }
             let target = p.target_ip();
-            if !self.addrs.contains(&target) {
+            if !addrs.contains(&target) {
                 *v = Verdict::drop(2);
                 continue;
             }
@@ -114,11 +117,11 @@ impl Element for ArpResponder {
             p.set_operation(arp::OP_REPLY);
             p.set_target_hw(sha);
             p.set_target_ip(spa);
-            p.set_sender_hw(self.mac);
+            p.set_sender_hw(mac);
             p.set_sender_ip(target);
             let mut e = ethernet::Frame::new_unchecked(&mut *f);
             e.set_dst_addr(sha);
-            e.set_src_addr(self.mac);
+            e.set_src_addr(mac);
             self.replies += 1;
             *v = Verdict::out(0);
         }
@@ -236,21 +239,23 @@ impl CheckIpHeader {
         if p.len() < ipv4::MIN_HEADER_LEN {
             return Err(0);
         }
-        if p[0] >> 4 != 4 {
+        // At least 20 bytes: every fixed header field exists.
+        let ip = ipv4::Packet::new_unchecked(p);
+        if ip.version() != 4 {
             return Err(1);
         }
-        let hl = usize::from(p[0] & 0x0f) * 4;
+        let hl = ip.header_len();
         if hl < ipv4::MIN_HEADER_LEN || hl > p.len() {
             return Err(2);
         }
-        let tl = usize::from(get_u16(p, 2));
+        let tl = usize::from(ip.total_len());
         if tl < hl || tl > p.len() {
             return Err(3);
         }
         if self.verify_checksum && header_checksum(&p[..hl]) != 0 {
             return Err(4);
         }
-        let src = get_u32(p, 12);
+        let src = ip.src_u32();
         if src == 0 || src == u32::MAX || src >> 28 == 0xe || self.bad_src.contains(&src) {
             return Err(5);
         }
@@ -361,18 +366,19 @@ pub struct IcmpConfig {
 /// offset 0): not about an ICMP error, not a non-first fragment, not from an invalid, broadcast,
 /// multicast or loopback source, not to a broadcast or multicast destination.
 fn icmp_allowed(p: &[u8]) -> bool {
-    let hl = usize::from(p[0] & 0x0f) * 4;
-    if get_u16(p, 6) & ipv4::FRAG_OFFSET_MASK != 0 {
+    let Ok(ip) = ipv4::Packet::new_checked(p) else {
+        return false;
+    };
+    if ip.flags_frag() & ipv4::FRAG_OFFSET_MASK != 0 {
         return false;
     }
-    if p[9] == protocol::ICMP {
-        match p.get(hl) {
+    if ip.protocol() == protocol::ICMP {
+        match ip.payload().first() {
             Some(&t) if !icmp::is_error(t) => {}
             _ => return false,
         }
     }
-    let src = get_u32(p, 12);
-    let dst = get_u32(p, 16);
+    let (src, dst) = (ip.src_u32(), ip.dst_u32());
     let bad = |a: u32| a == 0 || a == u32::MAX || a >> 28 == 0xe || a >> 24 == 127;
     !bad(src) && dst != u32::MAX && dst >> 28 != 0xe
 }
@@ -381,13 +387,11 @@ fn icmp_allowed(p: &[u8]) -> bool {
 /// about it, in place: 28 bytes of new headers go into the headroom and the quote (the
 /// offending header + 8 bytes) stays where it is. False when not possible (no headroom).
 fn icmp_error_in_place(b: &mut Batch, i: usize, src: Ipv4Addr, t: u8, code: u8, rest: u32) -> bool {
-    let f = b.frame(i);
-    if f.len() < ipv4::MIN_HEADER_LEN {
+    let Ok(ip) = ipv4::Packet::new_checked(b.frame(i)) else {
         return false;
-    }
-    let hl = usize::from(f[0] & 0x0f) * 4;
-    let quote = (hl + 8).min(usize::from(get_u16(f, 2))).min(f.len());
-    let dst = Ipv4Addr::from(get_u32(f, 12));
+    };
+    let quote = (ip.header_len() + 8).min(usize::from(ip.total_len()));
+    let dst = ip.src_addr();
     let pre = ipv4::MIN_HEADER_LEN + icmp::HEADER_LEN;
     if !b.push_front(i, pre) {
         return false;
@@ -436,12 +440,10 @@ impl Element for DecIpTtl {
                 *v = Verdict::drop(1);
                 continue;
             }
-            let ttl = f[8];
-            if ttl > 1 {
-                let old = get_u16(f, 8);
-                f[8] = ttl - 1;
-                let c = crate::wire::checksum::update16(get_u16(f, 10), old, old - 0x100);
-                f[10..12].copy_from_slice(&c.to_be_bytes());
+            // At least 20 bytes: TTL and checksum exist.
+            let mut ip = ipv4::Packet::new_unchecked(&mut *f);
+            if ip.ttl() > 1 {
+                ip.dec_ttl();
                 *v = Verdict::out(0);
                 continue;
             }
@@ -452,6 +454,7 @@ impl Element for DecIpTtl {
                 && icmp_error_in_place(b, i, ic.src, icmp::msg_type::TIME_EXCEEDED, 0, 0)
             {
                 self.sent += 1;
+                mark_fix_src(cx, i);
                 *v = Verdict::out(1);
             }
         }
@@ -499,7 +502,7 @@ impl Element for MtuCheck {
                 *v = Verdict::out(0);
                 continue;
             }
-            if f.len() < ipv4::MIN_HEADER_LEN || get_u16(f, 6) & ipv4::FLAG_DF == 0 {
+            if f.len() < ipv4::MIN_HEADER_LEN || !ipv4::Packet::new_unchecked(f).dont_frag() {
                 *v = Verdict::drop(1);
                 continue;
             }
@@ -517,6 +520,7 @@ impl Element for MtuCheck {
                 )
             {
                 self.sent += 1;
+                mark_fix_src(cx, i);
                 *v = Verdict::out(1);
             }
         }
@@ -526,19 +530,33 @@ impl Element for MtuCheck {
     }
 }
 
-/// Prepends an Ethernet header: source `src`, destination the route's gateway MAC (annotation set
-/// by `IpLookup`) or else the configured `dst`, and EtherType `ethertype` (Click's `EtherEncap`
-/// with static next hops). Drops frames without 14 bytes of headroom (`no_headroom`).
+/// Sets the [`crate::element::Anno::fix_src`] mark of frame `i` (an error message this NF made).
+fn mark_fix_src(cx: &mut Ctx<'_>, i: usize) {
+    if let Some(a) = cx.anno.get_mut(i) {
+        a.fix_src = true;
+    }
+}
+
+/// Prepends an Ethernet header: source the MAC of the port the frame leaves by (its
+/// `out_port` annotation; one `src` for all ports with [`EtherEncap::new`]), destination the
+/// route's gateway MAC (annotation set by `IpLookup`) or else the configured `dst`, and
+/// EtherType `ethertype` (Click's `EtherEncap` with static next hops). Drops frames without 14
+/// bytes of headroom (`no_headroom`).
 #[derive(Debug, Clone)]
 pub struct EtherEncap {
     ethertype: u16,
-    src: MacAddr,
+    src: PerPort<MacAddr>,
     dst: MacAddr,
 }
 
 impl EtherEncap {
-    /// Encapsulates with these fields.
+    /// Encapsulates with these fields (the same source MAC on every port).
     pub fn new(ethertype: u16, src: MacAddr, dst: MacAddr) -> Self {
+        Self::per_port(ethertype, PerPort::all(src), dst)
+    }
+
+    /// Encapsulates with the source MAC of the output port.
+    pub fn per_port(ethertype: u16, src: PerPort<MacAddr>, dst: MacAddr) -> Self {
         Self {
             ethertype,
             src,
@@ -546,12 +564,14 @@ impl EtherEncap {
         }
     }
 
-    /// The Ethernet header written in front of a packet whose route gives the gateway `gw`.
-    pub(crate) fn header(&self, gw: Option<MacAddr>) -> [u8; ethernet::HEADER_LEN] {
+    /// The Ethernet header written in front of a packet leaving by `port` whose route gives
+    /// the gateway `gw`.
+    pub(crate) fn header(&self, port: u8, gw: Option<MacAddr>) -> [u8; ethernet::HEADER_LEN] {
         let mut hdr = [0u8; ethernet::HEADER_LEN];
-        hdr[..6].copy_from_slice(&gw.unwrap_or(self.dst).0);
-        hdr[6..12].copy_from_slice(&self.src.0);
-        hdr[12..14].copy_from_slice(&self.ethertype.to_be_bytes());
+        let mut e = ethernet::Frame::new_unchecked(&mut hdr[..]);
+        e.set_dst_addr(gw.unwrap_or(self.dst));
+        e.set_src_addr(*self.src.get(port));
+        e.set_ethertype(self.ethertype);
         hdr
     }
 }
@@ -562,17 +582,14 @@ impl Element for EtherEncap {
     }
     reasons!("no_headroom");
     fn process(&mut self, cx: &mut Ctx<'_>, b: &mut Batch, sel: &[u16], out: &mut [Verdict]) {
-        let mut hdr = [0u8; ethernet::HEADER_LEN];
-        hdr[6..12].copy_from_slice(&self.src.0);
-        hdr[12..14].copy_from_slice(&self.ethertype.to_be_bytes());
         for (&i, v) in sel.iter().zip(out.iter_mut()) {
             let i = usize::from(i);
             if !b.push_front(i, ethernet::HEADER_LEN) {
                 *v = Verdict::drop(0);
                 continue;
             }
-            let dst = cx.anno.get(i).and_then(|a| a.dst_mac).unwrap_or(self.dst);
-            hdr[..6].copy_from_slice(&dst.0);
+            let (port, gw) = cx.anno.get(i).map_or((0, None), |a| (a.out_port, a.dst_mac));
+            let hdr = self.header(port, gw);
             b.frame_mut(i)[..ethernet::HEADER_LEN].copy_from_slice(&hdr);
             *v = Verdict::out(0);
         }
@@ -580,18 +597,23 @@ impl Element for EtherEncap {
 }
 
 /// Rewrites the MAC addresses of Ethernet frames in place: the source to `src` and the
-/// destination to `dst` when set (otherwise left unchanged). Drops frames shorter than an
-/// Ethernet header (`runt_frame`).
+/// destination to `dst` when set (otherwise left unchanged). With [`EtherRewrite::per_port`]
+/// the pair depends on the port the frame came in by (a two-way forwarder writes the MACs of
+/// the way out). Drops frames shorter than an Ethernet header (`runt_frame`).
 #[derive(Debug, Clone)]
 pub struct EtherRewrite {
-    src: Option<MacAddr>,
-    dst: Option<MacAddr>,
+    macs: PerPort<(Option<MacAddr>, Option<MacAddr>)>,
 }
 
 impl EtherRewrite {
-    /// Rewrites to these addresses.
+    /// Rewrites to these addresses, whatever the input port.
     pub fn new(src: Option<MacAddr>, dst: Option<MacAddr>) -> Self {
-        Self { src, dst }
+        Self::per_port(PerPort::all((src, dst)))
+    }
+
+    /// Rewrites frames from input port `p` to `(src, dst)` of entry `p`.
+    pub fn per_port(macs: PerPort<(Option<MacAddr>, Option<MacAddr>)>) -> Self {
+        Self { macs }
     }
 }
 
@@ -600,18 +622,19 @@ impl Element for EtherRewrite {
         "EtherRewrite"
     }
     reasons!("runt_frame");
-    fn process(&mut self, _: &mut Ctx<'_>, b: &mut Batch, sel: &[u16], out: &mut [Verdict]) {
+    fn process(&mut self, cx: &mut Ctx<'_>, b: &mut Batch, sel: &[u16], out: &mut [Verdict]) {
         for (&i, v) in sel.iter().zip(out.iter_mut()) {
-            let f = b.frame_mut(usize::from(i));
-            if f.len() < ethernet::HEADER_LEN {
+            let port = cx.anno.get(usize::from(i)).map_or(0, |a| a.in_port);
+            let (src, dst) = *self.macs.get(port);
+            let Ok(mut e) = ethernet::Frame::new_checked(b.frame_mut(usize::from(i))) else {
                 *v = Verdict::drop(0);
                 continue;
+            };
+            if let Some(d) = dst {
+                e.set_dst_addr(d);
             }
-            if let Some(d) = self.dst {
-                f[..6].copy_from_slice(&d.0);
-            }
-            if let Some(s) = self.src {
-                f[6..12].copy_from_slice(&s.0);
+            if let Some(s) = src {
+                e.set_src_addr(s);
             }
             *v = Verdict::out(0);
         }

@@ -1,14 +1,14 @@
 //! The router's forwarding path fused into one pass per frame (FastClick-style element fusion).
 //!
-//! In the router graph (`Classifier -> Strip -> CheckIpHeader -> IpLookup -> DecIpTtl ->
-//! [MtuCheck ->] EtherEncap -> out`) almost every frame takes the same path and no element on it
+//! In the router graph (`[HostEtherFilter ->] Classifier -> Strip -> CheckIpHeader -> IpLookup ->
+//! DecIpTtl -> [MtuCheck ->] [FixIpSrc ->] EtherEncap -> out`) almost every frame takes the same path and no element on it
 //! keeps per-frame state. Run element by element, each frame is visited seven times, each visit
 //! going through a virtual call, a selection array and a verdict array. [`FastRouter`] does the
 //! whole path per frame instead, while the frame is hot in cache, with the *same* element code
 //! for the decisions (`CheckIpHeader::check`, the route table's LPM and next hops, the
 //! `EtherEncap` header):
 //!
-//! 1. per frame: EtherType is IPv4, the IPv4 header passes `CheckIpHeader`, the TTL is above 1
+//! 1. per frame: addressed to the input port's own MAC (when host filtering), EtherType is IPv4, the IPv4 header passes `CheckIpHeader`, the TTL is above 1
 //!    and the total length fits the MTU; the destination is collected;
 //! 2. the destinations of up to [`crate::lpm::LOOKUP_GROUP`] frames are looked up together
 //!    (`Lpm::lookup_batch`, so the cache misses of a large table overlap); a table of a few
@@ -33,13 +33,19 @@ use scc_io::Batch;
 use crate::elements::{CheckIpHeader, EtherEncap, Strip};
 use crate::graph::{Pipeline, Target};
 use crate::lpm::LOOKUP_GROUP;
+use crate::ports::HostEtherFilter;
 use crate::route::IpLookup;
-use crate::wire::checksum::update16;
+use crate::wire::MacAddr;
 use crate::wire::ethernet::{self, ethertype};
+use crate::wire::ipv4;
 
 /// What a configured node is, as far as fusion cares (one per node, in node order).
 #[derive(Debug, Clone)]
 pub(crate) enum Part {
+    /// `HostEtherFilter`.
+    HostFilter(HostEtherFilter),
+    /// `FixIpSrc` (a no-op on the fused path: it only touches the NF's own error messages).
+    FixSrc,
     /// `Classifier`.
     Classifier,
     /// `Strip`.
@@ -68,6 +74,8 @@ struct Hop {
 /// The fused router path. See the module documentation.
 #[derive(Debug, Clone)]
 pub(crate) struct FastRouter {
+    /// The host filter in front, if any (frames not to the port's own MAC take the graph).
+    host: Option<HostEtherFilter>,
     check: CheckIpHeader,
     lookup: IpLookup,
     /// Indexed by next-hop id; entry 0 ("no route") is never used.
@@ -90,7 +98,12 @@ pub(crate) fn fuse(p: &Pipeline, parts: &[Part]) -> Option<FastRouter> {
         }
     };
     let mut at = 0;
-    let Part::Classifier = parts.first()? else {
+    let mut host = None;
+    if let Part::HostFilter(h) = parts.first()? {
+        host = Some(h.clone());
+        at = next(at)?;
+    }
+    let Part::Classifier = parts.get(at)? else {
         return None;
     };
     at = next(at)?;
@@ -118,6 +131,9 @@ pub(crate) fn fuse(p: &Pipeline, parts: &[Part]) -> Option<FastRouter> {
         mtu = usize::from(*m);
         at = next(at)?;
     }
+    if let Part::FixSrc = parts.get(at)? {
+        at = next(at)?;
+    }
     let Part::Encap(encap) = parts.get(at)? else {
         return None;
     };
@@ -134,12 +150,13 @@ pub(crate) fn fuse(p: &Pipeline, parts: &[Part]) -> Option<FastRouter> {
                 _ => return None,
             };
             Some(Hop {
-                hdr: encap.header(h.gw),
+                hdr: encap.header(port, h.gw),
                 port,
             })
         })
         .collect::<Option<Box<[Hop]>>>()?;
     Some(FastRouter {
+        host,
         check,
         lookup,
         hops,
@@ -149,34 +166,38 @@ pub(crate) fn fuse(p: &Pipeline, parts: &[Part]) -> Option<FastRouter> {
 
 impl FastRouter {
     /// The IPv4 total length of Ethernet frame `f` when the router forwards it without an
-    /// exception (IPv4, valid header, TTL > 1, within the MTU), else 0.
+    /// exception (to `own` when filtering, IPv4, valid header, TTL > 1, within the MTU), else 0.
     #[inline(always)]
-    fn admit(&self, f: &[u8]) -> usize {
+    fn admit(&self, f: &[u8], own: Option<MacAddr>) -> usize {
         let Some((eth, ip)) = f.split_first_chunk::<ETH>() else {
             return 0;
         };
-        if u16::from_be_bytes([eth[12], eth[13]]) != ethertype::IPV4 {
+        let eth = ethernet::Frame::new_unchecked(&eth[..]);
+        if own.is_some_and(|m| eth.dst_addr() != m) || eth.ethertype() != ethertype::IPV4 {
             return 0;
         }
         match self.check.check(ip) {
-            // `check` guarantees at least 20 header bytes, so `ip[8]` exists.
-            Ok(tl) if tl <= self.mtu && ip.get(8).is_some_and(|&ttl| ttl > 1) => tl,
+            // `check` guarantees at least 20 header bytes, so the TTL exists.
+            Ok(tl) if tl <= self.mtu && ipv4::Packet::new_unchecked(ip).ttl() > 1 => tl,
             _ => 0,
         }
     }
 
     /// Forwards the frames `0..n` of `batch` that take the router's common path, appending
     /// their indices to `out[port]`; appends every other frame's index, untouched, to `slow`.
+    /// The frames came in by port `in_port`.
     pub(crate) fn run(
         &self,
         batch: &mut Batch,
         n: usize,
+        in_port: u8,
         out: &mut [Vec<u16>],
         slow: &mut Vec<u16>,
     ) {
+        let own = self.host.as_ref().and_then(|h| h.own_mac(in_port));
         match self.lookup.table().small() {
-            Some(t) => self.run_with::<false>(batch, n, out, slow, |d| t.lookup(d)),
-            None => self.run_with::<true>(batch, n, out, slow, |_| 0),
+            Some(t) => self.run_with::<false>(batch, n, own, out, slow, |d| t.lookup(d)),
+            None => self.run_with::<true>(batch, n, own, out, slow, |_| 0),
         }
     }
 
@@ -186,6 +207,7 @@ impl FastRouter {
         &self,
         batch: &mut Batch,
         n: usize,
+        own: Option<MacAddr>,
         out: &mut [Vec<u16>],
         slow: &mut Vec<u16>,
         lookup: impl Fn(u32) -> u16,
@@ -199,10 +221,10 @@ impl FastRouter {
             let m = (n - base).min(LOOKUP_GROUP);
             for k in 0..m {
                 let f = batch.frame(base + k);
-                let l = self.admit(f);
+                let l = self.admit(f, own);
                 tl[k] = l;
-                let d = match f.get(ETH + 16..ETH + 20) {
-                    Some(d) if l != 0 => u32::from_be_bytes([d[0], d[1], d[2], d[3]]),
+                let d = match f.get(ETH..ETH + ipv4::MIN_HEADER_LEN) {
+                    Some(h) if l != 0 => ipv4::Packet::new_unchecked(h).dst_u32(),
                     _ => 0,
                 };
                 if BATCHED {
@@ -233,13 +255,8 @@ impl FastRouter {
                     slow.push(i as u16);
                     continue;
                 };
-                // DecIpTtl: TTL - 1, checksum per RFC 1624 (the TTL shares a word with the
-                // protocol).
-                let old = u16::from_be_bytes([h[ETH + 8], h[ETH + 9]]);
-                let sum = u16::from_be_bytes([h[ETH + 10], h[ETH + 11]]);
-                h[ETH + 8] -= 1;
-                h[ETH + 10..ETH + 12]
-                    .copy_from_slice(&update16(sum, old, old - 0x100).to_be_bytes());
+                // DecIpTtl: TTL - 1 (> 1, checked by `admit`), checksum per RFC 1624.
+                ipv4::Packet::new_unchecked(&mut h[ETH..]).dec_ttl();
                 // Strip + EtherEncap: the new header where the old one was.
                 h[..ETH].copy_from_slice(&hop.hdr);
                 // CheckIpHeader: trim the bytes beyond the IPv4 total length (padding).

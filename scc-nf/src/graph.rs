@@ -28,6 +28,9 @@ pub const MAX_PORTS: usize = 8;
 
 const MAX_NODES: usize = 0x8000;
 
+/// Target words that cannot name an element or a port.
+const RESERVED: &[&str] = &["out", "in", "other", "drop"];
+
 /// Where an element output leads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Target {
@@ -37,6 +40,11 @@ pub enum Target {
     Port(u8),
     /// The port chosen by routing (the frame's `out_port` annotation).
     Routed,
+    /// The port the frame came in by (`in`; e.g. ARP replies).
+    InPort,
+    /// The other port of a two-port NF (`other`; a forwarder's way through), the next port in
+    /// general, the same one for a one-port NF.
+    OtherPort,
     /// Drop (counted as the reason `<node>_<output>_unconnected`).
     Drop,
 }
@@ -54,6 +62,8 @@ struct Node {
 pub struct Pipeline {
     nodes: Vec<Node>,
     ports: Vec<String>,
+    /// More names for ports (the interfaces' names), `(name, port)`.
+    aliases: Vec<(String, u8)>,
     default_port: u8,
     /// Per node: the frames waiting at it.
     queues: Vec<Vec<u16>>,
@@ -100,6 +110,7 @@ impl Pipeline {
         Ok(Self {
             nodes: Vec::new(),
             ports: ports.iter().map(|s| s.to_string()).collect(),
+            aliases: Vec::new(),
             default_port,
             queues: Vec::new(),
             sel: Vec::with_capacity(MAX_BATCH),
@@ -121,8 +132,7 @@ impl Pipeline {
     pub fn add(&mut self, name: &str, element: Box<dyn Element>) -> Result<u16> {
         if self.index_of(name).is_some()
             || self.port_of(name).is_some()
-            || name == "out"
-            || name == "drop"
+            || RESERVED.contains(&name)
         {
             return Err(NfError::Config(format!(
                 "duplicate or reserved element name `{name}`"
@@ -158,9 +168,49 @@ impl Pipeline {
             .map(|i| i as u16)
     }
 
-    /// Index of the port named `name`.
+    /// Index of the port named `name` (a port name or an alias).
     pub fn port_of(&self, name: &str) -> Option<u8> {
-        self.ports.iter().position(|p| p == name).map(|i| i as u8)
+        self.ports
+            .iter()
+            .position(|p| p == name)
+            .map(|i| i as u8)
+            .or_else(|| {
+                self.aliases
+                    .iter()
+                    .find(|(a, _)| a == name)
+                    .map(|(_, p)| *p)
+            })
+    }
+
+    /// Lets port `port` also be called `name` (e.g. its interface's name, for routes and
+    /// targets). Errors on an unknown port or a name already taken by a port, an element or a
+    /// reserved word; an alias equal to the port's own name is accepted and ignored.
+    pub fn add_port_alias(&mut self, name: &str, port: u8) -> Result<()> {
+        if usize::from(port) >= self.ports.len() {
+            return Err(NfError::Config(format!("no port #{port}")));
+        }
+        match self.port_of(name) {
+            Some(p) if p == port => return Ok(()),
+            Some(_) => {
+                return Err(NfError::Config(format!(
+                    "port name `{name}` names two ports"
+                )));
+            }
+            None => {}
+        }
+        if self.index_of(name).is_some() || RESERVED.contains(&name) {
+            return Err(NfError::Config(format!(
+                "port name `{name}` is taken by an element or reserved"
+            )));
+        }
+        self.aliases.push((name.to_string(), port));
+        Ok(())
+    }
+
+    /// The port that `other` leads to from port `p`.
+    pub fn other_port(&self, p: u8) -> u8 {
+        let n = self.ports.len();
+        ((usize::from(p) + 1) % n) as u8
     }
 
     /// The port names.
@@ -168,10 +218,13 @@ impl Pipeline {
         &self.ports
     }
 
-    /// Resolves a target name: a node name, a port name, `out` (routed) or `drop`.
+    /// Resolves a target name: a node name, a port name, `out` (routed), `in` (the input
+    /// port), `other` (the other port) or `drop`.
     pub fn resolve(&self, name: &str) -> Option<Target> {
         match name {
             "out" => Some(Target::Routed),
+            "in" => Some(Target::InPort),
+            "other" => Some(Target::OtherPort),
             "drop" => Some(Target::Drop),
             _ => self
                 .index_of(name)
@@ -259,11 +312,24 @@ impl Pipeline {
         Ok(())
     }
 
-    /// Runs the frames of `batch` through the graph. Afterwards [`Pipeline::port_frames`] lists,
+    /// Runs the frames of `batch`, received on port 0, through the graph
+    /// ([`Pipeline::process_port`]).
+    pub fn process(&mut self, batch: &mut Batch, now_ns: u64) {
+        self.process_port(batch, now_ns, 0);
+    }
+
+    /// Runs the frames of `batch`, all received on port `in_port` (an index into the ports;
+    /// out of range means 0), through the graph. Afterwards [`Pipeline::port_frames`] lists,
     /// per port, the indices of the frames to send there (frames that took the same path keep
     /// their order); every other frame was dropped and counted.
-    pub fn process(&mut self, batch: &mut Batch, now_ns: u64) {
+    pub fn process_port(&mut self, batch: &mut Batch, now_ns: u64, in_port: u8) {
         let n = batch.len().min(MAX_BATCH);
+        let in_port = if usize::from(in_port) < self.ports.len() {
+            in_port
+        } else {
+            0
+        };
+        let other = self.other_port(in_port);
         for o in &mut self.out {
             o.clear();
         }
@@ -279,7 +345,7 @@ impl Pipeline {
         match &self.fast {
             Some(fast) if self.fusion => {
                 // Forwards the common case; the rest enters the graph below.
-                fast.run(batch, n, &mut self.out, &mut self.queues[0]);
+                fast.run(batch, n, in_port, &mut self.out, &mut self.queues[0]);
                 if self.queues[0].is_empty() {
                     self.frames_out += n as u64;
                     return;
@@ -290,6 +356,8 @@ impl Pipeline {
         self.anno[..n].fill(Anno {
             out_port: self.default_port,
             dst_mac: None,
+            in_port,
+            fix_src: false,
         });
         let n_ports = self.out.len();
         let mut pass = 0;
@@ -318,6 +386,8 @@ impl Pipeline {
                 {
                     Some(Target::Node(t)) => Some((true, usize::from(*t))),
                     Some(Target::Port(p)) => Some((false, usize::from(*p))),
+                    Some(Target::InPort) => Some((false, usize::from(in_port))),
+                    Some(Target::OtherPort) => Some((false, usize::from(other))),
                     _ => None,
                 };
                 if let Some((to_node, t)) = uniform
@@ -351,6 +421,8 @@ impl Pipeline {
                                 self.queues[t].push(i);
                             }
                             Some(Target::Port(p)) => self.out[usize::from(*p)].push(i),
+                            Some(Target::InPort) => self.out[usize::from(in_port)].push(i),
+                            Some(Target::OtherPort) => self.out[usize::from(other)].push(i),
                             Some(Target::Routed) => {
                                 let mut p = usize::from(self.anno[usize::from(i)].out_port);
                                 if p >= n_ports {

@@ -1,7 +1,7 @@
 //! # scc-nf: Click-style network function elements and NFs
 //!
 //! The library of network functions that SCC chains are made of (paper §4.1, §5.1): the standard
-//! IP router of the Click paper without ARPQuerier, a firewall and a forwarder, built from
+//! IP router of the Click paper (static next hops, without ARPQuerier), a firewall and a forwarder, built from
 //! batch-oriented elements that own no I/O.
 //!
 //! - [`wire`]: typed zero-copy views of Ethernet, ARP, IPv4, ICMP and UDP, checksums, builders.
@@ -12,7 +12,13 @@
 //! - [`config`]: the NF file format (TOML), the `router`, `firewall` and `forward` presets.
 //! - [`nf`]: the NF loop over scc-io ports (read a batch, process, write) and [`nf::NfCounters`],
 //!   the JSON counters an NF prints at exit.
+//! - [`ports`]: per-port behaviour (`HostEtherFilter`, `FixIpSrc`): an NF reads and writes
+//!   all its ports, each with its own MAC and addresses.
 //! - [`cli`]: the `scc-nf` command line ([`cli::main_from_args`]).
+//!
+//! Dependencies beyond the workspace's usual ones: `signal-hook` (SIGINT/SIGTERM set the stop
+//! flag without a hand-written handler) and `memmap2` (the LPM arena as an anonymous mapping
+//! with `MADV_HUGEPAGE`, without hand-written `mmap`).
 #![warn(missing_docs)]
 
 pub mod cli;
@@ -25,6 +31,7 @@ pub mod filter;
 pub mod graph;
 pub mod lpm;
 pub mod nf;
+pub mod ports;
 pub mod route;
 pub mod wire;
 

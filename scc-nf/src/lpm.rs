@@ -15,7 +15,7 @@
 //! - deeper nodes (bits 24..30 and 30..32, the last stride padded with 4 zero bits) are 24-byte
 //!   Poptrie nodes (`vector`, `leafvec`, offsets of their children and of their `u16` leaves).
 //!
-//! The arena is allocated with `mmap` and `madvise(MADV_HUGEPAGE)` (transparent huge pages cut
+//! The arena is an anonymous mapping (memmap2) with `madvise(MADV_HUGEPAGE)` (transparent huge pages cut
 //! the TLB misses of random lookups; plain heap memory when that fails or off Linux).
 //! [`Lpm::lookup_batch`] is a software pipeline with prefetches, branch-free at level 1, so the
 //! cache misses of different addresses overlap. Next hops are `u16` ids; 0 means "no route".
@@ -852,81 +852,39 @@ impl std::fmt::Debug for Arena {
     }
 }
 
-/// An anonymous private read-write mapping, unmapped on drop.
+/// An anonymous private read-write mapping (memmap2), its usable part aligned to 2 MiB.
 #[cfg(target_os = "linux")]
 struct Mapping {
-    /// Start of the whole mapping (for `munmap`).
-    base: std::ptr::NonNull<u8>,
-    /// Length of the whole mapping.
-    map_len: usize,
+    /// The whole mapping (unmapped on drop).
+    map: memmap2::MmapMut,
     /// Offset of the 2 MiB-aligned start inside the mapping.
     start: usize,
     /// `madvise(MADV_HUGEPAGE)` succeeded.
     huge: bool,
 }
 
-// SAFETY: a `Mapping` exclusively owns its memory (like a `Box<[u8]>`): shared references only
-// read it, writes need `&mut`.
-#[cfg(target_os = "linux")]
-unsafe impl Send for Mapping {}
-// SAFETY: see `Send`; `&Mapping` gives only read access.
-#[cfg(target_os = "linux")]
-unsafe impl Sync for Mapping {}
-
 #[cfg(target_os = "linux")]
 impl Mapping {
     fn new(len: usize) -> Option<Self> {
         let want = len.max(1).checked_next_multiple_of(HUGE)?;
         let map_len = want.checked_add(HUGE)?;
-        // SAFETY: a fresh anonymous private mapping at an address chosen by the kernel; no
-        // existing memory is affected. The result is checked against MAP_FAILED.
-        let p = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                map_len,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
-                -1,
-                0,
-            )
-        };
-        if p == libc::MAP_FAILED {
-            return None;
-        }
-        let base = std::ptr::NonNull::new(p.cast::<u8>())?;
-        let start = (HUGE - (base.as_ptr() as usize) % HUGE) % HUGE;
-        // SAFETY: the range [base + start, base + start + want) lies inside the mapping just
-        // created (start < HUGE, start + want <= map_len); madvise only changes paging policy.
-        let huge =
-            unsafe { libc::madvise(base.as_ptr().add(start).cast(), want, libc::MADV_HUGEPAGE) }
-                == 0;
-        Some(Self {
-            base,
-            map_len,
-            start,
-            huge,
-        })
+        let map = memmap2::MmapMut::map_anon(map_len).ok()?;
+        let start = (HUGE - (map.as_ptr() as usize) % HUGE) % HUGE;
+        // [start, start + want) lies inside the mapping (start < HUGE, start + want <= map_len).
+        let huge = map
+            .advise_range(memmap2::Advice::HugePage, start, want)
+            .is_ok();
+        Some(Self { map, start, huge })
     }
 
     fn bytes(&self, len: usize) -> &[u8] {
-        let len = len.min(self.map_len - self.start);
-        // SAFETY: [base + start, base + start + len) is inside the mapping, which is readable,
-        // zero-initialised by the kernel and lives as long as `self`.
-        unsafe { std::slice::from_raw_parts(self.base.as_ptr().add(self.start), len) }
+        let end = self.start.saturating_add(len).min(self.map.len());
+        &self.map[self.start..end]
     }
 
     fn bytes_mut(&mut self, len: usize) -> &mut [u8] {
-        let len = len.min(self.map_len - self.start);
-        // SAFETY: as in `bytes`, and `&mut self` makes the access exclusive.
-        unsafe { std::slice::from_raw_parts_mut(self.base.as_ptr().add(self.start), len) }
-    }
-}
-
-#[cfg(target_os = "linux")]
-impl Drop for Mapping {
-    fn drop(&mut self) {
-        // SAFETY: unmaps exactly the mapping created in `new`, which nothing borrows any more.
-        unsafe { libc::munmap(self.base.as_ptr().cast(), self.map_len) };
+        let end = self.start.saturating_add(len).min(self.map.len());
+        &mut self.map[self.start..end]
     }
 }
 

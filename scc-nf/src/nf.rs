@@ -1,12 +1,20 @@
 //! The NF loop: the paper's three rounds (read a batch, process it, write it) over scc-io ports,
 //! with sleep / busy / adaptive polling, accounting and the JSON counters.
+//!
+//! Every port is read: one round takes at most one batch from each port in turn (the first port
+//! of the round rotates, so no port starves another), runs it through the pipeline as coming
+//! from that port, and sends the results. When a whole round finds nothing, the loop sleeps on
+//! all ports at once ([`scc_io::wait_any`]). A transient receive error (ENOBUFS, ENOMEM, EINTR,
+//! EAGAIN, ENETDOWN, an interface going down) is counted in `rx_errors` and retried; only an
+//! error that persists on a port for [`RX_ERROR_GRACE`] without a successful receive, or any
+//! other error, ends the NF.
 
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use scc_io::{Batch, Port, PortStats};
+use scc_io::{Batch, IoError, Port, PortStats, wait_any};
 use serde::{Deserialize, Serialize};
 
 use crate::config::PollMode;
@@ -17,10 +25,49 @@ use crate::graph::Pipeline;
 pub const SLEEP_SLICE: Duration = Duration::from_millis(100);
 /// The drop reason for frames the output port could not send.
 pub const TX_FAILED: &str = "tx_failed";
+/// How long a port may keep failing to receive (transient errors only) before the NF gives up.
+pub const RX_ERROR_GRACE: Duration = Duration::from_secs(5);
+/// The pause after a round with a receive error and no frames (error path only).
+const RX_ERROR_PAUSE: Duration = Duration::from_millis(1);
+
+/// True for receive errors worth retrying: the kernel was short of buffers or memory, the call
+/// was interrupted, or the link went down (it may come back).
+pub fn is_transient_rx_error(e: &IoError) -> bool {
+    match e {
+        IoError::InterfaceDown(_) => true,
+        IoError::Sys { source, .. } => matches!(
+            source.raw_os_error(),
+            Some(
+                libc::ENOBUFS
+                    | libc::ENOMEM
+                    | libc::EINTR
+                    | libc::EAGAIN
+                    | libc::ENETDOWN
+                    | libc::ENETRESET
+            )
+        ),
+        _ => false,
+    }
+}
+
+/// One port's share of an NF's counters.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PortCounters {
+    /// The interface (or mem port) name.
+    pub name: String,
+    /// Frames received on this port.
+    pub rx: u64,
+    /// Frames sent on this port.
+    pub tx: u64,
+    /// Frames the kernel dropped before the NF read them on this port.
+    pub kernel_drops: u64,
+    /// Transient receive errors on this port (retried).
+    pub rx_errors: u64,
+}
 
 /// An NF's counters: what `scc-nf` prints as one JSON object on stdout when it stops (and
 /// appends to its stats file every second). Accounting identity:
-/// `rx == tx + sum(drops)` at all times.
+/// `rx == tx + sum(drops)` at all times, where `rx` and `tx` are the sums over `ports`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct NfCounters {
     /// The NF's name.
@@ -55,6 +102,12 @@ pub struct NfCounters {
     pub poll: String,
     /// Seconds since the NF started.
     pub elapsed_s: f64,
+    /// Transient receive errors, retried (see [`is_transient_rx_error`]).
+    #[serde(default)]
+    pub rx_errors: u64,
+    /// Per port (the opened interfaces, in order: rx first): frames in and out.
+    #[serde(default)]
+    pub ports: Vec<PortCounters>,
 }
 
 impl NfCounters {
@@ -63,9 +116,13 @@ impl NfCounters {
         self.drops.values().sum()
     }
 
-    /// True when `rx == tx + dropped()`.
+    /// True when `rx == tx + dropped()` and, when per-port counters are present, `rx` and
+    /// `tx` are their sums.
     pub fn balanced(&self) -> bool {
         self.rx == self.tx + self.dropped()
+            && (self.ports.is_empty()
+                || (self.ports.iter().map(|p| p.rx).sum::<u64>() == self.rx
+                    && self.ports.iter().map(|p| p.tx).sum::<u64>() == self.tx))
     }
 }
 
@@ -77,6 +134,17 @@ pub struct Nf {
     /// The opened ports; `map[pipeline port] = index into ports`.
     ports: Vec<Box<dyn Port>>,
     map: Vec<usize>,
+    /// Per entry of `ports`: the pipeline port its frames come in by.
+    in_port: Vec<u8>,
+    /// Per entry of `ports`: frames received.
+    port_rx: Vec<u64>,
+    /// Per entry of `ports`: transient receive errors, and since when the port fails.
+    port_rx_errors: Vec<u64>,
+    failing_since: Vec<Option<Instant>>,
+    /// The port the next round starts with.
+    next_port: usize,
+    /// Waits on all ports at once (system calls the ports do not count).
+    waits: u64,
     batch: Batch,
     poll: PollMode,
     spin: Duration,
@@ -121,8 +189,10 @@ pub struct NfOptions {
 }
 
 impl Nf {
-    /// An NF running `pipeline` with `ports[0]` as input; `map[k]` is the index in `ports` of the
+    /// An NF running `pipeline` over `ports`, all read; `map[k]` is the index in `ports` of the
     /// pipeline's port `k` (e.g. `[0, 1]`, or `[0, 0]` when rx and tx are one interface).
+    /// Frames read from `ports[i]` enter the pipeline as coming from the first pipeline port
+    /// mapped to `i`; a port no pipeline port maps to is an error.
     pub fn new(
         pipeline: Pipeline,
         ports: Vec<Box<dyn Port>>,
@@ -149,12 +219,26 @@ impl Nf {
             ),
         };
         let nports = ports.len();
+        let mut in_port = Vec::with_capacity(nports);
+        for i in 0..nports {
+            let k = map
+                .iter()
+                .position(|&m| m == i)
+                .ok_or_else(|| NfError::Config(format!("port #{i} is in no pipeline port")))?;
+            in_port.push(k as u8);
+        }
         Ok(Self {
             name: opts.name,
             kind: opts.kind,
             pipeline,
             ports,
             map,
+            in_port,
+            port_rx: vec![0; nports],
+            port_rx_errors: vec![0; nports],
+            failing_since: vec![None; nports],
+            next_port: 0,
+            waits: 0,
             batch: Batch::new(opts.batch, opts.frame_size)?,
             poll: opts.poll,
             spin: opts.spin,
@@ -170,18 +254,53 @@ impl Nf {
         })
     }
 
-    /// One round: receive a batch without blocking, process it, send it. Returns the number of
-    /// frames received (0: nothing was waiting).
+    /// One round: from each port in turn (the first port rotates), receive a batch without
+    /// blocking, process it, send it. Returns the number of frames received (0: nothing was
+    /// waiting, or only transient errors, which are counted).
     pub fn poll_once(&mut self) -> Result<usize> {
+        let nports = self.ports.len();
+        let first = self.next_port % nports;
+        self.next_port = first + 1;
+        let mut total = 0;
+        let mut errors = false;
+        for k in 0..nports {
+            let i = (first + k) % nports;
+            match self.poll_port(i) {
+                Ok(n) => {
+                    total += n;
+                    self.failing_since[i] = None;
+                }
+                Err(NfError::Io(e)) if is_transient_rx_error(&e) => {
+                    self.port_rx_errors[i] += 1;
+                    errors = true;
+                    let since = *self.failing_since[i].get_or_insert_with(Instant::now);
+                    if since.elapsed() >= RX_ERROR_GRACE {
+                        return Err(NfError::Io(e));
+                    }
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        if errors && total == 0 {
+            std::thread::sleep(RX_ERROR_PAUSE);
+        }
+        Ok(total)
+    }
+
+    /// Receives one batch from `ports[i]`, processes and sends it. A receive error is returned
+    /// before anything is counted (nothing was taken from the port).
+    fn poll_port(&mut self, i: usize) -> Result<usize> {
         self.batch.clear();
-        let n = self.ports[0].recv_batch(&mut self.batch)?;
+        let n = self.ports[i].recv_batch(&mut self.batch)?;
         if n == 0 {
             return Ok(0);
         }
         self.rx += n as u64;
+        self.port_rx[i] += n as u64;
         self.batches += 1;
         let now = self.started.elapsed().as_nanos() as u64;
-        self.pipeline.process(&mut self.batch, now);
+        self.pipeline
+            .process_port(&mut self.batch, now, self.in_port[i]);
         for p in 0..self.map.len() {
             let idx = self.pipeline.port_frames(p);
             if idx.is_empty() {
@@ -220,7 +339,8 @@ impl Nf {
                     PollMode::Adaptive => last_frame.elapsed() >= self.spin,
                 };
                 if sleep {
-                    self.ports[0].wait_readable(Some(SLEEP_SLICE))?;
+                    self.waits += 1;
+                    wait_any(&mut self.ports, Some(SLEEP_SLICE))?;
                 } else {
                     std::hint::spin_loop();
                 }
@@ -257,13 +377,23 @@ impl Nf {
         }
         drops.retain(|_, v| *v > 0);
         let mut st = PortStats::default();
-        for p in &mut self.ports {
+        let mut ports = Vec::with_capacity(self.ports.len());
+        for (i, p) in self.ports.iter_mut().enumerate() {
             let s = p.stats();
             st.rx_syscalls += s.rx_syscalls;
             st.tx_syscalls += s.tx_syscalls;
             st.kernel_drops += s.kernel_drops;
             st.empty_polls += s.empty_polls;
+            ports.push(PortCounters {
+                name: p.name().to_string(),
+                rx: self.port_rx[i],
+                tx: self.port_tx[i],
+                kernel_drops: s.kernel_drops,
+                rx_errors: self.port_rx_errors[i],
+            });
         }
+        // A wait on several ports is one system call that none of them counted.
+        st.rx_syscalls += self.waits;
         let mut events = self.pipeline.events();
         events.retain(|_, v| *v > 0);
         NfCounters {
@@ -283,6 +413,8 @@ impl Nf {
             batch: self.batch.capacity(),
             poll: self.poll.name().to_string(),
             elapsed_s: self.started.elapsed().as_secs_f64(),
+            rx_errors: self.port_rx_errors.iter().sum(),
+            ports,
         }
     }
 
