@@ -132,6 +132,44 @@ pub(crate) fn if_info(name: &str) -> Result<IfInfo> {
     })
 }
 
+/// `struct ethtool_value` (legacy ethtool ioctls).
+#[repr(C)]
+struct EthtoolValue {
+    cmd: u32,
+    data: u32,
+}
+
+/// Turns TCP segmentation, generic segmentation and TX checksum offload of `name` on or off
+/// (`SIOCETHTOOL` with `ETHTOOL_STSO`, `ETHTOOL_SGSO`, `ETHTOOL_STXCSUM`).
+pub(crate) fn set_offloads(name: &str, on: bool) -> Result<()> {
+    const SIOCETHTOOL: libc::c_ulong = 0x8946;
+    const ETHTOOL_STXCSUM: u32 = 0x17;
+    const ETHTOOL_STSO: u32 = 0x1f;
+    const ETHTOOL_SGSO: u32 = 0x24;
+    let sock = Socket::new(Domain::UNIX, Type::DGRAM, None)
+        .map_err(|e| IoError::from_io("socket(AF_UNIX)", e))?;
+    for cmd in [ETHTOOL_STSO, ETHTOOL_SGSO, ETHTOOL_STXCSUM] {
+        let mut val = EthtoolValue {
+            cmd,
+            data: u32::from(on),
+        };
+        let mut req = ifreq(name)?;
+        let ptr = (&mut val as *mut EthtoolValue as usize).to_ne_bytes();
+        req.data[..ptr.len()].copy_from_slice(&ptr);
+        // SAFETY: `req` is a valid `struct ifreq` whose union holds a pointer to `val`, a live
+        // `struct ethtool_value` the kernel reads (set commands only read it).
+        let r = unsafe { libc::ioctl(sock.as_raw_fd(), SIOCETHTOOL as _, &mut req as *mut IfReq) };
+        if r < 0 {
+            let e = io::Error::last_os_error();
+            return Err(match e.raw_os_error() {
+                Some(libc::ENODEV) => IoError::UnknownInterface(name.to_string()),
+                _ => IoError::from_io("ioctl(SIOCETHTOOL)", e),
+            });
+        }
+    }
+    Ok(())
+}
+
 /// Sets an integer socket option.
 pub(crate) fn setsockopt_int(
     fd: RawFd,
