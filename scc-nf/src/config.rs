@@ -603,7 +603,10 @@ pub fn build_pipeline_ports(cfg: &NfConfig, env: &Env, ports: &[PortEnv]) -> Res
             "FixIpSrc" => {
                 part = Part::FixSrc;
                 Box::new(FixIpSrc::new(PerPort::new(
-                    port_env.iter().map(|pe| pe.addrs.first().copied()).collect(),
+                    port_env
+                        .iter()
+                        .map(|pe| pe.addrs.first().copied())
+                        .collect(),
                     None,
                 )))
             }

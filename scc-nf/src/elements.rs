@@ -588,7 +588,10 @@ impl Element for EtherEncap {
                 *v = Verdict::drop(0);
                 continue;
             }
-            let (port, gw) = cx.anno.get(i).map_or((0, None), |a| (a.out_port, a.dst_mac));
+            let (port, gw) = cx
+                .anno
+                .get(i)
+                .map_or((0, None), |a| (a.out_port, a.dst_mac));
             let hdr = self.header(port, gw);
             b.frame_mut(i)[..ethernet::HEADER_LEN].copy_from_slice(&hdr);
             *v = Verdict::out(0);

@@ -130,9 +130,7 @@ impl Pipeline {
     /// Adds a node named `name` (unique; not a port name) and returns its index. The first node
     /// added is the entry of the graph.
     pub fn add(&mut self, name: &str, element: Box<dyn Element>) -> Result<u16> {
-        if self.index_of(name).is_some()
-            || self.port_of(name).is_some()
-            || RESERVED.contains(&name)
+        if self.index_of(name).is_some() || self.port_of(name).is_some() || RESERVED.contains(&name)
         {
             return Err(NfError::Config(format!(
                 "duplicate or reserved element name `{name}`"

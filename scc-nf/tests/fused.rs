@@ -10,6 +10,7 @@ use common::*;
 use proptest::prelude::*;
 use scc_nf::config::{Env, NfConfig, Preset, build_pipeline};
 use scc_nf::graph::{Pipeline, Target};
+use scc_nf::wire::MacAddr;
 use scc_nf::wire::build::{UdpFrame, arp_request};
 
 fn router_cfg() -> NfConfig {
@@ -111,10 +112,21 @@ fn same(
     frames: &[Vec<u8>],
     now: u64,
 ) -> Result<(), TestCaseError> {
+    same_from(fused, plain, frames, now, 0)
+}
+
+/// [`same`] for frames that came in by port `in_port`.
+fn same_from(
+    fused: &mut Pipeline,
+    plain: &mut Pipeline,
+    frames: &[Vec<u8>],
+    now: u64,
+    in_port: u8,
+) -> Result<(), TestCaseError> {
     let mut bf = batch_of(frames);
     let mut bp = batch_of(frames);
-    fused.process(&mut bf, now);
-    plain.process(&mut bp, now);
+    fused.process_port(&mut bf, now, in_port);
+    plain.process_port(&mut bp, now, in_port);
     for port in 0..plain.ports().len() {
         let (mut a, mut b) = (
             fused.port_frames(port).to_vec(),
@@ -220,4 +232,79 @@ proptest! {
             Ok::<(), TestCaseError>(())
         })?;
     }
+}
+
+/// A BGP-sized table (120k prefixes, so the LPM's batched lookups run rather than the small-table
+/// scan), routes to both ports, frames in by both ports, to known prefixes, unrouted addresses,
+/// foreign MACs and expiring TTLs: fused and element by element agree on everything.
+#[test]
+fn fused_equals_generic_on_a_large_table() {
+    use scc_nf::lpm::{XorShift, synthetic_table};
+    let table = synthetic_table(120_000, 7);
+    let mut routes: Vec<String> = table
+        .iter()
+        .enumerate()
+        .map(|(k, &(a, l))| {
+            let port = if k % 3 == 0 { "rx" } else { "tx" };
+            format!(
+                "{}/{l} via 02:00:00:00:{:02x}:{:02x} port {port}",
+                Ipv4Addr::from(a),
+                k % 7,
+                k % 5
+            )
+        })
+        .collect();
+    routes.push("198.18.0.0/15".into());
+    let cfg = NfConfig {
+        preset: Some(Preset::Router),
+        routes,
+        ..Default::default()
+    };
+    let fused_p = build_pipeline(&cfg, &env()).unwrap();
+    let mut plain = build_pipeline(&cfg, &env()).unwrap();
+    plain.set_fusion(false);
+    assert!(fused_p.is_fused() && !plain.is_fused());
+    let mut fused = fused_p;
+    let mut rng = XorShift(99);
+    let mut forwarded = 0;
+    for round in 0..40u64 {
+        let frames: Vec<Vec<u8>> = (0..32)
+            .map(|k| {
+                let r = rng.next();
+                let (a, l) = table[(r % table.len() as u64) as usize];
+                let host = (rng.next() as u32) & !scc_nf::wire::ipv4::prefix_mask(l);
+                let dst = match k % 8 {
+                    7 => Ipv4Addr::from(rng.next() as u32),
+                    _ => Ipv4Addr::from(a | host),
+                };
+                udp_frame(&UdpFrame {
+                    dst_ip: dst,
+                    ttl: if k % 11 == 0 { 1 } else { 64 },
+                    dst_mac: if k % 13 == 0 {
+                        MacAddr([2, 0xaa, 0, 0, 0, 1])
+                    } else {
+                        ROUTER_MAC
+                    },
+                    ident: k,
+                    ..spec()
+                })
+            })
+            .collect();
+        same_from(
+            &mut fused,
+            &mut plain,
+            &frames,
+            round * 1_000_000,
+            (round % 2) as u8,
+        )
+        .unwrap();
+        forwarded += fused.port_frames(0).len() + fused.port_frames(1).len();
+    }
+    let drops = fused.drops();
+    assert!(
+        forwarded > 40 * 20,
+        "most frames are routed: {forwarded}, {drops:?}"
+    );
+    assert!(drops.get("other_host").is_some_and(|&n| n > 0), "{drops:?}");
+    assert!(drops.get("no_route").is_some_and(|&n| n > 0), "{drops:?}");
 }

@@ -82,14 +82,20 @@ fn topology(kernel: bool) -> Hosts {
             if kernel { "0" } else { "8" },
         );
     }
-    write_sysctl("/proc/sys/net/ipv4/ip_forward", if kernel { "1" } else { "0" });
+    write_sysctl(
+        "/proc/sys/net/ipv4/ip_forward",
+        if kernel { "1" } else { "0" },
+    );
     for (ns, h, ip, gw) in [(&a, "ha0", A_IP, R0_IP), (&b, "hb0", B_IP, R1_IP)] {
         let mut hn = Netlink::open_in(ns).unwrap();
         hn.add_ipv4(h, ip, 24).unwrap();
         hn.set_up(h).unwrap();
         // The hosts' packets cross AF_PACKET sockets: no TCP super-frames, real checksums.
         ns.run(|| set_offloads(h, false)).unwrap().unwrap();
-        run_ok(ns, &["ip", "route", "add", "default", "via", &gw.to_string()]);
+        run_ok(
+            ns,
+            &["ip", "route", "add", "default", "via", &gw.to_string()],
+        );
     }
     for i in ["r0", "r1"] {
         assert!(wait_running(i, Duration::from_secs(3)).unwrap(), "{i}");
@@ -121,7 +127,16 @@ fn ping(h: &Hosts) {
 fn arping(ns: &NetNs, ifname: &str, ip: Ipv4Addr, want: MacAddr, other: MacAddr) {
     let out = run_ok(
         ns,
-        &["arping", "-c", "2", "-w", "5", "-i", ifname, &ip.to_string()],
+        &[
+            "arping",
+            "-c",
+            "2",
+            "-w",
+            "5",
+            "-i",
+            ifname,
+            &ip.to_string(),
+        ],
     );
     let text = out.to_lowercase();
     assert!(text.contains(&want.to_string()), "want {want}: {out}");
@@ -142,11 +157,10 @@ fn pattern(n: usize) -> Vec<u8> {
 
 /// A Rust TcpStream pair: A sends 4 MiB to B through the router; B checks every byte.
 fn tcp_transfer(h: &Hosts) {
-    let listener = h
-        .b
-        .run(|| TcpListener::bind((B_IP, 5001)))
-        .unwrap()
-        .unwrap();
+    let listener =
+        h.b.run(|| TcpListener::bind((B_IP, 5001)))
+            .unwrap()
+            .unwrap();
     let server = std::thread::spawn(move || {
         let (mut s, _) = listener.accept().unwrap();
         s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
@@ -171,16 +185,14 @@ fn tcp_transfer(h: &Hosts) {
 /// Sends `FOREIGN_FRAMES` UDP frames from A to B addressed to a foreign MAC (a raw port in A)
 /// and counts how many reach B's interface (a raw port in B). Returns the count.
 fn foreign_frames(h: &Hosts) -> usize {
-    let mut sink = h
-        .b
-        .run(|| open_port(&PortConfig::new("hb0", Driver::Mmsg, 64)))
-        .unwrap()
-        .unwrap();
-    let mut src = h
-        .a
-        .run(|| open_port(&PortConfig::new("ha0", Driver::Mmsg, 64)))
-        .unwrap()
-        .unwrap();
+    let mut sink =
+        h.b.run(|| open_port(&PortConfig::new("hb0", Driver::Mmsg, 64)))
+            .unwrap()
+            .unwrap();
+    let mut src =
+        h.a.run(|| open_port(&PortConfig::new("ha0", Driver::Mmsg, 64)))
+            .unwrap()
+            .unwrap();
     let mut b = Batch::new(usize::from(FOREIGN_FRAMES), 2048).unwrap();
     let mut buf = [0u8; 64];
     for k in 0..FOREIGN_FRAMES {
@@ -252,9 +264,8 @@ fn check_all(h: &Hosts) -> usize {
 
 fn tools_present(test: &str) -> bool {
     for tool in ["ping", "arping", "ip"] {
-        let found = std::env::var_os("PATH").is_some_and(|p| {
-            std::env::split_paths(&p).any(|d| d.join(tool).is_file())
-        });
+        let found = std::env::var_os("PATH")
+            .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(tool).is_file()));
         if !found {
             println!("SKIPPED: {test}: `{tool}` is not installed");
             return false;
@@ -285,8 +296,14 @@ scc_io::sandbox_test!(
         let (p0, p1) = (&c.ports[0], &c.ports[1]);
         assert_eq!((p0.name.as_str(), p1.name.as_str()), ("r0", "r1"));
         // Both ways: each port received and sent (ARP replies, pings, TCP data and ACKs).
-        assert!(p0.rx > 1000 && p0.tx > 0 && p1.rx > 0 && p1.tx > 1000, "{c:?}");
-        assert!(c.events.get("arp_replies").is_some_and(|&n| n >= 4), "{c:?}");
+        assert!(
+            p0.rx > 1000 && p0.tx > 0 && p1.rx > 0 && p1.tx > 1000,
+            "{c:?}"
+        );
+        assert!(
+            c.events.get("arp_replies").is_some_and(|&n| n >= 4),
+            "{c:?}"
+        );
     }
 );
 
@@ -296,6 +313,10 @@ scc_io::sandbox_test!(
             return;
         }
         let h = topology(true);
-        assert_eq!(check_all(&h), 0, "the kernel forwarded frames to a foreign MAC");
+        assert_eq!(
+            check_all(&h),
+            0,
+            "the kernel forwarded frames to a foreign MAC"
+        );
     }
 );
