@@ -110,6 +110,18 @@ pub struct MemPort {
 ///
 /// Errors: [`IoError::BadBatchSize`] for `slots == 0`, [`IoError::BadFrameSize`] for a frame size
 /// outside the supported range.
+///
+/// ```
+/// use scc_io::{Batch, Port, mem};
+/// let (mut a, mut b) = mem::pair("a", "b", 8, 2048).unwrap();
+/// let mut out = Batch::new(4, 2048).unwrap();
+/// out.push(&[0xab; 60]).unwrap();
+/// assert_eq!(a.send_batch(&out).unwrap(), 1);
+/// let mut got = Batch::new(4, 2048).unwrap();
+/// assert_eq!(b.recv_batch(&mut got).unwrap(), 1);
+/// assert_eq!(got.frame(0), &[0xab; 60][..]);
+/// assert_eq!(b.recv_batch(&mut got).unwrap(), 0, "never blocks");
+/// ```
 pub fn pair(
     a: impl Into<String>,
     b: impl Into<String>,

@@ -27,7 +27,7 @@ use crate::element::{Ctx, Element, Verdict};
 use crate::error::{NfError, Result};
 use crate::wire::ethernet::{self, ethertype};
 use crate::wire::ipv4::{self, prefix_mask, protocol};
-use crate::wire::{get_u16, get_u32};
+use crate::wire::udp;
 
 /// One filter rule.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -195,13 +195,20 @@ impl RuleSet {
     /// The decision for an IPv4 packet `p` (checked header at offset 0): `Some(rule index)` of
     /// the first matching rule, or `None` (default action).
     pub fn first_match(&self, p: &[u8]) -> Option<usize> {
-        let hl = usize::from(p[0] & 0x0f) * 4;
-        let proto = p[9];
-        let src = get_u32(p, 12);
-        let dst = get_u32(p, 16);
-        let first_frag = get_u16(p, 6) & ipv4::FRAG_OFFSET_MASK == 0;
+        if p.len() < ipv4::MIN_HEADER_LEN {
+            return None;
+        }
+        // At least 20 bytes: every fixed header field exists.
+        let ip = ipv4::Packet::new_unchecked(p);
+        let hl = ip.header_len();
+        let proto = ip.protocol();
+        let (src, dst) = (ip.src_u32(), ip.dst_u32());
+        let first_frag = ip.flags_frag() & ipv4::FRAG_OFFSET_MASK == 0;
         let ports = if first_frag && (proto == protocol::TCP || proto == protocol::UDP) {
-            p.get(hl..hl + 4).map(|l| (get_u16(l, 0), get_u16(l, 2)))
+            p.get(hl..hl + udp::HEADER_LEN).map(|l| {
+                let u = udp::Packet::new_unchecked(l);
+                (u.src_port(), u.dst_port())
+            })
         } else {
             None
         };
@@ -247,7 +254,7 @@ impl IpFilter {
 
     fn decide(&mut self, f: &[u8]) -> Verdict {
         let ip = if self.ethernet {
-            if f.len() < ethernet::HEADER_LEN || get_u16(f, 12) != ethertype::IPV4 {
+            if ethernet::Frame::new_checked(f).map_or(true, |e| e.ethertype() != ethertype::IPV4) {
                 return if self.rules.nonip_allow {
                     Verdict::out(0)
                 } else {

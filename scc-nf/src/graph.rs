@@ -59,6 +59,25 @@ struct Node {
 
 /// A processing graph. Build it with [`Pipeline::new`] and [`Pipeline::add`], then
 /// [`Pipeline::connect`] the outputs (unconnected outputs drop).
+///
+/// ```
+/// use scc_io::Batch;
+/// use scc_nf::elements::{Classifier, Discard};
+/// use scc_nf::graph::{Pipeline, Target};
+/// let mut p = Pipeline::new(&["rx", "tx"], 1).unwrap();
+/// let c = p.add("classify", Box::new(Classifier)).unwrap();
+/// let d = p.add("non_ip", Box::new(Discard::new("not_ip"))).unwrap();
+/// p.connect(c, 0, Target::OtherPort).unwrap(); // IPv4 goes through
+/// p.connect(c, 2, Target::Node(d)).unwrap();
+/// let mut b = Batch::new(4, 2048).unwrap();
+/// let mut ipv4 = [0u8; 60];
+/// ipv4[12] = 0x08;
+/// b.push(&ipv4).unwrap();
+/// b.push(&[0u8; 60]).unwrap(); // EtherType 0
+/// p.process_port(&mut b, 0, 1); // in by tx
+/// assert_eq!(p.port_frames(0), &[0]);
+/// assert_eq!(p.drops()["not_ip"], 1);
+/// ```
 pub struct Pipeline {
     nodes: Vec<Node>,
     ports: Vec<String>,

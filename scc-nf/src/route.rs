@@ -10,7 +10,7 @@
 //! default        via 02:00:00:00:00:01    # same as 0.0.0.0/0
 //! ```
 //! `via` gives the gateway's MAC address written by `EtherEncap` (default: the NF's `--gw-mac`);
-//! `port` names the output port (default `tx`; `rx` sends back out of the input interface).
+//! `port` names the output port: `rx`, `tx` (the default) or an interface's name.
 //! Host bits of a prefix are ignored. A later line for the same prefix replaces an earlier one.
 //! `--route PREFIX/LEN` on the command line takes the same syntax.
 
@@ -23,7 +23,7 @@ use scc_io::Batch;
 use crate::element::{Ctx, Element, Verdict};
 use crate::error::{NfError, Result};
 use crate::lpm::{Lpm, Route};
-use crate::wire::{MacAddr, get_u32, ipv4};
+use crate::wire::{MacAddr, ipv4};
 
 /// One parsed route.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,6 +39,14 @@ pub struct RouteSpec {
 }
 
 /// Parses one route line (without comment). `Ok(None)` for an empty line.
+///
+/// ```
+/// use scc_nf::route::parse_route_line;
+/// let r = parse_route_line("198.19.7.9/24 via 02:00:00:00:00:03 port r1 # c").unwrap().unwrap();
+/// assert_eq!((r.prefix.to_string(), r.len), ("198.19.7.0".to_string(), 24));
+/// assert_eq!(r.port.as_deref(), Some("r1"));
+/// assert!(parse_route_line("10.0.0.0/33").is_err());
+/// ```
 pub fn parse_route_line(line: &str) -> std::result::Result<Option<RouteSpec>, String> {
     let line = line.split('#').next().unwrap_or("").trim();
     if line.is_empty() {
@@ -197,7 +205,7 @@ impl RouteTable {
                 None => default_port,
                 Some(p) => port_index(p).ok_or_else(|| {
                     NfError::Config(format!(
-                        "route {}/{}: unknown port `{p}` (expected tx or rx)",
+                        "route {}/{}: unknown port `{p}` (expected tx, rx or an interface's name)",
                         r.prefix, r.len
                     ))
                 })?,
@@ -297,9 +305,9 @@ impl Element for IpLookup {
         for (s, o) in sel.chunks(GROUP).zip(out.chunks_mut(GROUP)) {
             for (k, &i) in s.iter().enumerate() {
                 let f = b.frame(usize::from(i));
-                let d = f.get(self.offset + 16..self.offset + 20);
-                ok[k] = d.is_some();
-                dsts[k] = d.map_or(0, |d| get_u32(d, 0));
+                let h = f.get(self.offset..self.offset + ipv4::MIN_HEADER_LEN);
+                ok[k] = h.is_some();
+                dsts[k] = h.map_or(0, |h| ipv4::Packet::new_unchecked(h).dst_u32());
             }
             self.table
                 .lpm

@@ -1,7 +1,21 @@
 //! Builders that write complete frames into a caller's buffer (no allocation).
 //!
 //! Used by the traffic generator (one call per frame, or once as a template whose payload is then
-//! patched) and by tests.
+//! patched) and by tests. [`UdpFrame`] is the Ethernet header plus an [`ipv4::Repr`] and a
+//! [`udp::Repr`], emitted by those (one definition of each header's layout).
+//!
+//! ```
+//! use scc_nf::wire::build::UdpFrame;
+//! use scc_nf::wire::{ethernet, ipv4, udp};
+//! let spec = UdpFrame { ttl: 9, ..UdpFrame::default() };
+//! let mut buf = [0u8; 64];
+//! let n = spec.write(&mut buf, &[0x5a; 22]).unwrap();
+//! assert_eq!(n, UdpFrame::frame_len(22));
+//! let ip = ipv4::Packet::new_checked(&buf[ethernet::HEADER_LEN..n]).unwrap();
+//! assert_eq!(ipv4::Repr::parse(&ip).unwrap(), spec.ipv4_repr(udp::HEADER_LEN + 22));
+//! let u = udp::Packet::new_checked(ip.payload()).unwrap();
+//! assert_eq!(udp::Repr::parse(&u, spec.src_ip, spec.dst_ip).unwrap(), spec.udp_repr());
+//! ```
 
 use std::net::Ipv4Addr;
 
@@ -91,31 +105,40 @@ impl UdpFrame {
         eth.set_dst_addr(self.dst_mac);
         eth.set_src_addr(self.src_mac);
         eth.set_ethertype(ethertype::IPV4);
-        let ip_buf = &mut buf[ethernet::HEADER_LEN..];
-        {
-            let udp_buf = &mut ip_buf[ipv4::MIN_HEADER_LEN..];
-            let mut u = udp::Packet::new_unchecked(&mut *udp_buf);
-            u.set_src_port(self.src_port);
-            u.set_dst_port(self.dst_port);
-            u.set_len(ip_len16 - ipv4::MIN_HEADER_LEN as u16);
-            u.set_checksum(0);
-            fill(u.payload_mut());
-            if self.udp_checksum {
-                u.fill_checksum(self.src_ip, self.dst_ip);
-            }
-        }
-        let mut ip = ipv4::Packet::new_unchecked(ip_buf);
-        ip.set_version_ihl(5);
-        ip.set_dscp_ecn(0);
-        ip.set_total_len(ip_len16);
-        ip.set_ident(self.ident);
-        ip.set_flags_frag(if self.dont_frag { ipv4::FLAG_DF } else { 0 });
-        ip.set_ttl(self.ttl);
-        ip.set_protocol(protocol::UDP);
-        ip.set_src_addr(self.src_ip);
-        ip.set_dst_addr(self.dst_ip);
-        ip.fill_checksum();
+        let ip = self.ipv4_repr(usize::from(ip_len16) - ipv4::MIN_HEADER_LEN);
+        let mut p = ipv4::Packet::new_unchecked(eth.payload_mut());
+        ip.emit(&mut p);
+        self.udp_repr().emit(
+            &mut udp::Packet::new_unchecked(p.payload_mut()),
+            self.src_ip,
+            self.dst_ip,
+            payload_len,
+            fill,
+            self.udp_checksum,
+        );
         Ok(len)
+    }
+
+    /// The IPv4 header of the frame, for `payload_len` bytes of UDP datagram.
+    pub fn ipv4_repr(&self, payload_len: usize) -> ipv4::Repr {
+        ipv4::Repr {
+            src_addr: self.src_ip,
+            dst_addr: self.dst_ip,
+            protocol: protocol::UDP,
+            payload_len,
+            ttl: self.ttl,
+            ident: self.ident,
+            dont_frag: self.dont_frag,
+            dscp_ecn: 0,
+        }
+    }
+
+    /// The UDP header of the frame.
+    pub fn udp_repr(&self) -> udp::Repr {
+        udp::Repr {
+            src_port: self.src_port,
+            dst_port: self.dst_port,
+        }
     }
 }
 
@@ -195,17 +218,17 @@ pub(crate) fn write_icmp_error_headers(
         m.set_rest(rest);
         m.fill_checksum();
     }
-    let mut ip = ipv4::Packet::new_unchecked(&mut *buf);
-    ip.set_version_ihl(5);
-    ip.set_dscp_ecn(0xc0); // Internetwork control, as routers send errors.
-    ip.set_total_len(len);
-    ip.set_ident(0);
-    ip.set_flags_frag(0);
-    ip.set_ttl(64);
-    ip.set_protocol(protocol::ICMP);
-    ip.set_src_addr(src);
-    ip.set_dst_addr(dst);
-    ip.fill_checksum();
+    ipv4::Repr {
+        src_addr: src,
+        dst_addr: dst,
+        protocol: protocol::ICMP,
+        payload_len: usize::from(len).saturating_sub(ipv4::MIN_HEADER_LEN),
+        ttl: 64,
+        ident: 0,
+        dont_frag: false,
+        dscp_ecn: 0xc0, // Internetwork control, as routers send errors.
+    }
+    .emit(&mut ipv4::Packet::new_unchecked(&mut *buf));
 }
 
 #[cfg(test)]

@@ -57,6 +57,15 @@ mod field {
 }
 
 /// A view of an IPv4 packet (header, options and payload).
+///
+/// ```
+/// use scc_nf::wire::ipv4::{Packet, Repr};
+/// let mut buf = [0u8; 20];
+/// Repr { ttl: 2, ..Repr::default() }.emit(&mut Packet::new_unchecked(&mut buf[..]));
+/// let mut p = Packet::new_checked(&mut buf[..]).unwrap();
+/// assert_eq!(p.dec_ttl(), 1);
+/// assert!(p.verify_checksum(), "RFC 1624 incremental update");
+/// ```
 #[derive(Debug, Clone)]
 pub struct Packet<T: AsRef<[u8]>> {
     buffer: T,
@@ -301,6 +310,88 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
     pub fn payload_mut(&mut self) -> &mut [u8] {
         let (h, t) = (self.header_len(), usize::from(self.total_len()));
         &mut self.buffer.as_mut()[h..t]
+    }
+}
+
+/// An IPv4 header without options, as plain fields (smoltcp's `Ipv4Repr`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Repr {
+    /// Source address.
+    pub src_addr: Ipv4Addr,
+    /// Destination address.
+    pub dst_addr: Ipv4Addr,
+    /// Payload protocol ([`protocol`]).
+    pub protocol: u8,
+    /// Payload bytes after the header.
+    pub payload_len: usize,
+    /// Time to live.
+    pub ttl: u8,
+    /// Identification.
+    pub ident: u16,
+    /// The don't-fragment flag.
+    pub dont_frag: bool,
+    /// DSCP and ECN.
+    pub dscp_ecn: u8,
+}
+
+impl Default for Repr {
+    /// 0.0.0.0 to 0.0.0.0, UDP, no payload, TTL 64.
+    fn default() -> Self {
+        Self {
+            src_addr: Ipv4Addr::UNSPECIFIED,
+            dst_addr: Ipv4Addr::UNSPECIFIED,
+            protocol: protocol::UDP,
+            payload_len: 0,
+            ttl: 64,
+            ident: 0,
+            dont_frag: false,
+            dscp_ecn: 0,
+        }
+    }
+}
+
+impl Repr {
+    /// Reads a checked packet's header: [`WireError::BadChecksum`] on a wrong header
+    /// checksum, [`WireError::Unsupported`] for a fragment (options are skipped).
+    pub fn parse<T: AsRef<[u8]>>(p: &Packet<T>) -> Result<Self> {
+        p.check_len()?;
+        if !p.verify_checksum() {
+            return Err(WireError::BadChecksum);
+        }
+        if p.is_fragment() {
+            return Err(WireError::Unsupported("IPv4 fragment"));
+        }
+        Ok(Self {
+            src_addr: p.src_addr(),
+            dst_addr: p.dst_addr(),
+            protocol: p.protocol(),
+            payload_len: usize::from(p.total_len()) - p.header_len(),
+            ttl: p.ttl(),
+            ident: p.ident(),
+            dont_frag: p.dont_frag(),
+            dscp_ecn: p.dscp_ecn(),
+        })
+    }
+
+    /// Bytes of the header [`Repr::emit`] writes (20: no options).
+    pub const fn buffer_len(&self) -> usize {
+        MIN_HEADER_LEN
+    }
+
+    /// Writes the header (total length `20 + payload_len`, saturating at 65535) with its
+    /// checksum into `p`, whose buffer must hold at least [`Repr::buffer_len`] bytes.
+    pub fn emit<T: AsRef<[u8]> + AsMut<[u8]>>(&self, p: &mut Packet<T>) {
+        p.set_version_ihl(5);
+        p.set_dscp_ecn(self.dscp_ecn);
+        let tl = (MIN_HEADER_LEN + self.payload_len).min(usize::from(u16::MAX));
+        p.set_total_len(tl as u16);
+        p.set_ident(self.ident);
+        p.set_flags_frag(if self.dont_frag { FLAG_DF } else { 0 });
+        p.set_ttl(self.ttl);
+        p.set_protocol(self.protocol);
+        p.set_src_addr(self.src_addr);
+        p.set_dst_addr(self.dst_addr);
+        p.fill_checksum();
     }
 }
 

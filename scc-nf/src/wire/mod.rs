@@ -8,6 +8,33 @@
 //!   and returns a [`WireError`] on truncation or malformed length fields;
 //! - getters read fields in network byte order; setters (for `T: AsMut<[u8]>`) write them.
 //!
+//! IPv4 and UDP also have a `Repr`: the header's meaning as plain fields, with `parse` (from a
+//! checked view), `buffer_len` and `emit` (into a view), as in smoltcp. Building a frame:
+//! ```
+//! use std::net::Ipv4Addr;
+//! use scc_nf::wire::{ipv4, udp};
+//! let (src, dst) = (Ipv4Addr::new(198, 18, 0, 1), Ipv4Addr::new(198, 19, 0, 1));
+//! let u = udp::Repr { src_port: 1024, dst_port: 53 };
+//! let ip = ipv4::Repr {
+//!     src_addr: src,
+//!     dst_addr: dst,
+//!     protocol: ipv4::protocol::UDP,
+//!     payload_len: u.buffer_len(4),
+//!     ttl: 64,
+//!     ..ipv4::Repr::default()
+//! };
+//! let mut buf = vec![0u8; ip.buffer_len() + ip.payload_len];
+//! let mut p = ipv4::Packet::new_unchecked(&mut buf[..]);
+//! ip.emit(&mut p);
+//! u.emit(&mut udp::Packet::new_unchecked(p.payload_mut()), src, dst, 4, |d| d.copy_from_slice(b"ping"), true);
+//! // And back:
+//! let p = ipv4::Packet::new_checked(&buf[..]).unwrap();
+//! assert_eq!(ipv4::Repr::parse(&p).unwrap(), ip);
+//! let d = udp::Packet::new_checked(p.payload()).unwrap();
+//! assert_eq!(udp::Repr::parse(&d, src, dst).unwrap(), u);
+//! assert_eq!(d.payload(), b"ping");
+//! ```
+//!
 //! [`checksum`] has the Internet checksum (RFC 1071) and its incremental update (RFC 1624);
 //! [`build`] writes complete Ethernet/IPv4/UDP frames (used by the traffic generator and tests).
 //!
@@ -50,6 +77,9 @@ pub enum WireError {
         /// Bytes available.
         avail: usize,
     },
+    /// A header checksum is wrong.
+    #[error("bad checksum")]
+    BadChecksum,
     /// A field value that this view does not support (e.g. ARP for a non-Ethernet/IPv4 pair).
     #[error("unsupported: {0}")]
     Unsupported(&'static str),

@@ -133,6 +133,58 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
     }
 }
 
+/// A UDP header as plain fields (smoltcp's `UdpRepr`); the length comes from the payload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Repr {
+    /// Source port.
+    pub src_port: u16,
+    /// Destination port.
+    pub dst_port: u16,
+}
+
+impl Repr {
+    /// Reads a checked datagram's header; [`WireError::BadChecksum`] when its checksum (if
+    /// any) is wrong for the IPv4 addresses `src` and `dst`.
+    pub fn parse<T: AsRef<[u8]>>(p: &Packet<T>, src: Ipv4Addr, dst: Ipv4Addr) -> Result<Self> {
+        p.check_len()?;
+        if !p.verify_checksum(src, dst) {
+            return Err(WireError::BadChecksum);
+        }
+        Ok(Self {
+            src_port: p.src_port(),
+            dst_port: p.dst_port(),
+        })
+    }
+
+    /// Bytes of a datagram with `payload_len` payload bytes.
+    pub const fn buffer_len(&self, payload_len: usize) -> usize {
+        HEADER_LEN + payload_len
+    }
+
+    /// Writes the header and `payload_len` payload bytes filled in by `fill` into `p` (whose
+    /// buffer must hold [`Repr::buffer_len`] bytes), then the checksum over the pseudo-header of
+    /// `src` and `dst` when `checksum` (else 0: none, allowed over IPv4).
+    pub fn emit<T: AsRef<[u8]> + AsMut<[u8]>>(
+        &self,
+        p: &mut Packet<T>,
+        src: Ipv4Addr,
+        dst: Ipv4Addr,
+        payload_len: usize,
+        fill: impl FnOnce(&mut [u8]),
+        checksum: bool,
+    ) {
+        p.set_src_port(self.src_port);
+        p.set_dst_port(self.dst_port);
+        let len = self.buffer_len(payload_len).min(usize::from(u16::MAX));
+        p.set_len(len as u16);
+        p.set_checksum(0);
+        fill(p.payload_mut());
+        if checksum {
+            p.fill_checksum(src, dst);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
