@@ -521,6 +521,15 @@ impl Drop for VethPair {
     }
 }
 
+/// Turns segmentation offloads (TSO, GSO) and TX checksum offload of `ifname`, in the calling
+/// thread's network namespace, on or off (what `ethtool -K IF tso off gso off tx off` does).
+/// A host whose packets cross a user-space NF on AF_PACKET sockets needs them off: with them
+/// on, its kernel hands the NF TCP super-frames of up to 64 KiB with unfinished checksums.
+/// Uses the ethtool ioctl.
+pub fn set_offloads(ifname: &str, on: bool) -> Result<()> {
+    crate::sys::set_offloads(ifname, on)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -597,13 +606,4 @@ mod tests {
         );
         assert!(parse_link(RouteNetlinkMessage::DelLink(LinkMessage::default())).is_none());
     }
-}
-
-/// Turns segmentation offloads (TSO, GSO) and TX checksum offload of `ifname`, in the calling
-/// thread's network namespace, on or off (what `ethtool -K IF tso off gso off tx off` does).
-/// A host whose packets cross a user-space NF on AF_PACKET sockets needs them off: with them
-/// on, its kernel hands the NF TCP super-frames of up to 64 KiB with unfinished checksums.
-/// Uses the ethtool ioctl.
-pub fn set_offloads(ifname: &str, on: bool) -> Result<()> {
-    crate::sys::set_offloads(ifname, on)
 }
