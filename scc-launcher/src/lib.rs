@@ -38,6 +38,7 @@ pub mod chain;
 pub mod deploy;
 pub mod ovs;
 pub mod plan;
+mod proc;
 pub mod profile;
 pub mod run;
 mod sys;

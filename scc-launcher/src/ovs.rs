@@ -28,7 +28,7 @@ pub struct OvsTools {
 }
 
 fn find(prog: &str) -> Option<PathBuf> {
-    crate::chain::find_in_path(prog).or_else(|| {
+    crate::proc::find_in_path(prog).or_else(|| {
         [
             "/usr/sbin",
             "/usr/local/sbin",

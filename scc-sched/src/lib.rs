@@ -60,7 +60,7 @@ pub use plan::{
 };
 pub use policy::{
     NICE_MAX, NICE_MIN, Policy, PolicyKind, RT_PRIORITY_MAX, RT_PRIORITY_MIN, SLICE_MAX, SLICE_MIN,
-    SchedSpec, SchedState,
+    SchedSpec, SchedState, check_slice,
 };
 pub use quantum::{cfs_time_quantum, cfs_time_quantum_for_nice, nice_to_weight, static_priority};
 pub use rr::{RR_TIMESLICE_PATH, RrTimeslice, rr_timeslice_ms};
