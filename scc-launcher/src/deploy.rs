@@ -3,7 +3,6 @@
 //! and bound to die with the launcher. Every completed step is recorded; [`Deployment::teardown`]
 //! (also run on drop) undoes exactly those steps in reverse order.
 
-use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -30,7 +29,7 @@ pub enum DeployError {
     },
     /// The userspace switch (Open vSwitch) could not be started or configured.
     #[error("Open vSwitch: {0}")]
-    Switch(String),
+    Switch(#[from] crate::ovs::OvsError),
     /// An NF could not be started.
     #[error("starting NF `{name}`: {source}")]
     Spawn {
@@ -77,15 +76,7 @@ fn stderr_tail(s: &str) -> String {
     }
 }
 
-/// Describes an exit status: `exited with status N` or `killed by SIGX (n)`.
-pub fn describe_status(st: &ExitStatus) -> String {
-    use std::os::unix::process::ExitStatusExt;
-    match (st.code(), st.signal()) {
-        (Some(c), _) => format!("exited with status {c}"),
-        (None, Some(s)) => format!("was killed by {}", sys::signal_name(s)),
-        _ => "ended".into(),
-    }
-}
+pub use crate::proc::describe_status;
 
 fn io_err(what: impl Into<String>) -> impl FnOnce(scc_io::IoError) -> DeployError {
     let what = what.into();
@@ -307,11 +298,11 @@ impl Deployment {
                             .map_err(io_err("netlink"))?
                             .is_some();
                         if !exists {
-                            return Err(ovs_err(format!(
+                            return Err(ovs_err(crate::ovs::OvsError::Failed(format!(
                                 "ovs-vswitchd did not create bridge `{}` ({})",
                                 o.bridge,
                                 sw.log_tail()
-                            )));
+                            ))));
                         }
                     }
                     (log)(&format!(
@@ -689,15 +680,5 @@ fn socket_inodes(pid: u32) -> Vec<u64> {
         .collect()
 }
 
-/// NF counters as printed by `scc nf` on SIGTERM, reduced to the contract's fields.
-#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
-pub struct NfCounters {
-    /// Frames received.
-    pub rx: Option<u64>,
-    /// Frames sent.
-    pub tx: Option<u64>,
-    /// Drops by reason.
-    pub drops: BTreeMap<String, u64>,
-    /// Network-I/O system calls.
-    pub syscalls: Option<u64>,
-}
+/// NF counters as `scc nf` reports them: scc-nf's own record (one definition).
+pub use scc_nf::nf::NfCounters;

@@ -12,7 +12,7 @@ use scc_profiler::report::{NfInput, Percentiles, ProfileReport};
 use serde_json::{Value, json};
 
 use crate::chain::{Chain, Policy};
-use crate::run::{NfReport, RunError};
+use crate::report::NfReport;
 use crate::traffic::TrafficReport;
 
 /// Where `scc sysbench` saves this host's latency table (and profile mode reads it).
@@ -54,13 +54,10 @@ pub struct Profiling {
 
 impl Profiling {
     /// Attaches the profiler to every NF and starts counting.
-    pub fn attach(_chain: &Chain, pids: &[(String, u32)]) -> Result<Self, RunError> {
+    pub fn attach(_chain: &Chain, pids: &[(String, u32)]) -> Result<Self, scc_profiler::Error> {
         let ids: Vec<i32> = pids.iter().map(|(_, p)| *p as i32).collect();
-        let mut session = Session::attach(&ids, &SessionOptions::default())
-            .map_err(|e| RunError::Profile(e.to_string()))?;
-        session
-            .start()
-            .map_err(|e| RunError::Profile(e.to_string()))?;
+        let mut session = Session::attach(&ids, &SessionOptions::default())?;
+        session.start()?;
         Ok(Self {
             session,
             names: pids.to_vec(),
@@ -69,11 +66,8 @@ impl Profiling {
     }
 
     /// Stops counting (call before the NFs are stopped).
-    pub fn stop(&mut self) -> Result<(), RunError> {
-        let c = self
-            .session
-            .stop()
-            .map_err(|e| RunError::Profile(e.to_string()))?;
+    pub fn stop(&mut self) -> Result<(), scc_profiler::Error> {
+        let c = self.session.stop()?;
         self.counters = Some(c);
         Ok(())
     }
