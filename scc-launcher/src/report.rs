@@ -31,7 +31,7 @@ pub struct NfReport {
     pub syscalls: Option<u64>,
     /// How it ended.
     pub exit: String,
-    /// Its full counters object as printed (`null` if none).
+    /// Its full counters object (scc-nf's `NfCounters`, as on its stdout; `null` if none).
     pub counters: Option<serde_json::Value>,
 }
 
@@ -183,13 +183,21 @@ impl NfReport {
 
 fn nf_report(plan: &DeployPlan, o: &NfOutcome) -> NfReport {
     let p = plan.nfs.iter().find(|p| p.name == o.name);
-    let json: Option<serde_json::Value> = o
+    // The NF's final counters from its status channel; else the object it printed on stdout.
+    let printed: Option<serde_json::Value> = o
         .stdout
         .lines()
         .rev()
         .find_map(|l| serde_json::from_str(l.trim()).ok())
         .or_else(|| serde_json::from_str(o.stdout.trim()).ok());
-    let c = json.as_ref().and_then(crate::run::parse_nf_counters);
+    let c = o
+        .counters
+        .clone()
+        .or_else(|| printed.as_ref().and_then(crate::run::parse_nf_counters));
+    let json = match &o.counters {
+        Some(c) => serde_json::to_value(c).ok(),
+        None => printed,
+    };
     NfReport {
         name: o.name.clone(),
         kind: p.map_or(String::new(), |p| p.kind.name().to_string()),

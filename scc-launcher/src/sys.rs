@@ -42,6 +42,42 @@ pub fn child_setup(cmd: &mut Command, deathsig: libc::c_int, core: Option<usize>
     unsafe { cmd.pre_exec(hook) }
 }
 
+/// Lets `cmd`'s child inherit descriptor `fd` (open in the launcher, close-on-exec) under the
+/// same number, e.g. the writing end of an NF's status pipe (`--status-fd N`). Only the child's
+/// copy loses close-on-exec, so no other child inherits it; the launcher closes its own copy
+/// once the child is spawned.
+pub fn inherit_fd(cmd: &mut Command, fd: std::os::fd::RawFd) -> &mut Command {
+    let hook = move || -> io::Result<()> {
+        // SAFETY: fcntl is async-signal-safe and takes only a descriptor number; `fd` is open in
+        // the child (it was open in the parent at fork).
+        unsafe {
+            let flags = libc::fcntl(fd, libc::F_GETFD);
+            if flags < 0 || libc::fcntl(fd, libc::F_SETFD, flags & !libc::FD_CLOEXEC) < 0 {
+                return Err(io::Error::last_os_error());
+            }
+        }
+        Ok(())
+    };
+    // SAFETY: the hook runs between fork and exec, makes only async-signal-safe calls and
+    // allocates nothing.
+    unsafe { cmd.pre_exec(hook) }
+}
+
+/// A pipe, both ends close-on-exec: `(reading end, writing end)` (`pipe2(2)`; std's
+/// `io::pipe` is newer than this crate's minimum Rust version).
+pub fn pipe() -> io::Result<(std::fs::File, std::fs::File)> {
+    use std::os::fd::{FromRawFd, OwnedFd};
+    let mut fds = [0 as libc::c_int; 2];
+    // SAFETY: pipe2 writes two descriptors into the two-element array it is given.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: on success both descriptors are open and owned by nobody else: each is wrapped
+    // exactly once, so each is closed exactly once.
+    let (r, w) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+    Ok((r.into(), w.into()))
+}
+
 /// Sends `sig` to process `pid` (one of our children).
 pub fn signal(pid: u32, sig: libc::c_int) -> io::Result<()> {
     let pid = libc::pid_t::try_from(pid).map_err(|_| io::Error::from_raw_os_error(libc::ESRCH))?;

@@ -90,6 +90,7 @@ pub struct Nf {
     stats_file: Option<std::fs::File>,
     stats_path: String,
     last_stats: Instant,
+    status: Option<crate::status::StatusChannel>,
 }
 
 impl std::fmt::Debug for Nf {
@@ -167,7 +168,26 @@ impl Nf {
             stats_file,
             stats_path: opts.stats_file.unwrap_or_default(),
             last_stats: Instant::now(),
+            status: None,
         })
+    }
+
+    /// Reports on `channel` (`scc-nf --status-fd`): the counters every second while running
+    /// (like the stats file). `ready` and `final` are sent by the caller (see
+    /// [`crate::cli::run_until_signal_with`]).
+    pub fn set_status(&mut self, channel: crate::status::StatusChannel) {
+        self.status = Some(channel);
+    }
+
+    /// Sends `s` on the status channel, if there is one (best effort: a failed write is
+    /// reported on stderr once and the channel closed; the NF keeps running).
+    pub fn send_status(&mut self, s: &crate::status::Status) {
+        if let Some(ch) = &mut self.status
+            && let Err(e) = ch.send(s)
+        {
+            eprintln!("scc-nf: status channel: {e} (closed)");
+            self.status = None;
+        }
     }
 
     /// One round: receive a batch without blocking, process it, send it. Returns the number of
@@ -225,7 +245,9 @@ impl Nf {
                     std::hint::spin_loop();
                 }
             }
-            if self.stats_file.is_some() && self.last_stats.elapsed() >= Duration::from_secs(1) {
+            if (self.stats_file.is_some() || self.status.is_some())
+                && self.last_stats.elapsed() >= Duration::from_secs(1)
+            {
                 self.last_stats = Instant::now();
                 self.write_stats()?;
             }
@@ -238,6 +260,12 @@ impl Nf {
 
     fn write_stats(&mut self) -> Result<()> {
         let c = self.counters();
+        if self.status.is_some() {
+            self.send_status(&crate::status::Status::Counters(c.clone()));
+        }
+        if self.stats_file.is_none() {
+            return Ok(());
+        }
         let line = serde_json::to_string(&c).unwrap_or_default();
         if let Some(f) = &mut self.stats_file {
             writeln!(f, "{line}").map_err(|source| NfError::File {
