@@ -179,7 +179,15 @@ fn help_and_presets_exit_0() {
 #[test]
 fn a_status_fd_that_is_not_open_exits_2() {
     expect_usage_error(
-        &["forward", "--rx", "lo", "--gw-mac", GW, "--status-fd", "917"],
+        &[
+            "forward",
+            "--rx",
+            "lo",
+            "--gw-mac",
+            GW,
+            "--status-fd",
+            "917",
+        ],
         "--status-fd 917: not an open descriptor",
     );
     expect_usage_error(

@@ -218,6 +218,7 @@ fn run_deployed(
         return Err(RunError::Interrupted);
     }
     let pids = dep.pids();
+    let live = dep.live();
 
     let mut schedule = match mode {
         Mode::Runtime => Some(apply_schedule(chain, dep, &mut warnings, guards)?),
@@ -254,7 +255,7 @@ fn run_deployed(
                 .map_or(scc_io::Driver::Mmsg, |t| t.driver);
             let r = std::thread::scope(|s| {
                 let mon = s.spawn(|| {
-                    progress::monitor(stop, &traffic_stop, &done, &pids, total_s, progress);
+                    progress::monitor(stop, &traffic_stop, &done, &pids, &live, total_s, progress);
                 });
                 let r = crate::traffic::run_with(
                     &cfg,
