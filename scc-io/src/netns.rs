@@ -94,7 +94,6 @@ const CAP_NET_ADMIN: u32 = 12;
 const CAP_NET_RAW: u32 = 13;
 const CAP_SYS_ADMIN: u32 = 21;
 
-
 /// A network namespace held open by a file descriptor.
 ///
 /// It is anonymous: it disappears when the last fd and the last process in it are gone, so

@@ -229,4 +229,3 @@ macro_rules! sandbox_test {
         }
     };
 }
-
