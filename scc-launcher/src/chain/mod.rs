@@ -36,64 +36,51 @@ pub fn valid_name(s: &str, max: usize) -> bool {
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
 }
 
-/// Parses `A.B.C.D/L` (host bits must be zero).
+/// Parses `A.B.C.D/L` (the length is required, host bits must be zero) with scc-nf's prefix
+/// parser ([`scc_nf::wire::ipv4::parse_cidr`]).
 pub fn parse_prefix(s: &str) -> Result<(Ipv4Addr, u8), String> {
-    let (a, l) = s
-        .split_once('/')
-        .ok_or_else(|| format!("`{s}` is not a prefix: expected A.B.C.D/LEN"))?;
-    let addr: Ipv4Addr = a
-        .parse()
-        .map_err(|_| format!("`{a}` is not an IPv4 address (in prefix `{s}`)"))?;
-    let len: u8 = l
-        .parse()
-        .ok()
-        .filter(|l| *l <= 32)
-        .ok_or_else(|| format!("`{l}` is not a prefix length 0..=32 (in prefix `{s}`)"))?;
-    let mask = if len == 0 { 0 } else { u32::MAX << (32 - len) };
-    if u32::from(addr) & !mask != 0 {
+    use scc_nf::wire::ipv4::{PrefixError, parse_cidr};
+    let c = parse_cidr(s).map_err(|e| match e {
+        PrefixError::BadLength(l) => {
+            format!("`{l}` is not a prefix length 0..=32 (in prefix `{s}`)")
+        }
+        PrefixError::TooLong(l) => format!("`{l}` is not a prefix length 0..=32 (in prefix `{s}`)"),
+        PrefixError::BadAddress(a) => format!("`{a}` is not an IPv4 address (in prefix `{s}`)"),
+    })?;
+    if !c.explicit_len {
+        return Err(format!("`{s}` is not a prefix: expected A.B.C.D/LEN"));
+    }
+    if c.has_host_bits() {
         return Err(format!(
-            "`{s}` has host bits set: did you mean `{}/{len}`?",
-            Ipv4Addr::from(u32::from(addr) & mask)
+            "`{s}` has host bits set: did you mean `{}/{}`?",
+            c.network(),
+            c.len
         ));
     }
-    Ok((addr, len))
+    Ok((c.addr, c.len))
 }
 
-/// Parses `aa:bb:cc:dd:ee:ff` (a unicast MAC).
+/// Parses a next hop's MAC `aa:bb:cc:dd:ee:ff` with scc-nf's parser ([`scc_nf::wire::MacAddr`])
+/// and requires a unicast, non-zero address.
 pub fn parse_mac(s: &str) -> Result<[u8; 6], String> {
-    let parts: Vec<&str> = s.split(':').collect();
-    if parts.len() != 6 {
-        return Err(format!(
-            "`{s}` is not a MAC: expected six hex bytes aa:bb:cc:dd:ee:ff"
-        ));
-    }
-    let mut mac = [0u8; 6];
-    for (i, p) in parts.iter().enumerate() {
-        if p.len() != 2 {
-            return Err(format!("`{s}` is not a MAC: `{p}` is not two hex digits"));
-        }
-        mac[i] = u8::from_str_radix(p, 16)
-            .map_err(|_| format!("`{s}` is not a MAC: `{p}` is not hex"))?;
-    }
-    if mac[0] & 1 != 0 {
+    let mac: scc_nf::wire::MacAddr = s
+        .parse()
+        .map_err(|_| format!("`{s}` is not a MAC: expected six hex bytes aa:bb:cc:dd:ee:ff"))?;
+    if mac.is_multicast() {
         return Err(format!(
             "`{s}` is a multicast/broadcast MAC; a next hop is unicast"
         ));
     }
-    if mac == [0; 6] {
+    if mac == scc_nf::wire::MacAddr::ZERO {
         return Err(format!("`{s}` is the all-zero MAC"));
     }
-    Ok(mac)
+    Ok(mac.0)
 }
 
-/// Formats a MAC as `aa:bb:cc:dd:ee:ff`.
+/// Formats a MAC as `aa:bb:cc:dd:ee:ff` (scc-nf's `MacAddr` display).
 pub fn fmt_mac(m: [u8; 6]) -> String {
-    format!(
-        "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
-        m[0], m[1], m[2], m[3], m[4], m[5]
-    )
+    scc_nf::wire::MacAddr(m).to_string()
 }
-
 /// Summary of a chain for `scc check` (what would be deployed).
 pub fn summary(chain: &Chain) -> BTreeMap<&'static str, String> {
     let mut m = BTreeMap::new();
