@@ -9,18 +9,9 @@ use std::process::Command;
 /// (`PR_SET_PDEATHSIG`; spawn from a long-lived thread, e.g. the main one) and pins it to `core`.
 pub fn child_setup(cmd: &mut Command, deathsig: libc::c_int, core: Option<usize>) -> &mut Command {
     let parent = std::process::id() as libc::pid_t;
-    // SAFETY: an all-zero cpu_set_t is the empty set; CPU_SET only writes inside the struct and
-    // ignores cores beyond its capacity (we bound-check against CPU_SETSIZE too).
-    let set = core.map(|c| unsafe {
-        let mut set: libc::cpu_set_t = std::mem::zeroed();
-        if c < libc::CPU_SETSIZE as usize {
-            libc::CPU_SET(c, &mut set);
-        }
-        set
-    });
     let hook = move || -> io::Result<()> {
-        // SAFETY: prctl, getppid, kill and sched_setaffinity are async-signal-safe system calls;
-        // `set` was built before the fork and is only read.
+        // SAFETY: prctl, getppid and kill are async-signal-safe system calls without memory
+        // arguments.
         unsafe {
             if libc::prctl(libc::PR_SET_PDEATHSIG, deathsig as libc::c_ulong, 0, 0, 0) != 0 {
                 return Err(io::Error::last_os_error());
@@ -29,11 +20,10 @@ pub fn child_setup(cmd: &mut Command, deathsig: libc::c_int, core: Option<usize>
             if libc::getppid() != parent {
                 libc::kill(libc::getpid(), deathsig);
             }
-            if let Some(set) = &set
-                && libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), set) != 0
-            {
-                return Err(io::Error::last_os_error());
-            }
+        }
+        // scc-sched's affinity call: one system call on a stack mask, async-signal-safe.
+        if let Some(c) = core {
+            scc_sched::set_thread_affinity(0, &[c])?;
         }
         Ok(())
     };

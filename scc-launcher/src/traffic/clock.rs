@@ -77,20 +77,7 @@ pub fn set_timer_slack(ns: u64) -> io::Result<()> {
     }
 }
 
-/// Pins the calling thread (only it) to `core`.
+/// Pins the calling thread (only it) to `core` (scc-sched's affinity call).
 pub fn pin_current_thread(core: usize) -> io::Result<()> {
-    if core >= libc::CPU_SETSIZE as usize {
-        return Err(io::Error::from_raw_os_error(libc::EINVAL));
-    }
-    // SAFETY: cpu_set_t is plain data, all-zero is the empty set.
-    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
-    // SAFETY: `core < CPU_SETSIZE` (checked), so CPU_SET writes inside `set`.
-    unsafe { libc::CPU_SET(core, &mut set) };
-    // SAFETY: pid 0 is the calling thread; `set` is a valid cpu_set_t of the size passed.
-    let r = unsafe { libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) };
-    if r == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
-    }
+    scc_sched::set_thread_affinity(0, &[core])
 }
