@@ -1,5 +1,6 @@
 //! The launcher's few system calls (all `unsafe` of this crate lives here): child set-up between
-//! fork and exec, signals to our own children, and a terminal check.
+//! fork and exec, pipes, signals to our own children, clocks and sleeps, timer slack, and a
+//! root check.
 
 use std::io;
 use std::os::unix::process::CommandExt;
@@ -105,4 +106,53 @@ pub fn signal_name(sig: i32) -> String {
 pub fn is_root() -> bool {
     // SAFETY: geteuid cannot fail and has no arguments.
     unsafe { libc::geteuid() == 0 }
+}
+
+/// `clock_gettime(clock)` in ns (0 if the clock does not exist).
+#[inline]
+pub fn clock_ns(clock: libc::clockid_t) -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable timespec; the clocks we pass exist on Linux, so the call
+    // cannot fail (and if it did, `ts` stays zeroed).
+    unsafe { libc::clock_gettime(clock, &mut ts) };
+    (ts.tv_sec as u64)
+        .wrapping_mul(1_000_000_000)
+        .wrapping_add(ts.tv_nsec as u64)
+}
+
+/// Sleeps until `CLOCK_MONOTONIC` reaches `deadline_ns` (absolute; retries after signals).
+pub fn sleep_until_monotonic(deadline_ns: u64) {
+    let ts = libc::timespec {
+        tv_sec: (deadline_ns / 1_000_000_000) as libc::time_t,
+        tv_nsec: (deadline_ns % 1_000_000_000) as libc::c_long,
+    };
+    loop {
+        // SAFETY: `ts` is a valid timespec; the remaining-time pointer may be null with
+        // TIMER_ABSTIME.
+        let r = unsafe {
+            libc::clock_nanosleep(
+                libc::CLOCK_MONOTONIC,
+                libc::TIMER_ABSTIME,
+                &ts,
+                std::ptr::null_mut(),
+            )
+        };
+        if r != libc::EINTR {
+            return;
+        }
+    }
+}
+
+/// Sets the calling thread's timer slack in ns (`PR_SET_TIMERSLACK`).
+pub fn set_timer_slack(ns: u64) -> io::Result<()> {
+    // SAFETY: PR_SET_TIMERSLACK takes an unsigned long by value and touches no memory.
+    let r = unsafe { libc::prctl(libc::PR_SET_TIMERSLACK, ns as libc::c_ulong, 0, 0, 0) };
+    if r == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
 }
