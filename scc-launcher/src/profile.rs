@@ -8,7 +8,7 @@ use std::path::PathBuf;
 
 use scc_profiler::counters::{ProcessCounters, Session, SessionOptions};
 use scc_profiler::model::{LatencyTable, Measure, Policy as ModelPolicy};
-use scc_profiler::report::{NfInput, Percentiles, ProfileReport};
+use scc_profiler::report::{NfInput, ProfileReport};
 use serde_json::{Value, json};
 
 use crate::chain::{Chain, Policy};
@@ -109,14 +109,7 @@ impl Profiling {
         }
         let mut report = ProfileReport::build(&inputs, &table, None);
         if let Some(l) = traffic.and_then(|t| t.latency_us.as_ref()) {
-            report.set_measured(Percentiles {
-                p1: l.p1,
-                p25: l.p25,
-                p50: l.p50,
-                p75: l.p75,
-                p99: l.p99,
-                max: l.max,
-            });
+            report.set_measured(*l);
         }
         // The exact rank from the sink's histogram (ns) when it is there.
         if let Some(h) = traffic
