@@ -11,7 +11,7 @@ use scc_profiler::model::{LatencyTable, Measure, Policy as ModelPolicy};
 use scc_profiler::report::{NfInput, ProfileReport};
 use serde_json::{Value, json};
 
-use crate::chain::{Chain, Policy};
+use crate::chain::Chain;
 use crate::report::NfReport;
 use crate::traffic::TrafficReport;
 
@@ -81,12 +81,12 @@ impl Profiling {
         traffic: Option<&TrafficReport>,
     ) -> (Value, String) {
         let (table, table_source) = latency_table();
-        let policy = match chain.schedule.policy {
-            Some(Policy::Batch) => ModelPolicy::Batch,
-            Some(Policy::Fifo) => ModelPolicy::Fifo,
-            Some(Policy::Rr) => ModelPolicy::Rr,
-            _ => ModelPolicy::Other,
-        };
+        // The model knows other/batch/fifo/rr; idle (or none) is modelled as other.
+        let policy = chain
+            .schedule
+            .policy
+            .and_then(|p| ModelPolicy::try_from(scc_sched::PolicyKind::from(p)).ok())
+            .unwrap_or_default();
         let counters = self.counters.clone().unwrap_or_default();
         let mut inputs = Vec::new();
         let mut lost = Vec::new();
