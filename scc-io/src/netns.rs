@@ -19,7 +19,7 @@
 //! `unshare(CLONE_NEWUSER)` in a multi-threaded process, and the Rust test harness is
 //! multi-threaded, so the namespaces are entered by a *fresh child process*:
 //!
-//! 1. [`sandboxed`] (or the [`sandbox_test!`](crate::sandbox_test) macro) runs in the harness as
+//! 1. `sandboxed` (or the `sandbox_test!` macro; both behind the `test-util` feature) runs in the harness as
 //!    a normal test. It re-executes the current test binary for exactly this one test
 //!    (`<test-path> --exact --include-ignored --nocapture --test-threads=1`) with
 //!    `SCC_SANDBOX=<test-path>` in the
@@ -29,7 +29,7 @@
 //!    maps its uid and gid to 0 (`0 <uid> 1`), and brings `lo` up. Only async-signal-safe system
 //!    calls on buffers prepared before the fork run there.
 //! 3. The child test binary runs the same test; this time `SCC_SANDBOX` names it, so
-//!    [`sandboxed`] runs the body directly, as "root" of a private network namespace.
+//!    `sandboxed` runs the body directly, as "root" of a private network namespace.
 //! 4. The parent waits (bounded by `SCC_SANDBOX_TIMEOUT` seconds, default 120), forwards the
 //!    child's output and panics, quoting that output, if the child failed or did not run
 //!    exactly one test.
@@ -71,9 +71,9 @@
 //!
 //! Rules of thumb: keep the body quick (seconds); interface names are per namespace, so tests
 //! never collide with each other or with the host; `SCC_SANDBOX_TIMEOUT` bounds a hung child.
-//! [`sandboxed`] can also be called by hand: then code *before* the call runs in both the
-//! parent and the child (check [`in_sandbox`] if that matters), and [`sandbox_command`] +
-//! [`run_sandbox_command`] give a test the child's output to inspect.
+//! `sandboxed` can also be called by hand: then code *before* the call runs in both the
+//! parent and the child (check `in_sandbox` if that matters), and `sandbox_command` +
+//! `run_sandbox_command` give a test the child's output to inspect.
 //!
 //! The launcher's rootless mode uses the same primitive outside tests:
 //! [`command_in_new_user_netns`] on any [`Command`] gives the program a private network
