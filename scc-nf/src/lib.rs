@@ -33,6 +33,7 @@ pub mod lpm;
 pub mod nf;
 pub mod ports;
 pub mod route;
+pub mod status;
 pub mod wire;
 
 pub use error::{NfError, Result};
