@@ -3,7 +3,7 @@
 //! # Routes file format
 //! One route per line; `#` starts a comment; blank lines are ignored:
 //! ```text
-//! # PREFIX/LEN   [via GATEWAY_MAC]        [port PORT]
+//! # PREFIX/LEN   [via GATEWAY_MAC]        [port rx|tx|IF]
 //! 198.18.0.0/15  via 02:00:00:00:00:02
 //! 198.19.7.0/24  via 02:00:00:00:00:03    port tx
 //! 10.1.2.3                                 # a host route (/32)
