@@ -213,16 +213,18 @@ pub trait Port: Send {
     }
 }
 
-/// Waits until any of `ports` can receive or `timeout` passes; returns true when input is
-/// ready. With a descriptor on every port this is one `ppoll` over all of them; otherwise
-/// (mem ports) each port is asked in turn without blocking, with 20 us naps in between.
-/// The wait is not counted in the ports' statistics (callers count it).
-pub fn wait_any(ports: &mut [Box<dyn Port>], timeout: Option<Duration>) -> Result<bool> {
-    if ports.iter().any(|p| p.rx_ready()) {
-        return Ok(true);
+/// Waits until any of `ports` (at most 64) can receive or `timeout` passes; returns the set of
+/// ready ports as a bit mask (bit `i` for `ports[i]`; 0 when the time ran out). With a
+/// descriptor on every port this is one `ppoll` over all of them; otherwise (mem ports) each
+/// port is asked in turn without blocking, with 20 us naps in between. The wait is not counted
+/// in the ports' statistics (callers count it).
+pub fn wait_any(ports: &mut [Box<dyn Port>], timeout: Option<Duration>) -> Result<u64> {
+    let n = ports.len().min(64);
+    let pending = mask_of(ports[..n].iter().map(|p| p.rx_ready()));
+    if pending != 0 {
+        return Ok(pending);
     }
     let mut fds = [0; crate::sys::MAX_POLL_FDS];
-    let n = ports.len();
     if n <= fds.len() {
         let mut all = true;
         for (slot, p) in fds.iter_mut().zip(ports.iter()) {
@@ -238,16 +240,25 @@ pub fn wait_any(ports: &mut [Box<dyn Port>], timeout: Option<Duration>) -> Resul
     }
     let deadline = timeout.map(|t| std::time::Instant::now() + t);
     loop {
-        for p in ports.iter_mut() {
+        let mut ready = 0u64;
+        for (i, p) in ports[..n].iter_mut().enumerate() {
             if p.wait_readable(Some(Duration::ZERO))? {
-                return Ok(true);
+                ready |= 1 << i;
             }
         }
+        if ready != 0 {
+            return Ok(ready);
+        }
         if deadline.is_some_and(|d| std::time::Instant::now() >= d) {
-            return Ok(false);
+            return Ok(0);
         }
         std::thread::sleep(Duration::from_micros(20));
     }
+}
+
+fn mask_of(bits: impl Iterator<Item = bool>) -> u64 {
+    bits.enumerate()
+        .fold(0, |m, (i, b)| if b { m | (1 << i) } else { m })
 }
 
 /// `0, 1, 2, ..., MAX_BATCH - 1`, for sending whole batches without building index lists.
@@ -298,5 +309,27 @@ pub fn wait_running(ifname: &str, timeout: Duration) -> Result<bool> {
             return Ok(false);
         }
         std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mem;
+
+    /// `wait_any` names exactly the ports with input, and times out with none.
+    #[test]
+    fn wait_any_reports_the_ready_ports() {
+        let (mut a, b) = mem::pair("a", "b", 8, 2048).unwrap();
+        let (c, mut d) = mem::pair("c", "d", 8, 2048).unwrap();
+        let mut ports: Vec<Box<dyn Port>> = vec![Box::new(b), Box::new(c)];
+        let t = Some(Duration::from_millis(5));
+        assert_eq!(wait_any(&mut ports, t).unwrap(), 0);
+        let mut out = Batch::new(1, 2048).unwrap();
+        out.push(&[0u8; 60]).unwrap();
+        assert_eq!(d.send_batch(&out).unwrap(), 1);
+        assert_eq!(wait_any(&mut ports, t).unwrap(), 0b10);
+        assert_eq!(a.send_batch(&out).unwrap(), 1);
+        assert_eq!(wait_any(&mut ports, t).unwrap(), 0b11);
     }
 }

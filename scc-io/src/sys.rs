@@ -264,9 +264,10 @@ pub(crate) fn poll(
 /// Most descriptors [`poll_readable_any`] waits on at once.
 pub(crate) const MAX_POLL_FDS: usize = 16;
 
-/// Waits until any of `fds` (at most [`MAX_POLL_FDS`]) is readable or `timeout` passes (`None`:
-/// forever); true when one is. EINTR counts as "nothing ready".
-pub(crate) fn poll_readable_any(fds: &[RawFd], timeout: Option<Duration>) -> io::Result<bool> {
+/// Waits until any of `fds` (at most [`MAX_POLL_FDS`]) is readable (or has an error to report)
+/// or `timeout` passes (`None`: forever); returns the ready ones as a bit mask (0: none).
+/// EINTR counts as "nothing ready".
+pub(crate) fn poll_readable_any(fds: &[RawFd], timeout: Option<Duration>) -> io::Result<u64> {
     let mut pfds = [libc::pollfd {
         fd: -1,
         events: 0,
@@ -290,11 +291,14 @@ pub(crate) fn poll_readable_any(fds: &[RawFd], timeout: Option<Duration>) -> io:
     if r < 0 {
         let e = io::Error::last_os_error();
         if e.kind() == io::ErrorKind::Interrupted {
-            return Ok(false);
+            return Ok(0);
         }
         return Err(e);
     }
-    Ok(r > 0)
+    Ok(pfds[..n]
+        .iter()
+        .enumerate()
+        .fold(0, |m, (i, p)| if p.revents != 0 { m | (1 << i) } else { m }))
 }
 
 /// One non-blocking `recvfrom` into `buf`. Returns the frame's full length (`MSG_TRUNC`), which

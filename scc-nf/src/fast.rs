@@ -172,8 +172,11 @@ impl FastRouter {
         let Some((eth, ip)) = f.split_first_chunk::<ETH>() else {
             return 0;
         };
-        let eth = ethernet::Frame::new_unchecked(&eth[..]);
-        if own.is_some_and(|m| eth.dst_addr() != m) || eth.ethertype() != ethertype::IPV4 {
+        // HostEtherFilter's common case: unicast to this port (anything else takes the graph).
+        if own.is_some_and(|m| eth[..6] != m.0) {
+            return 0;
+        }
+        if ethernet::Frame::new_unchecked(&eth[..]).ethertype() != ethertype::IPV4 {
             return 0;
         }
         match self.check.check(ip) {

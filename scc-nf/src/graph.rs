@@ -226,8 +226,12 @@ impl Pipeline {
 
     /// The port that `other` leads to from port `p`.
     pub fn other_port(&self, p: u8) -> u8 {
-        let n = self.ports.len();
-        ((usize::from(p) + 1) % n) as u8
+        let next = usize::from(p) + 1;
+        if next >= self.ports.len() {
+            0
+        } else {
+            next as u8
+        }
     }
 
     /// The port names.

@@ -3,8 +3,10 @@
 //!
 //! Every port is read: one round takes at most one batch from each port in turn (the first port
 //! of the round rotates, so no port starves another), runs it through the pipeline as coming
-//! from that port, and sends the results. When a whole round finds nothing, the loop sleeps on
-//! all ports at once ([`scc_io::wait_any`]). A transient receive error (ENOBUFS, ENOMEM, EINTR,
+//! from that port, and sends the results. A port that comes back empty is skipped until a wait
+//! reports it readable (or every [`RECHECK_ROUNDS`] rounds), so one-way traffic costs no extra
+//! receive call on the idle port; when no port has anything, the loop sleeps on all ports at
+//! once ([`scc_io::wait_any`], one `ppoll`). A transient receive error (ENOBUFS, ENOMEM, EINTR,
 //! EAGAIN, ENETDOWN, an interface going down) is counted in `rx_errors` and retried; only an
 //! error that persists on a port for [`RX_ERROR_GRACE`] without a successful receive, or any
 //! other error, ends the NF.
@@ -29,6 +31,14 @@ pub const TX_FAILED: &str = "tx_failed";
 pub const RX_ERROR_GRACE: Duration = Duration::from_secs(5);
 /// The pause after a round with a receive error and no frames (error path only).
 const RX_ERROR_PAUSE: Duration = Duration::from_millis(1);
+/// Every this many rounds, ports that came back empty are asked again even while another port
+/// keeps the loop busy.
+pub const RECHECK_ROUNDS: u64 = 8;
+
+/// The bit mask of `n` ports.
+fn all_ports(n: usize) -> u64 {
+    if n >= 64 { u64::MAX } else { (1u64 << n) - 1 }
+}
 
 /// True for receive errors worth retrying: the kernel was short of buffers or memory, the call
 /// was interrupted, or the link went down (it may come back).
@@ -143,6 +153,11 @@ pub struct Nf {
     failing_since: Vec<Option<Instant>>,
     /// The port the next round starts with.
     next_port: usize,
+    /// Ports the next round receives from (bit `i`: `ports[i]`): a port that came back empty
+    /// leaves the set until a wait reports it readable, the set runs empty, or every
+    /// [`RECHECK_ROUNDS`] rounds (so a busy port cannot hide another's input).
+    active: u64,
+    rounds: u64,
     /// Waits on all ports at once (system calls the ports do not count).
     waits: u64,
     batch: Batch,
@@ -203,6 +218,7 @@ impl Nf {
         opts: NfOptions,
     ) -> Result<Self> {
         if ports.is_empty()
+            || ports.len() > 64
             || map.len() != pipeline.ports().len()
             || map.iter().any(|&m| m >= ports.len())
         {
@@ -241,6 +257,8 @@ impl Nf {
             port_rx_errors: vec![0; nports],
             failing_since: vec![None; nports],
             next_port: 0,
+            active: all_ports(nports),
+            rounds: 0,
             waits: 0,
             batch: Batch::new(opts.batch, opts.frame_size)?,
             poll: opts.poll,
@@ -282,16 +300,26 @@ impl Nf {
     /// waiting, or only transient errors, which are counted).
     pub fn poll_once(&mut self) -> Result<usize> {
         let nports = self.ports.len();
+        self.rounds += 1;
+        if self.active == 0 || self.rounds % RECHECK_ROUNDS == 0 {
+            self.active = all_ports(nports);
+        }
         let first = self.next_port % nports;
         self.next_port = first + 1;
         let mut total = 0;
         let mut errors = false;
         for k in 0..nports {
             let i = (first + k) % nports;
+            if self.active & (1 << i) == 0 {
+                continue;
+            }
             match self.poll_port(i) {
                 Ok(n) => {
                     total += n;
                     self.failing_since[i] = None;
+                    if n == 0 {
+                        self.active &= !(1 << i);
+                    }
                 }
                 Err(NfError::Io(e)) if is_transient_rx_error(&e) => {
                     self.port_rx_errors[i] += 1;
@@ -364,7 +392,7 @@ impl Nf {
                 };
                 if sleep {
                     self.waits += 1;
-                    wait_any(&mut self.ports, Some(SLEEP_SLICE))?;
+                    self.active = wait_any(&mut self.ports, Some(SLEEP_SLICE))?;
                 } else {
                     std::hint::spin_loop();
                 }
