@@ -31,8 +31,8 @@ pub const TX_FAILED: &str = "tx_failed";
 pub const RX_ERROR_GRACE: Duration = Duration::from_secs(5);
 /// The pause after a round with a receive error and no frames (error path only).
 const RX_ERROR_PAUSE: Duration = Duration::from_millis(1);
-/// Every this many rounds, ports that came back empty are asked again even while another port
-/// keeps the loop busy.
+/// Every this many rounds without a wait, ports that came back empty are asked again (another
+/// port keeps the loop busy; a wait looks at every port anyway).
 pub const RECHECK_ROUNDS: u64 = 8;
 
 /// The bit mask of `n` ports.
@@ -155,7 +155,7 @@ pub struct Nf {
     next_port: usize,
     /// Ports the next round receives from (bit `i`: `ports[i]`): a port that came back empty
     /// leaves the set until a wait reports it readable, the set runs empty, or every
-    /// [`RECHECK_ROUNDS`] rounds (so a busy port cannot hide another's input).
+    /// [`RECHECK_ROUNDS`] rounds without a wait (so a busy port cannot hide another's input).
     active: u64,
     rounds: u64,
     /// Waits on all ports at once (system calls the ports do not count).
@@ -393,6 +393,8 @@ impl Nf {
                 if sleep {
                     self.waits += 1;
                     self.active = wait_any(&mut self.ports, Some(SLEEP_SLICE))?;
+                    // The wait looked at every port: no re-check is due for a while.
+                    self.rounds = 0;
                 } else {
                     std::hint::spin_loop();
                 }
