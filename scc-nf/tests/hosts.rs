@@ -5,8 +5,8 @@
 //! [ns A] ha0 198.18.1.1/24 <-veth-> r0 [router NF] r1 <-veth-> hb0 198.18.2.1/24 [ns B]
 //!        default via 198.18.1.254      198.18.1.254 | 198.18.2.254    default via 198.18.2.254
 //! ```
-//! The same checks run against the kernel's own forwarding in the router's namespace (the
-//! behaviour anchor): `ping` round trips, a 4 MiB TCP transfer arrives intact, `arping` on
+//! The same checks run through a chain of three router NFs, and against the kernel's own
+//! forwarding in the router's namespace (the behaviour anchor): `ping` round trips, a 4 MiB TCP transfer arrives intact, `arping` on
 //! each side gets that side's router MAC, and frames to a foreign MAC do not come out.
 mod common;
 
@@ -235,17 +235,30 @@ fn foreign_frames(h: &Hosts) -> usize {
 }
 
 fn start_router(h: &Hosts) -> (Arc<AtomicBool>, std::thread::JoinHandle<NfCounters>) {
-    let cfg = NfConfig {
-        preset: Some(Preset::Router),
-        rx: Some("r0".into()),
-        tx: Some("r1".into()),
-        io: Some(Driver::Mmsg),
-        batch: Some(32),
-        // Routes name their port by interface; addresses come from the interfaces.
-        routes: vec![
+    // Routes name their port by interface; addresses come from the interfaces.
+    start_nf(
+        "r0",
+        "r1",
+        vec![
             format!("198.18.1.0/24 via {} port r0", h.a_mac),
             format!("198.18.2.0/24 via {} port r1", h.b_mac),
         ],
+    )
+}
+
+fn start_nf(
+    rx: &str,
+    tx: &str,
+    routes: Vec<String>,
+) -> (Arc<AtomicBool>, std::thread::JoinHandle<NfCounters>) {
+    let cfg = NfConfig {
+        preset: Some(Preset::Router),
+        name: Some(rx.into()),
+        rx: Some(rx.into()),
+        tx: Some(tx.into()),
+        io: Some(Driver::Mmsg),
+        batch: Some(32),
+        routes,
         ..Default::default()
     };
     let mut nf = scc_nf::cli::prepare_nf(&cfg).unwrap();
@@ -318,5 +331,86 @@ scc_io::sandbox_test!(
             0,
             "the kernel forwarded frames to a foreign MAC"
         );
+    }
+);
+
+/// Three router NFs in a row between the hosts (their inner links in the router namespace):
+/// ping, TCP, ARP per side and host filtering hold across the chain, and every NF balances.
+scc_io::sandbox_test!(
+    fn three_router_chain_serves_two_kernel_hosts_both_ways() {
+        if !tools_present("three_router_chain_serves_two_kernel_hosts_both_ways") {
+            return;
+        }
+        let h = topology(false);
+        // ha0 - r0 [R1] x0 - x1 [R2] y0 - y1 [R3] r1 - hb0: the hosts' links of the one-router
+        // layout become the chain's ends, two inner veth pairs join the routers.
+        let mut nl = Netlink::open().unwrap();
+        nl.create_veth("x0", "x1").unwrap();
+        nl.create_veth("y0", "y1").unwrap();
+        for i in ["x0", "x1", "y0", "y1"] {
+            // No IPv6 chatter of this namespace's kernel on the inner links: exact counts.
+            write_sysctl(&format!("/proc/sys/net/ipv6/conf/{i}/disable_ipv6"), "1");
+            nl.set_up(i).unwrap();
+            write_sysctl(&format!("/proc/sys/net/ipv4/conf/{i}/arp_ignore"), "8");
+        }
+        for i in ["x0", "x1", "y0", "y1"] {
+            assert!(wait_running(i, Duration::from_secs(3)).unwrap(), "{i}");
+        }
+        let here = NetNs::current().unwrap();
+        let m = |i: &str| mac_in(&here, i);
+        let (a, b) = ("198.18.1.0/24", "198.18.2.0/24");
+        let nfs = [
+            start_nf(
+                "r0",
+                "x0",
+                vec![
+                    format!("{a} via {} port r0", h.a_mac),
+                    format!("{b} via {} port x0", m("x1")),
+                ],
+            ),
+            start_nf(
+                "x1",
+                "y0",
+                vec![
+                    format!("{a} via {} port x1", m("x0")),
+                    format!("{b} via {} port y0", m("y1")),
+                ],
+            ),
+            start_nf(
+                "y1",
+                "r1",
+                vec![
+                    format!("{a} via {} port y1", m("y0")),
+                    format!("{b} via {} port r1", h.b_mac),
+                ],
+            ),
+        ];
+        let leaked = check_all(&h);
+        std::thread::sleep(Duration::from_millis(50));
+        let counters: Vec<NfCounters> = nfs
+            .into_iter()
+            .map(|(stop, nf)| {
+                stop.store(true, Ordering::Relaxed);
+                nf.join().unwrap()
+            })
+            .collect();
+        assert_eq!(leaked, 0, "frames to a foreign MAC came out: {counters:?}");
+        // The foreign frames stop at the first router.
+        assert_eq!(
+            counters[0].drops.get("other_host"),
+            Some(&u64::from(FOREIGN_FRAMES)),
+            "{:?}",
+            counters[0]
+        );
+        for c in &counters {
+            assert!(c.balanced(), "{c:?}");
+            assert!(c.ports.iter().all(|p| p.rx > 1000 || p.tx > 1000), "{c:?}");
+        }
+        // The middle router forwards what it gets: every frame in is a frame out, both ways
+        // (nothing is addressed to it: no ARP, no ICMP), per port.
+        let mid = &counters[1];
+        assert!(mid.drops.is_empty(), "{mid:?}");
+        assert_eq!(mid.ports[0].rx, mid.ports[1].tx, "{mid:?}");
+        assert_eq!(mid.ports[1].rx, mid.ports[0].tx, "{mid:?}");
     }
 );
