@@ -334,8 +334,8 @@ scc_io::sandbox_test!(
     }
 );
 
-/// Three router NFs in a row between the hosts (their inner links in the router namespace):
-/// ping, TCP, ARP per side and host filtering hold across the chain, and every NF balances.
+// Three router NFs in a row between the hosts (their inner links in the router namespace):
+// ping, TCP, ARP per side and host filtering hold across the chain, and every NF balances.
 scc_io::sandbox_test!(
     fn three_router_chain_serves_two_kernel_hosts_both_ways() {
         if !tools_present("three_router_chain_serves_two_kernel_hosts_both_ways") {
