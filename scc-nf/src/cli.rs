@@ -440,3 +440,57 @@ where
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn addr_flags_apply_to_all_ports_or_one() {
+        let ip = |s: &str| s.parse::<Ipv4Addr>().unwrap();
+        assert_eq!(
+            parse_addr("198.18.0.1").unwrap(),
+            AddrArg {
+                port: None,
+                ip: ip("198.18.0.1")
+            }
+        );
+        assert_eq!(
+            parse_addr("r1=198.18.2.254").unwrap().port.as_deref(),
+            Some("r1")
+        );
+        assert!(parse_addr("=1.2.3.4").is_err());
+        assert!(parse_addr("tx=1.2.3").is_err());
+        let cli = Cli::try_parse_from([
+            "scc-nf",
+            "router",
+            "--rx",
+            "a",
+            "--tx",
+            "b",
+            "--addr",
+            "198.18.0.9",
+            "--addr",
+            "b=198.18.2.254",
+            "--no-host-filter",
+        ])
+        .unwrap();
+        let Cmd::Router(args) = cli.cmd else {
+            panic!("router")
+        };
+        let cfg = args.into_config(Some(Preset::Router)).unwrap();
+        assert_eq!(cfg.host_filter, Some(false));
+        // Per port: the port's own entry, else the NF-wide addresses, else the interface's.
+        let found = vec![ip("10.0.0.1")];
+        assert_eq!(
+            port_addrs(&cfg, ["tx", "b"], found.clone()),
+            [ip("198.18.2.254")]
+        );
+        assert_eq!(
+            port_addrs(&cfg, ["rx", "a"], found.clone()),
+            [ip("198.18.0.9")]
+        );
+        let bare = NfConfig::default();
+        assert_eq!(port_addrs(&bare, ["rx", "a"], found.clone()), found);
+    }
+}
