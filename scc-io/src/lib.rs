@@ -36,3 +36,4 @@ pub use mmsg::MmsgPort;
 pub use packet::PacketPort;
 pub use port::{ALL_INDICES, Driver, Port, PortConfig, PortStats, open_port, wait_running};
 pub use ring::RingPort;
+pub use sys::TX_WAIT_BUDGET;

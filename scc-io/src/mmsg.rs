@@ -13,7 +13,7 @@ use std::time::Duration;
 use crate::batch::Batch;
 use crate::error::Result;
 use crate::port::{Driver, Port, PortConfig, PortStats};
-use crate::sys::{self, RawSocket, Role, TX_RETRY_WAIT, TxOutcome};
+use crate::sys::{self, RawSocket, Role, TxOutcome};
 
 /// Pre-allocated `mmsghdr`s, each pointing at its own single `iovec`.
 pub(crate) struct MsgArray {
@@ -107,9 +107,17 @@ impl MsgArray {
         let r = (r as usize).min(k);
         let start = batch.len();
         let mut truncated = 0;
+        let mut committed = 0;
         for h in &self.hdrs[..r] {
             let len = h.msg_len as usize;
-            batch.commit(len.min(frame_size))?;
+            // The `r` frames have left the kernel. `commit` cannot fail (`r <= k <=
+            // batch.remaining()` and the length is clamped to the frame size), but should it
+            // ever, the frames left are counted rather than lost behind an error.
+            if batch.commit(len.min(frame_size)).is_err() {
+                raw.stats.rx_dropped += (r - committed) as u64;
+                break;
+            }
+            committed += 1;
             if h.msg_hdr.msg_flags & libc::MSG_TRUNC != 0 || len > frame_size {
                 truncated += 1;
             } else {
@@ -117,8 +125,9 @@ impl MsgArray {
             }
         }
         if truncated > 0 {
-            // Frames larger than our buffers arrived truncated: drop and count them.
-            let hdrs = &self.hdrs;
+            // Frames larger than our buffers arrived truncated: drop and count them. The
+            // committed frames are `start..start + committed`, matching `hdrs[..committed]`.
+            let hdrs = &self.hdrs[..committed];
             batch.retain(|i, _| {
                 i < start
                     || hdrs.get(i - start).is_none_or(|h| {
@@ -128,7 +137,7 @@ impl MsgArray {
             });
             raw.stats.kernel_drops += truncated as u64;
         }
-        let n = r - truncated;
+        let n = committed - truncated;
         raw.stats.rx_frames += n as u64;
         Ok(n)
     }
@@ -200,13 +209,10 @@ impl MsgArray {
                 io::Error::last_os_error()
             };
             if sys::is_transient(&e) {
-                if out.retries_left > 0 {
-                    out.retries_left -= 1;
-                    raw.stats.tx_retries += 1;
-                    raw.wait_writable(TX_RETRY_WAIT);
-                } else {
-                    // Still congested after the retry budget: drop the rest of this chunk.
-                    raw.stats.tx_dropped += (k - off) as u64;
+                if !out.retry(raw) {
+                    // Still congested after the call's retry and wait budget: drop the rest of
+                    // this chunk (counted), so the caller gets back to its input.
+                    TxOutcome::congested(&mut raw.stats, (k - off) as u64);
                     off = k;
                 }
             } else if e.raw_os_error() == Some(libc::EMSGSIZE) {

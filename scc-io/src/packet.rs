@@ -8,7 +8,7 @@ use std::time::Duration;
 use crate::batch::Batch;
 use crate::error::Result;
 use crate::port::{Driver, Port, PortConfig, PortStats};
-use crate::sys::{self, RawSocket, Role, TX_RETRY_WAIT, TxOutcome};
+use crate::sys::{self, RawSocket, Role, TxOutcome};
 
 /// An `AF_PACKET` port that makes one system call per frame. Open it with
 /// [`PacketPort::open`] or [`crate::open_port`] with [`Driver::Packet`].
@@ -99,14 +99,11 @@ impl Port for PacketPort {
                         self.raw.stats.tx_bytes += frame.len() as u64;
                         break;
                     }
-                    Err(e) if sys::is_transient(&e) && out.retries_left > 0 => {
-                        out.retries_left -= 1;
-                        self.raw.stats.tx_retries += 1;
-                        self.raw.wait_writable(TX_RETRY_WAIT);
-                    }
                     Err(e) if sys::is_transient(&e) => {
-                        self.raw.stats.tx_dropped += 1;
-                        break;
+                        if !out.retry(&mut self.raw) {
+                            TxOutcome::congested(&mut self.raw.stats, 1);
+                            break;
+                        }
                     }
                     Err(e) if e.raw_os_error() == Some(libc::EMSGSIZE) => {
                         self.raw.stats.tx_dropped += 1;
