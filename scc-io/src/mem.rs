@@ -292,7 +292,9 @@ mod tests {
         for round in 0..40u8 {
             out.clear();
             let f0: Vec<u8> = (0..64).map(|i| round.wrapping_mul(7) ^ i).collect();
-            let f1: Vec<u8> = (0..64).map(|i| round.wrapping_add(i).rotate_left(3)).collect();
+            let f1: Vec<u8> = (0..64)
+                .map(|i| round.wrapping_add(i).rotate_left(3))
+                .collect();
             out.push(&f0).unwrap();
             out.push(&f1).unwrap();
             assert_eq!(a.send_batch(&out).unwrap(), 2);
