@@ -410,7 +410,7 @@ mod tests {
         a.send_batch(&out).unwrap();
         drop(a);
         match std::process::Command::new("tcpdump")
-            .args(["-nn", "-r"])
+            .args(["-Z", "root", "-nn", "-r"])
             .arg(&path)
             .output()
         {
