@@ -89,10 +89,12 @@ fn a_hard_send_error_ends_the_run_and_keeps_the_report() {
 fn the_traffic_report_survives_send_errors_and_says_so() {
     let (a, mut b) = scc_io::mem::pair("gen", "sink", 8192, 2048).unwrap();
     let mut a = FaultInjector::new(a, failing(vec![libc::ENOBUFS], 0.1, 11)).unwrap();
-    let mut cfg = TrafficConfig::default();
-    cfg.generator = GenConfig {
-        rate_pps: 50_000.0,
-        ..unpaced(2000)
+    let cfg = TrafficConfig {
+        generator: GenConfig {
+            rate_pps: 50_000.0,
+            ..unpaced(2000)
+        },
+        ..TrafficConfig::default()
     };
     let r = run_loopback(&cfg, &mut a, &mut b, &AtomicBool::new(false)).unwrap();
     let f = a.faults();
@@ -120,8 +122,10 @@ fn the_traffic_report_survives_send_errors_and_says_so() {
 #[test]
 fn no_errors_no_error_text() {
     let (mut a, mut b) = scc_io::mem::pair("gen", "sink", 8192, 2048).unwrap();
-    let mut cfg = TrafficConfig::default();
-    cfg.generator = unpaced(500);
+    let cfg = TrafficConfig {
+        generator: unpaced(500),
+        ..TrafficConfig::default()
+    };
     let r = run_loopback(&cfg, &mut a, &mut b, &AtomicBool::new(false)).unwrap();
     assert_eq!((r.send_errors, r.send_error.as_deref()), (0, None));
     assert!(!r.to_text().contains("send errors"));
