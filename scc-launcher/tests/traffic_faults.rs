@@ -131,3 +131,62 @@ fn no_errors_no_error_text() {
     assert!(!r.to_text().contains("send errors"));
     assert_eq!(r.received, 500);
 }
+
+fn rx_failing(errors: Vec<i32>, fail: f64, seed: u64) -> FaultConfig {
+    FaultConfig {
+        seed,
+        rx: FaultRates {
+            fail,
+            ..FaultRates::default()
+        },
+        errors,
+        ..FaultConfig::default()
+    }
+}
+
+/// Transient receive errors at the sink are counted; every probe still arrives.
+#[test]
+fn transient_sink_errors_are_counted_and_nothing_is_lost() {
+    let (mut a, b) = scc_io::mem::pair("gen", "sink", 8192, 2048).unwrap();
+    let mut b = FaultInjector::new(b, rx_failing(vec![libc::EAGAIN], 0.3, 5)).unwrap();
+    let cfg = TrafficConfig {
+        generator: GenConfig {
+            rate_pps: 20_000.0,
+            ..unpaced(1000)
+        },
+        ..TrafficConfig::default()
+    };
+    let r = run_loopback(&cfg, &mut a, &mut b, &AtomicBool::new(false)).unwrap();
+    assert!(r.sink.recv_errors > 0);
+    assert_eq!(r.sink.recv_errors, b.faults().rx_failed);
+    assert_eq!(r.received, 1000);
+    assert_eq!(r.sent, 1000);
+    assert!(r.to_text().contains("sink receive errors"));
+}
+
+/// A hard receive error ends the sink (and stops the generator), but the report comes back
+/// with what both sides counted: the sink's probes plus what is still queued equal `sent`.
+#[test]
+fn a_hard_sink_error_keeps_the_report() {
+    let (mut a, b) = scc_io::mem::pair("gen", "sink", 8192, 2048).unwrap();
+    let mut b = FaultInjector::new(b, rx_failing(vec![libc::EIO], 0.01, 9)).unwrap();
+    let cfg = TrafficConfig {
+        generator: GenConfig {
+            rate_pps: 20_000.0,
+            ..unpaced(20_000)
+        },
+        ..TrafficConfig::default()
+    };
+    let r = run_loopback(&cfg, &mut a, &mut b, &AtomicBool::new(false)).unwrap();
+    assert_eq!(r.sink.recv_errors, 1, "{}", r.to_text());
+    assert!(
+        r.sink
+            .recv_error
+            .as_deref()
+            .is_some_and(|e| e.contains("Input/output"))
+    );
+    assert!(r.generator.stopped, "the generator was halted");
+    let queued = drain(&mut b);
+    assert_eq!(r.sink.rx_frames + queued, r.sent);
+    assert_eq!(r.received, r.sink.rx_frames);
+}

@@ -149,9 +149,9 @@ pub struct GenReport {
     pub send_error: Option<String>,
 }
 
-/// True for send errors after which the generator goes on: a frame too large for the
-/// interface (the rest of the batch was sent) and transient OS errors.
-fn send_error_is_transient(e: &scc_io::IoError) -> bool {
+/// True for port errors after which the generator (or the sink) goes on: a frame too large
+/// for the interface (the rest of the batch was sent) and transient OS errors.
+pub(super) fn is_transient(e: &scc_io::IoError) -> bool {
     match e {
         scc_io::IoError::FrameTooLarge { .. } => true,
         scc_io::IoError::Sys { source, .. } => matches!(
@@ -299,7 +299,7 @@ impl Generator {
                     let tx = port.stats().tx_frames.saturating_sub(before.tx_frames);
                     sent = sent.max(tx.min(attempted));
                     send_errors += 1;
-                    let fatal = !send_error_is_transient(&e);
+                    let fatal = !is_transient(&e);
                     send_error.get_or_insert_with(|| e.to_string());
                     if fatal {
                         break;

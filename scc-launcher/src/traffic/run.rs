@@ -121,6 +121,13 @@ impl TrafficReport {
             self.generator.mean_lateness_us,
             self.generator.max_lateness_us
         ));
+        if self.sink.recv_errors > 0 {
+            s.push_str(&format!(
+                "\nsink receive errors {} (first: {})",
+                self.sink.recv_errors,
+                self.sink.recv_error.as_deref().unwrap_or("?")
+            ));
+        }
         if self.send_errors > 0 {
             s.push_str(&format!(
                 "\nsend errors {} (first: {}); frames not sent by the failing calls are in tx dropped",
