@@ -13,7 +13,8 @@
 //! - [`deploy`]: applying and undoing the plan (netlink through `scc_io::link`, NF processes).
 //! - [`ovs`]: Open vSwitch's userspace datapath as the switch.
 //! - [`run`]: one run in run-time or profile mode, with the report of `scc run --json`;
-//!   [`profile`]: the profiler's part; [`cgroup`]: per-NF cgroups.
+//!   [`profile`]: the profiler's part; [`cgroup`]: per-NF cgroups; [`capture`]: `--capture DIR`
+//!   (one pcap file per NF port).
 //! - [`traffic`]: the paced probe generator and the latency/loss sink.
 //!
 //! ```no_run
@@ -33,6 +34,7 @@
 //! ```
 #![warn(missing_docs)]
 
+pub mod capture;
 pub mod cgroup;
 pub mod chain;
 pub mod deploy;

@@ -35,7 +35,7 @@ mod pcap;
 mod tracer;
 
 pub use fault::{FaultConfig, FaultInjector, FaultRates, FaultStats};
-pub use pcap::{CapturedFrame, PcapFile, PcapPort, PcapStats, SNAPLEN, read_pcap};
+pub use pcap::{CapturedFrame, PcapFile, PcapPort, PcapStats, SNAPLEN, count_pcap, read_pcap};
 pub use tracer::Tracer;
 
 /// Which way a frame went through a port.

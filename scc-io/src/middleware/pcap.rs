@@ -317,6 +317,25 @@ pub fn read_pcap(path: impl AsRef<Path>) -> Result<Vec<CapturedFrame>> {
     Ok(frames)
 }
 
+/// Counts the frames of the pcap file at `path` without keeping them.
+///
+/// Errors: [`IoError::Pcap`] when the file cannot be opened or is not a valid pcap file.
+pub fn count_pcap(path: impl AsRef<Path>) -> Result<u64> {
+    let path = path.as_ref();
+    let err = |reason: String| IoError::Pcap {
+        path: path.display().to_string(),
+        reason,
+    };
+    let file = File::open(path).map_err(|e| err(e.to_string()))?;
+    let mut reader = PcapReader::new(io::BufReader::new(file)).map_err(|e| err(e.to_string()))?;
+    let mut n = 0;
+    while let Some(p) = reader.next_raw_packet() {
+        p.map_err(|e| err(e.to_string()))?;
+        n += 1;
+    }
+    Ok(n)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -355,6 +374,10 @@ mod tests {
             sa.tx_frames + sa.tx_dropped + sb.rx_frames
         );
         assert_eq!(file.stats().frames, frames.len() as u64);
+        assert_eq!(
+            count_pcap(dir.join("both.pcap")).unwrap(),
+            frames.len() as u64
+        );
         let lens: Vec<usize> = frames.iter().map(|f| f.data.len()).collect();
         assert_eq!(lens, vec![60, 61, 62, 63, 64, 65, 60, 61, 62, 63]);
         assert!(frames.iter().all(|f| f.orig_len as usize == f.data.len()));
