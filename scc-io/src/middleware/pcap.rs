@@ -294,20 +294,28 @@ pub struct CapturedFrame {
     pub data: Vec<u8>,
 }
 
+fn pcap_err(path: &Path, e: impl std::fmt::Display) -> IoError {
+    IoError::Pcap {
+        path: path.display().to_string(),
+        reason: e.to_string(),
+    }
+}
+
+/// Opens `path` and reads its pcap header.
+fn open_reader(path: &Path) -> Result<PcapReader<io::BufReader<File>>> {
+    let file = File::open(path).map_err(|e| pcap_err(path, e))?;
+    PcapReader::new(io::BufReader::new(file)).map_err(|e| pcap_err(path, e))
+}
+
 /// Reads every frame of the pcap file at `path` (any endianness and timestamp resolution).
 ///
 /// Errors: [`IoError::Pcap`] when the file cannot be opened or is not a valid pcap file.
 pub fn read_pcap(path: impl AsRef<Path>) -> Result<Vec<CapturedFrame>> {
     let path = path.as_ref();
-    let err = |reason: String| IoError::Pcap {
-        path: path.display().to_string(),
-        reason,
-    };
-    let file = File::open(path).map_err(|e| err(e.to_string()))?;
-    let mut reader = PcapReader::new(io::BufReader::new(file)).map_err(|e| err(e.to_string()))?;
+    let mut reader = open_reader(path)?;
     let mut frames = Vec::new();
     while let Some(p) = reader.next_packet() {
-        let p = p.map_err(|e| err(e.to_string()))?;
+        let p = p.map_err(|e| pcap_err(path, e))?;
         frames.push(CapturedFrame {
             timestamp: p.timestamp,
             orig_len: p.orig_len,
@@ -322,15 +330,10 @@ pub fn read_pcap(path: impl AsRef<Path>) -> Result<Vec<CapturedFrame>> {
 /// Errors: [`IoError::Pcap`] when the file cannot be opened or is not a valid pcap file.
 pub fn count_pcap(path: impl AsRef<Path>) -> Result<u64> {
     let path = path.as_ref();
-    let err = |reason: String| IoError::Pcap {
-        path: path.display().to_string(),
-        reason,
-    };
-    let file = File::open(path).map_err(|e| err(e.to_string()))?;
-    let mut reader = PcapReader::new(io::BufReader::new(file)).map_err(|e| err(e.to_string()))?;
+    let mut reader = open_reader(path)?;
     let mut n = 0;
     while let Some(p) = reader.next_raw_packet() {
-        p.map_err(|e| err(e.to_string()))?;
+        p.map_err(|e| pcap_err(path, e))?;
         n += 1;
     }
     Ok(n)
