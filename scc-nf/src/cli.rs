@@ -286,14 +286,34 @@ impl Capture {
     /// otherwise).
     fn open(&self, pc: &PortConfig) -> Result<Box<dyn Port>> {
         let port = open_port(pc)?;
-        Ok(match self {
-            Capture::Off => port,
-            Capture::File(f) => Box::new(PcapPort::new(port, f.clone())),
-            Capture::Dir(d) => Box::new(PcapPort::create(
-                port,
-                d.join(format!("{}.pcap", pc.ifname)),
-            )?),
-        })
+        let file = match self {
+            Capture::Off => return Ok(port),
+            Capture::File(f) => f.clone(),
+            Capture::Dir(d) => PcapFile::create(d.join(format!("{}.pcap", pc.ifname)))?,
+        };
+        CAPTURES
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(file.clone());
+        Ok(Box::new(PcapPort::new(port, file)))
+    }
+}
+
+/// The capture files of this process, checked for write errors when the NF stops.
+static CAPTURES: std::sync::Mutex<Vec<PcapFile>> = std::sync::Mutex::new(Vec::new());
+
+/// Says on stderr which capture files are incomplete (a write failed: disk full, file gone).
+fn warn_about_captures() {
+    for f in CAPTURES.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+        let _ = f.flush();
+        let st = f.stats();
+        if let Some(e) = st.error {
+            eprintln!(
+                "scc-nf: warning: capture {} is incomplete: {} frames not written ({e})",
+                f.path().display(),
+                st.lost
+            );
+        }
     }
 }
 
@@ -328,10 +348,13 @@ fn install_signal_handlers() -> Result<()> {
 pub fn run_until_signal(cfg: &NfConfig) -> Result<NfCounters, (NfError, Option<Box<NfCounters>>)> {
     install_signal_handlers().map_err(|e| (e, None))?;
     let mut nf = prepare_nf(cfg).map_err(|e| (e, None))?;
-    match nf.run(&STOP) {
+    let r = match nf.run(&STOP) {
         Ok(c) => Ok(c),
         Err(e) => Err((e, Some(Box::new(nf.counters())))),
-    }
+    };
+    drop(nf);
+    warn_about_captures();
+    r
 }
 
 fn print_counters(c: &NfCounters) {
