@@ -165,6 +165,9 @@ impl RunReport {
             }
             s.push('\n');
         }
+        if let Some(c) = &self.capture {
+            s.push_str(&c.to_text());
+        }
         if self.interrupted {
             s.push_str("interrupted: the run ended early\n");
         }

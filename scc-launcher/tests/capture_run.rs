@@ -120,5 +120,18 @@ fn capture_files_hold_exactly_the_frames_each_nf_counted() {
             }
         }
     }
+    // The text report lists the files too.
+    let out = Command::new(env!("CARGO_BIN_EXE_scc"))
+        .args(["run", "--capture"])
+        .arg(&cap)
+        .arg(&chain)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains(&format!("capture in {}", cap.display())) && text.contains("c2-tx.pcap"),
+        "{text}"
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -76,7 +76,10 @@ fn run_nf_and_capture(capture_args: &[&str]) -> NfCounters {
         sink.recv_batch(&mut inb).unwrap();
         // Only our IPv4 probes prove the NF runs (the kernel's IPv6 chatter from c_out also
         // reaches sink0).
-        forwarded += inb.iter().filter(|f| f.get(12..14) == Some(&[8, 0])).count();
+        forwarded += inb
+            .iter()
+            .filter(|f| f.get(12..14) == Some(&[8, 0]))
+            .count();
         if let Some(st) = child.try_wait().unwrap() {
             panic!("scc-nf exited early: {st:?}");
         }

@@ -228,9 +228,6 @@ fn cmd_run(a: RunArgs, force_mode: Option<Mode>) -> ExitCode {
                 }
             } else {
                 print!("{}", report.to_text());
-                if let Some(c) = &report.capture {
-                    print!("{}", c.to_text());
-                }
                 if let Some(t) = &report.profile_table {
                     println!("\nprofile:\n{t}");
                 }
