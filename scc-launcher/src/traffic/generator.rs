@@ -242,7 +242,7 @@ impl Generator {
         let (mut attempted, mut sent, mut calls) = (0u64, 0u64, 0u64);
         let (mut late_sum, mut late_max) = (0u64, 0u64);
         let mut stopped = false;
-        let (mut send_errors, mut send_error) = (0u64, None);
+        let (mut send_errors, mut send_error, mut failed) = (0u64, None, false);
         let cpu0 = thread_cpu_ns();
         let wait0 = thread_runq_wait_ns();
         let start = now_ns();
@@ -302,13 +302,14 @@ impl Generator {
                     let fatal = !is_transient(&e);
                     send_error.get_or_insert_with(|| e.to_string());
                     if fatal {
+                        failed = true;
                         break;
                     }
                 }
             }
         }
         let mut end = now_ns();
-        if !stopped && send_errors == 0 && !pacer.unpaced() {
+        if !stopped && !failed && !pacer.unpaced() {
             // The run lasts its whole schedule: the duration, or `count / rate`.
             let nominal = start + duration_ns.unwrap_or_else(|| pacer.span_of(attempted));
             while end < nominal && !stop.load(Ordering::Relaxed) {
