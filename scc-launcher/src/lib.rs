@@ -36,6 +36,7 @@
 pub mod cgroup;
 pub mod chain;
 pub mod deploy;
+pub mod experiment;
 pub mod ovs;
 pub mod plan;
 pub mod profile;
