@@ -188,6 +188,10 @@ pub enum NfKind {
     Firewall,
     /// A wire that rewrites MACs.
     Forward,
+    /// The Linux kernel's own forwarding (`ip_forward` in the NF's namespace, its `routes`
+    /// via a static next hop at `gw_mac`): the launcher configures the namespace instead of
+    /// starting a process (paper Fig. 4's kernel-space router). Needs `env = "netns"`.
+    Kernel,
 }
 
 impl NfKind {
@@ -197,6 +201,7 @@ impl NfKind {
             NfKind::Router => "router",
             NfKind::Firewall => "firewall",
             NfKind::Forward => "forward",
+            NfKind::Kernel => "kernel",
         }
     }
 }
@@ -985,6 +990,33 @@ impl Chain {
                         );
                     }
                 }
+                NfKind::Kernel => {
+                    if nf.routes.is_empty() {
+                        err(
+                            format!("{p}.routes"),
+                            "a kernel router needs routes (e.g. routes = [\"198.18.0.0/15\"])"
+                                .into(),
+                        );
+                    }
+                    if nf.env != Env::Netns {
+                        err(
+                            format!("{p}.env"),
+                            "a kernel NF forwards in its own namespace: use env = \"netns\"".into(),
+                        );
+                    }
+                    for (field, set) in [
+                        ("routes_file", nf.routes_file.is_some()),
+                        ("config", nf.config.is_some()),
+                        ("rules", !nf.rules.is_empty() || nf.rules_file.is_some()),
+                    ] {
+                        if set {
+                            err(
+                                format!("{p}.{field}"),
+                                "not for a kernel NF (it has `routes` only)".into(),
+                            );
+                        }
+                    }
+                }
                 NfKind::Firewall | NfKind::Forward => {
                     if !nf.routes.is_empty() || nf.routes_file.is_some() {
                         err(
@@ -1104,7 +1136,10 @@ impl Chain {
                 }
             }
             for (i, nf) in self.nfs.iter().enumerate() {
-                if nf.kind != NfKind::Router || nf.routes.is_empty() || nf.routes_file.is_some() {
+                if !matches!(nf.kind, NfKind::Router | NfKind::Kernel)
+                    || nf.routes.is_empty()
+                    || nf.routes_file.is_some()
+                {
                     continue;
                 }
                 let covered =

@@ -15,6 +15,8 @@
 //! - [`run`]: one run in run-time or profile mode, with the report of `scc run --json`;
 //!   [`profile`]: the profiler's part; [`cgroup`]: per-NF cgroups.
 //! - [`traffic`]: the paced probe generator and the latency/loss sink.
+//! - [`kernel_nf`]: `kind = "kernel"` NFs (the kernel's own forwarding in a namespace).
+//! - [`experiment`]: `scc experiment`'s campaigns, plots and result files.
 //!
 //! ```no_run
 //! use std::sync::{Arc, atomic::AtomicBool};
@@ -37,6 +39,7 @@ pub mod cgroup;
 pub mod chain;
 pub mod deploy;
 pub mod experiment;
+pub mod kernel_nf;
 pub mod ovs;
 pub mod plan;
 pub mod profile;

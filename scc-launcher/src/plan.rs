@@ -117,6 +117,8 @@ pub struct NfProc {
     pub tx: String,
     /// The next hop's MAC written by the NF.
     pub gw_mac: [u8; 6],
+    /// `kind = "kernel"`: the routes the namespace gets (no process, empty `argv`).
+    pub routes: Vec<String>,
 }
 
 /// The generator or the sink.
@@ -242,7 +244,8 @@ pub fn sched_plan(chain: &Chain, online: &[usize]) -> Result<Option<scc_sched::P
         || !s.cores.is_empty()
         || chain.nfs.iter().any(|n| n.core.is_some())
         || chain.interconnect.core.is_some();
-    if !asked {
+    // Kernel NFs have no process to schedule (their forwarding runs in the sender's softirq).
+    if !asked || chain.nfs.iter().all(|n| n.kind == NfKind::Kernel) {
         return Ok(None);
     }
     let req = scc_sched::PlanRequest {
@@ -253,6 +256,7 @@ pub fn sched_plan(chain: &Chain, online: &[usize]) -> Result<Option<scc_sched::P
         nfs: chain
             .nfs
             .iter()
+            .filter(|n| n.kind != NfKind::Kernel)
             .map(|n| scc_sched::plan::NfRequest {
                 name: n.name.clone(),
                 cores: n.core.map(|c| vec![c]),
@@ -470,12 +474,17 @@ impl DeployPlan {
                 argv.push("--config".into());
                 argv.push(base.join(f).display().to_string());
             }
+            if nf.kind == NfKind::Kernel {
+                argv.clear();
+            }
             nfs.push(NfProc {
                 name: nf.name.clone(),
                 kind: nf.kind,
                 ns: nf_ns[i],
+                routes: nf.routes.clone(),
                 argv,
-                core: nf_core(i),
+                // No process to pin: the kernel forwards in the sender's softirq.
+                core: (nf.kind != NfKind::Kernel).then(|| nf_core(i)).flatten(),
                 rx: rx_if(i),
                 tx: tx_if(i),
                 gw_mac,

@@ -306,10 +306,11 @@ fn nf_report(plan: &DeployPlan, o: &NfOutcome) -> NfReport {
         tx: c.tx,
         drops: c.drops,
         syscalls: c.syscalls,
-        exit: o
-            .status
-            .as_ref()
-            .map_or("not reaped".into(), describe_status),
+        exit: match (&o.status, p.map(|p| p.kind)) {
+            (_, Some(crate::chain::NfKind::Kernel)) => "kernel forwarding (no process)".into(),
+            (Some(st), _) => describe_status(st),
+            (None, _) => "not reaped".into(),
+        },
         counters: json,
         sched: None,
     }
@@ -402,7 +403,11 @@ fn container_cgroups(
         return Ok(Vec::new());
     };
     let pids = dep.pids();
-    let members: Vec<(String, u32)> = netns.iter().filter_map(|&i| pids.get(i).cloned()).collect();
+    // By name: kernel NFs have no PID, so `pids` is not indexed like `chain.nfs`.
+    let members: Vec<(String, u32)> = netns
+        .iter()
+        .filter_map(|&i| pids.iter().find(|(n, _)| *n == chain.nfs[i].name).cloned())
+        .collect();
     let groups = crate::cgroup::NfCgroups::create(
         &mount,
         &format!(

@@ -86,8 +86,11 @@ pub const BATCHES: &[usize] = &[1, 2, 4, 8, 16, 32, 64, 128, 256];
 pub const FRAME_SIZES: &[usize] = &[64, 128, 256, 1500];
 
 /// A series of the `chain-length` campaign: `(interconnect, scheduling, driver, batch)`.
-/// One line per combination; the first is the reference whose capacity defines the rates.
-pub const CHAIN_SERIES: &[(&str, Sched, &str, usize)] = &[
+pub type SeriesDef = (&'static str, Sched, &'static str, usize);
+
+/// The series of `chain-length`, one line per combination; the first of each interconnect is
+/// the reference whose capacity defines the rates.
+pub const CHAIN_SERIES: &[SeriesDef] = &[
     ("b2b", Sched::Default, "mmsg", 32),
     ("b2b", Sched::Batch(-1), "mmsg", 32),
     ("b2b", Sched::Batch(-19), "mmsg", 32),
@@ -324,7 +327,7 @@ impl Campaign {
         if !self.quick {
             self.duration_s = 1.5;
         }
-        let (series, lengths): (Vec<(&str, Sched, &str, usize)>, &[usize]) = if self.quick {
+        let (series, lengths): (Vec<SeriesDef>, &[usize]) = if self.quick {
             (
                 vec![
                     ("b2b", Sched::Default, "mmsg", 32),

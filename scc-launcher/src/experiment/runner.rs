@@ -311,6 +311,8 @@ impl Runner<'_> {
                         achieved_pps: row.achieved_pps.unwrap_or(0.0),
                         sent: row.sent.unwrap_or(0),
                         received: row.received.unwrap_or(0),
+                        p99_us: row.latency_us.as_ref().map(|l| l.p99),
+                        duration_s: self.c.search_duration_s,
                     });
                 }
                 self.push(row)?;
@@ -327,7 +329,7 @@ impl Runner<'_> {
                 match (r.capacity_pps, r.generator_bound) {
                     (Some(c), false) => format!("{c:.0} pps"),
                     (Some(c), true) => format!("{c:.0} pps (the generator's limit)"),
-                    (None, _) => "none (loses frames at every rate tried)".into(),
+                    (None, _) => "none (loses frames or queues at every rate tried)".into(),
                 }
             ));
             self.report.searches.push(SearchOutcome {

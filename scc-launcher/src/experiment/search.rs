@@ -1,6 +1,9 @@
 //! The regime search (pure): the highest offered rate a chain forwards with less than 0.1%
 //! loss, found by short runs - doubling from a start rate until a run loses frames, then
-//! bisecting between the highest clean rate and the lowest lossy one. Campaign points are then
+//! bisecting between the highest clean rate and the lowest lossy one. A short run can hide
+//! overload in the socket buffers (a chain of 8 NFs queues tens of thousands of frames and
+//! delivers them all during the drain), so a run is clean only when its p99 latency also stays
+//! below a tenth of its length: above that, queues were growing for the whole run. Campaign points are then
 //! measured at fixed fractions of that capacity (e.g. 25%, 75%, 110%), so every chain is
 //! compared in the same regime of its own capacity.
 //!
@@ -11,7 +14,7 @@
 //! while let Some(rate) = s.next_rate() {
 //!     let sent = (rate * 1.0) as u64;
 //!     let received = sent.min(37_000);
-//!     s.record(Trial { offered_pps: rate, achieved_pps: rate, sent, received });
+//!     s.record(Trial { offered_pps: rate, achieved_pps: rate, sent, received, p99_us: Some(50.0), duration_s: 1.0 });
 //! }
 //! let c = s.result().capacity_pps.unwrap();
 //! assert!(c <= 37_000.0 && c > 37_000.0 * 0.9, "{c}");
@@ -30,6 +33,9 @@ pub struct SearchParams {
     pub min_pps: f64,
     /// Loss fraction a clean run stays below (0.001 = 0.1%).
     pub loss_limit: f64,
+    /// A clean run's p99 latency stays below this fraction of the run's length (queues that
+    /// grow for the whole run hide overload in the buffers).
+    pub max_p99_fraction: f64,
     /// Stop when the lossy rate is within this fraction above the clean one.
     pub precision: f64,
     /// At most this many trial runs.
@@ -46,6 +52,7 @@ impl Default for SearchParams {
             max_pps: 400_000.0,
             min_pps: 500.0,
             loss_limit: 0.001,
+            max_p99_fraction: 0.1,
             precision: 0.1,
             max_trials: 8,
             generator_tolerance: 0.95,
@@ -64,6 +71,10 @@ pub struct Trial {
     pub sent: u64,
     /// Frames received by the sink.
     pub received: u64,
+    /// p99 one-way latency (us; `None` when nothing arrived).
+    pub p99_us: Option<f64>,
+    /// Length of the run (s).
+    pub duration_s: f64,
 }
 
 impl Trial {
@@ -85,8 +96,10 @@ pub struct Step {
     pub trial: Trial,
     /// Its loss fraction.
     pub loss_fraction: f64,
-    /// Below the loss limit.
+    /// Below the loss limit, with the p99 latency below its bound.
     pub clean: bool,
+    /// The p99 latency reached its bound (queues grew through the run).
+    pub queueing: bool,
     /// The generator could not offer the rate.
     pub generator_bound: bool,
 }
@@ -100,7 +113,7 @@ pub struct SearchResult {
     /// The capacity is the generator's reach (its achieved rate), not the chain's: the chain
     /// may carry more.
     pub generator_bound: bool,
-    /// Lowest rate that lost frames (`None`: none did).
+    /// Lowest rate that was not clean: it lost frames or its queues grew (`None`: none).
     pub lossy_pps: Option<f64>,
     /// Every trial, in order.
     pub steps: Vec<Step>,
@@ -165,11 +178,15 @@ impl CapacitySearch {
         let p = self.params;
         let loss = t.loss_fraction();
         let gen_bound = t.sent > 0 && t.achieved_pps < t.offered_pps * p.generator_tolerance;
-        let clean = t.sent > 0 && loss < p.loss_limit;
+        let queueing = t
+            .p99_us
+            .is_some_and(|p99| p99 >= p.max_p99_fraction * t.duration_s * 1e6);
+        let clean = t.sent > 0 && loss < p.loss_limit && !queueing;
         self.steps.push(Step {
             trial: t,
             loss_fraction: loss,
             clean,
+            queueing,
             generator_bound: gen_bound,
         });
         if clean {
@@ -231,6 +248,8 @@ mod tests {
                 achieved_pps: achieved,
                 sent,
                 received,
+                p99_us: Some(100.0),
+                duration_s: 1.0,
             });
         }
         s.result()
@@ -286,6 +305,8 @@ mod tests {
             achieved_pps: 10_000.0,
             sent: 10_000,
             received: 9_990,
+            p99_us: Some(100.0),
+            duration_s: 1.0,
         });
         assert!(!s.result().steps[0].clean);
         s.record(Trial {
@@ -293,9 +314,31 @@ mod tests {
             achieved_pps: 0.0,
             sent: 0,
             received: 0,
+            p99_us: None,
+            duration_s: 1.0,
         });
         assert!(!s.result().steps[1].clean);
         assert_eq!(s.result().capacity_pps, None);
+    }
+
+    #[test]
+    fn a_run_whose_queues_grow_is_not_clean_even_without_loss() {
+        let mut s = CapacitySearch::new(SearchParams::default());
+        let t = |rate: f64, p99_us: f64| Trial {
+            offered_pps: rate,
+            achieved_pps: rate,
+            sent: rate as u64,
+            received: rate as u64,
+            p99_us: Some(p99_us),
+            duration_s: 1.0,
+        };
+        s.record(t(10_000.0, 20_000.0)); // 20 ms p99 in a 1 s run: fine
+        s.record(t(20_000.0, 100_000.0)); // 100 ms: a tenth of the run, queues grew
+        let r = s.result();
+        assert!(r.steps[0].clean && !r.steps[0].queueing);
+        assert!(!r.steps[1].clean && r.steps[1].queueing);
+        assert_eq!(r.capacity_pps, Some(10_000.0));
+        assert_eq!(r.lossy_pps, Some(20_000.0));
     }
 
     #[test]
@@ -306,6 +349,8 @@ mod tests {
             achieved_pps: rate,
             sent: rate as u64,
             received,
+            p99_us: Some(100.0),
+            duration_s: 1.0,
         };
         s.record(t(10_000.0, 10_000));
         s.record(t(20_000.0, 15_000)); // lossy
