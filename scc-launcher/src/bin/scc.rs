@@ -109,6 +109,9 @@ struct ExperimentArgs {
     /// Run the NFs with this executable (the scc-nf contract) instead of `scc nf`.
     #[arg(long, value_name = "PATH")]
     nf_exe: Option<PathBuf>,
+    /// Measure nothing: draw the plots again from NAME.json in --out DIR.
+    #[arg(long)]
+    replot: bool,
 }
 
 fn main() -> ExitCode {
@@ -387,6 +390,21 @@ fn cmd_experiment(a: ExperimentArgs) -> ExitCode {
         );
         return ExitCode::from(2);
     };
+    let out = a
+        .out
+        .unwrap_or_else(|| PathBuf::from("results").join(name.name()));
+    if a.replot {
+        return match experiment::replot(&out, name) {
+            Ok(files) => {
+                println!("{} plots redrawn in {}", files.len(), out.display());
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("scc experiment: {e}");
+                ExitCode::from(1)
+            }
+        };
+    }
     let inner = std::env::var_os(INNER_ENV).is_some();
     if !inner && !scc_io::netns::have_net_admin() {
         return reexec_rootless();
@@ -403,9 +421,7 @@ fn cmd_experiment(a: ExperimentArgs) -> ExitCode {
         experiment::host_caps(),
     );
     let opts = ExperimentOptions {
-        out: a
-            .out
-            .unwrap_or_else(|| PathBuf::from("results").join(name.name())),
+        out,
         stop: Arc::clone(&stop),
         exe: None,
         nf_exe: a.nf_exe,

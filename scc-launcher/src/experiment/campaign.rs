@@ -25,7 +25,8 @@ pub const CAMPAIGNS: &[(CampaignName, &str, &str)] = &[
     (
         CampaignName::Drivers,
         "Fig. 4, Table 4, Findings 1-3",
-        "one router as Linux kernel forwarding and as scc-nf with each I/O driver: capacity \
+        "one router as Linux kernel forwarding, as scc-nf with each I/O driver and behind Open \
+         vSwitch: capacity \
          (highest rate with < 0.1% loss), latency and CPU per frame at common rates and at \
          25/75/110% of each one's capacity",
     ),
@@ -71,13 +72,15 @@ impl CampaignName {
     }
 }
 
-/// The router variants of the `drivers` campaign: `(label, nf kind, I/O driver)`. One line
-/// per I/O backend.
-pub const DRIVER_VARIANTS: &[(&str, &str, &str)] = &[
-    ("kernel", "kernel", "mmsg"),
-    ("packet", "router", "packet"),
-    ("mmsg", "router", "mmsg"),
-    ("ring", "router", "ring"),
+/// The router variants of the `drivers` campaign: `(label, nf kind, I/O driver,
+/// interconnect)`. One line per I/O backend; `ovs+mmsg` is Finding 3's router behind the
+/// switch (left out where Open vSwitch is not usable).
+pub const DRIVER_VARIANTS: &[(&str, &str, &str, &str)] = &[
+    ("kernel", "kernel", "mmsg", "b2b"),
+    ("packet", "router", "packet", "b2b"),
+    ("mmsg", "router", "mmsg", "b2b"),
+    ("ring", "router", "ring", "b2b"),
+    ("ovs+mmsg", "router", "mmsg", "ovs"),
 ];
 
 /// The batch sizes of `batch-sweep` (full form).
@@ -258,17 +261,24 @@ impl Campaign {
                 Regime::Capacity(1.10),
             ]
         };
-        for (i, (label, kind, driver)) in DRIVER_VARIANTS.iter().enumerate() {
+        for (i, (label, kind, driver, ic)) in DRIVER_VARIANTS.iter().enumerate() {
             if *kind == "kernel" && !host.kernel_nf {
                 self.skipped.push(format!(
                     "{label}: this launcher has no `kind = \"kernel\"` NF"
                 ));
                 continue;
             }
+            if *ic == "ovs" && !host.ovs {
+                self.skipped.push(format!(
+                    "{label}: Open vSwitch (ovs-vswitchd) is not usable here"
+                ));
+                continue;
+            }
             let spec = ChainSpec {
                 nf_kind: kind.to_string(),
                 driver: driver.to_string(),
-                ..ChainSpec::router(&format!("x-drv-{label}"))
+                interconnect: ic.to_string(),
+                ..ChainSpec::router(&format!("x-drv-{}", super::slug(label)))
             };
             let id = format!("driver={label}");
             self.searches.push(SearchSpec {
@@ -533,7 +543,8 @@ mod tests {
     fn drivers_has_every_variant_with_common_rates_and_capacity_fractions() {
         let c = Campaign::new(CampaignName::Drivers, false, None, ALL);
         let labels: Vec<&str> = c.configs.iter().map(|x| x.label.as_str()).collect();
-        assert_eq!(labels, ["kernel", "packet", "mmsg", "ring"]);
+        assert_eq!(labels, ["kernel", "packet", "mmsg", "ring", "ovs+mmsg"]);
+        assert_eq!(c.configs[4].spec.interconnect, "ovs");
         assert_eq!(c.configs[0].spec.nf_kind, "kernel");
         assert_eq!(c.configs[3].spec.driver, "ring");
         for cfg in &c.configs {
@@ -551,8 +562,11 @@ mod tests {
                 ..ALL
             },
         );
-        assert_eq!(without.configs.len(), 3);
+        assert_eq!(without.configs.len(), 4);
         assert!(without.skipped[0].starts_with("kernel:"));
+        let user = Campaign::new(CampaignName::Drivers, false, None, USER);
+        assert_eq!(user.configs.len(), 4);
+        assert!(user.skipped[0].starts_with("ovs+mmsg:"));
     }
 
     #[test]

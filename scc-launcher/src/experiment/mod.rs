@@ -52,7 +52,7 @@ pub mod stats;
 pub mod summary;
 
 pub use campaign::{CAMPAIGNS, Campaign, CampaignName, Config, HostCaps, Point, Regime};
-pub use runner::{CampaignReport, ExperimentOptions, Progress, run_campaign};
+pub use runner::{CampaignReport, ExperimentOptions, Progress, replot, run_campaign};
 pub use spec::{ChainSpec, Sched};
 
 /// Errors of a campaign (a failed run is a row with its error, not an error of the campaign).

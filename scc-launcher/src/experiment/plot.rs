@@ -183,9 +183,15 @@ pub fn charts(
                         title: &str,
                         y_label: &str,
                         log_y: bool,
+                        prefix: &str,
                         f: &dyn Fn(&PointSummary) -> Option<f64>| {
                 let mut series = Vec::new();
-                for sname in distinct(summaries.iter().map(|s| s.series.as_str())) {
+                for sname in distinct(
+                    summaries
+                        .iter()
+                        .map(|s| s.series.as_str())
+                        .filter(|s| s.starts_with(prefix)),
+                ) {
                     let main_regime = summaries
                         .iter()
                         .find(|s| s.series == sname && s.regime.starts_with("75%"))
@@ -201,7 +207,7 @@ pub fn charts(
                     if points.is_empty() {
                         continue;
                     }
-                    let fit = (file.ends_with("median.svg"))
+                    let fit = (file.starts_with("median"))
                         .then(|| {
                             fits.iter()
                                 .find(|x| x.series == sname && x.regime == main_regime)
@@ -234,6 +240,7 @@ pub fn charts(
                     "NF system calls per frame",
                     "system calls per frame",
                     true,
+                    "",
                     &|s| s.syscalls_per_frame.map(|v| v.median),
                 ));
                 lines.push(line(
@@ -241,6 +248,7 @@ pub fn charts(
                     "NF CPU time per frame",
                     "CPU us per frame",
                     false,
+                    "",
                     &|s| s.cpu_us_per_frame.map(|v| v.median),
                 ));
                 lines.push(line(
@@ -248,30 +256,43 @@ pub fn charts(
                     "median latency",
                     "median latency (us)",
                     true,
+                    "",
                     &|s| s.latency_us.get("p50").map(|v| v.median),
                 ));
             } else {
-                lines.push(line(
-                    "median.svg",
-                    "median latency vs chain length (fit from 2 NFs on), 75% of capacity",
-                    "median latency (us)",
-                    true,
-                    &|s| s.latency_us.get("p50").map(|v| v.median),
-                ));
-                lines.push(line(
-                    "wait-over-run.svg",
-                    "Wait/RunTime of the chain (Table 5)",
-                    "Wait/RunTime",
-                    true,
-                    &|s| s.wait_over_run.map(|v| v.median),
-                ));
-                lines.push(line(
-                    "contention-over-run.svg",
-                    "SchedContention/RunTime of the chain (Table 5)",
-                    "SchedContention/RunTime",
-                    false,
-                    &|s| s.contention_over_run.map(|v| v.median),
-                ));
+                // One chart per interconnect (the series' first word): readable legends.
+                let ics = distinct(
+                    summaries
+                        .iter()
+                        .filter_map(|s| s.series.split_whitespace().next()),
+                );
+                for ic in ics {
+                    let prefix = format!("{ic} ");
+                    lines.push(line(
+                        &format!("median-{ic}.svg"),
+                        &format!("{ic}: median latency vs chain length (fit from 2 NFs on)"),
+                        "median latency (us)",
+                        true,
+                        &prefix,
+                        &|s| s.latency_us.get("p50").map(|v| v.median),
+                    ));
+                    lines.push(line(
+                        &format!("wait-over-run-{ic}.svg"),
+                        &format!("{ic}: Wait/RunTime of the chain (Table 5)"),
+                        "Wait/RunTime",
+                        true,
+                        &prefix,
+                        &|s| s.wait_over_run.map(|v| v.median),
+                    ));
+                    lines.push(line(
+                        &format!("contention-over-run-{ic}.svg"),
+                        &format!("{ic}: SchedContention/RunTime of the chain (Table 5)"),
+                        "SchedContention/RunTime",
+                        false,
+                        &prefix,
+                        &|s| s.contention_over_run.map(|v| v.median),
+                    ));
+                }
             }
         }
     }
@@ -291,13 +312,17 @@ fn log_range(lo: f64, hi: f64) -> std::ops::Range<f64> {
     (lo / 1.6)..(hi * 1.6)
 }
 
-const PALETTE: [RGBColor; 8] = [
+const PALETTE: [RGBColor; 12] = [
     RGBColor(31, 119, 180),
     RGBColor(214, 39, 40),
     RGBColor(44, 160, 44),
     RGBColor(148, 103, 189),
     RGBColor(255, 127, 14),
     RGBColor(140, 86, 75),
+    RGBColor(0, 0, 0),
+    RGBColor(188, 189, 34),
+    RGBColor(128, 128, 128),
+    RGBColor(0, 128, 128),
     RGBColor(227, 119, 194),
     RGBColor(23, 190, 207),
 ];
@@ -635,9 +660,11 @@ mod tests {
         assert_eq!((b.p1, b.p99), (30.0, 180.0));
         let median = lines
             .iter()
-            .find(|l| l.file == "chain-length-median.svg")
+            .find(|l| l.file == "chain-length-median-b2b.svg")
             .unwrap();
         assert_eq!(median.series.len(), 2);
+        // one set of line charts per interconnect
+        assert_eq!(lines.len(), 3);
         assert!(median.series[0].fit.is_some());
     }
 

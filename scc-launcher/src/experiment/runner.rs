@@ -393,17 +393,52 @@ impl Runner<'_> {
     }
 
     fn plots(&mut self) -> Result<(), ExperimentError> {
-        let (boxes, lines) = plot::charts(self.c.name, &self.report.summary, &self.report.fits);
-        for b in &boxes {
-            plot::render_box(b, &self.opts.out.join(&b.file))?;
-            self.report.files.push(b.file.clone());
-        }
-        for l in &lines {
-            plot::render_lines(l, &self.opts.out.join(&l.file))?;
-            self.report.files.push(l.file.clone());
-        }
+        self.write_data()?;
+        let files = replot(&self.opts.out, self.c.name)?;
+        self.report.files.retain(|f| !f.ends_with(".svg"));
+        self.report.files.extend(files);
         Ok(())
     }
+}
+
+/// Draws the plots of campaign `name` again from its JSON file in `dir` (its `summary` and
+/// `fits`), e.g. after the plotting changed; returns the files written.
+pub fn replot(dir: &Path, name: CampaignName) -> Result<Vec<String>, ExperimentError> {
+    #[derive(serde::Deserialize)]
+    struct Saved {
+        summary: Vec<PointSummary>,
+        #[serde(default)]
+        fits: Vec<SeriesFit>,
+    }
+    let path = dir.join(format!("{}.json", name.name()));
+    let text =
+        std::fs::read_to_string(&path).map_err(|e| ExperimentError::Write(path.clone(), e))?;
+    let saved: Saved = serde_json::from_str(&text)
+        .map_err(|e| ExperimentError::Json(format!("{}: {e}", path.display())))?;
+    let (boxes, lines) = plot::charts(name, &saved.summary, &saved.fits);
+    let mut files = Vec::new();
+    for b in &boxes {
+        plot::render_box(b, &dir.join(&b.file))?;
+        files.push(b.file.clone());
+    }
+    for l in &lines {
+        plot::render_lines(l, &dir.join(&l.file))?;
+        files.push(l.file.clone());
+    }
+    // The JSON lists the plots now there; plots it listed that were not redrawn go.
+    let mut v: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| ExperimentError::Json(e.to_string()))?;
+    if let Some(list) = v.get_mut("files").and_then(|f| f.as_array_mut()) {
+        for old in list.iter().filter_map(|f| f.as_str()) {
+            if old.ends_with(".svg") && !files.iter().any(|f| f == old) && !old.contains('/') {
+                let _ = std::fs::remove_file(dir.join(old));
+            }
+        }
+        list.retain(|f| f.as_str().is_some_and(|f| !f.ends_with(".svg")));
+        list.extend(files.iter().map(|f| serde_json::Value::from(f.as_str())));
+        write_json(&path, &v)?;
+    }
+    Ok(files)
 }
 
 /// Writes `v` as pretty JSON through a temporary file.
@@ -502,7 +537,6 @@ pub fn run_campaign(
     let name = c.name.name();
     r.report.files = vec![format!("{name}.csv"), format!("{name}.json")];
     r.report.files.extend(r.chains_written.iter().cloned());
-    r.write_data()?;
     r.plots()?;
     r.write_data()?;
     if let Some(b) = &r.bar {

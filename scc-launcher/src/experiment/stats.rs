@@ -8,10 +8,10 @@
 //! assert!((f.slope - 2.0).abs() < 1e-12 && (f.intercept - 1.0).abs() < 1e-12);
 //! ```
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Median with min-max over repeats of one measurement.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Spread {
     /// Median (mean of the two middle values for an even count).
     pub median: f64,
@@ -59,7 +59,7 @@ impl Spread {
 }
 
 /// A least-squares line `y = slope * x + intercept`.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Fit {
     /// Slope (for chain length: the cost of one more NF).
     pub slope: f64,

@@ -4,13 +4,13 @@
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::record::Row;
 use super::stats::{Fit, Spread, linear_fit, ratio};
 
 /// One point over its repeats.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PointSummary {
     /// Point id.
     pub point: String,
@@ -53,7 +53,7 @@ pub struct PointSummary {
 }
 
 /// A series' fit of the median latency (medians over repeats) against x.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SeriesFit {
     /// Series.
     pub series: String,
