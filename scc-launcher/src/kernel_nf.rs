@@ -15,6 +15,7 @@ use std::net::Ipv4Addr;
 
 use scc_io::link::Netlink;
 use scc_io::netns::NetNs;
+use scc_nf::nf::NfCounters;
 
 use crate::chain::parse_prefix;
 use crate::deploy::DeployError;
@@ -99,38 +100,42 @@ pub fn parse_snmp(text: &str) -> BTreeMap<String, u64> {
     out
 }
 
-/// The NF counters object (`{"kind": "kernel", "rx", "tx", "drops": {...}}`, as scc-nf prints
-/// it) from the namespace's IP counters: `rx` = `Ip:InReceives`, `tx` = `Ip:ForwDatagrams`.
-pub fn counters_json(ip: &BTreeMap<String, u64>) -> serde_json::Value {
-    let drops: serde_json::Map<String, serde_json::Value> = DROP_COUNTERS
+/// The NF's counters (scc-nf's record, `nf = "kernel"`) from the namespace's IP counters:
+/// `rx` = `Ip:InReceives`, `tx` = `Ip:ForwDatagrams`, the IP drop counters as `drops`. The
+/// kernel makes no NF system calls: `syscalls` is 0 here and `null` in the run's report.
+pub fn counters(name: &str, ip: &BTreeMap<String, u64>) -> Option<NfCounters> {
+    let drops = DROP_COUNTERS
         .iter()
-        .filter_map(|(k, name)| {
+        .filter_map(|(k, reason)| {
             ip.get(*k)
                 .filter(|v| **v > 0)
-                .map(|v| (name.to_string(), (*v).into()))
+                .map(|v| (reason.to_string(), *v))
         })
         .collect();
-    serde_json::json!({
-        "kind": "kernel",
-        "rx": ip.get("Ip:InReceives"),
-        "tx": ip.get("Ip:ForwDatagrams"),
-        "drops": drops,
+    Some(NfCounters {
+        name: name.to_string(),
+        nf: "kernel".into(),
+        rx: *ip.get("Ip:InReceives")?,
+        tx: *ip.get("Ip:ForwDatagrams")?,
+        drops,
+        io: "kernel".into(),
+        ..NfCounters::default()
     })
 }
 
-/// Reads kernel NF `p`'s counters in `ns` (one JSON line; empty when unreadable).
-pub fn read_counters(ns: &NetNs) -> String {
-    ns.run(|| {
-        let mut text = std::fs::read_to_string("/proc/thread-self/net/snmp").unwrap_or_default();
-        text.push_str(
-            &std::fs::read_to_string("/proc/thread-self/net/netstat").unwrap_or_default(),
-        );
-        text
-    })
-    .ok()
-    .filter(|t| !t.is_empty())
-    .map(|t| counters_json(&parse_snmp(&t)).to_string())
-    .unwrap_or_default()
+/// Reads kernel NF `name`'s counters in `ns` (`None` when unreadable).
+pub fn read_counters(ns: &NetNs, name: &str) -> Option<NfCounters> {
+    let text = ns
+        .run(|| {
+            let mut text =
+                std::fs::read_to_string("/proc/thread-self/net/snmp").unwrap_or_default();
+            text.push_str(
+                &std::fs::read_to_string("/proc/thread-self/net/netstat").unwrap_or_default(),
+            );
+            text
+        })
+        .ok()?;
+    counters(name, &parse_snmp(&text))
 }
 
 #[cfg(test)]
@@ -151,22 +156,16 @@ IpExt: 0 0 0\n";
         assert_eq!(m["Ip:ForwDatagrams"], 1000);
         assert_eq!(m["Icmp:InMsgs"], 0);
         assert_eq!(m["IpExt:InNoRoutes"], 0);
-        let j = counters_json(&m);
-        assert_eq!(j["rx"], 1003);
-        assert_eq!(j["tx"], 1000);
-        assert_eq!(j["drops"]["ip_in_hdr_errors"], 2);
-        assert_eq!(j["drops"]["delivered_locally"], 1);
+        let c = counters("k1", &m).unwrap();
+        assert_eq!((c.rx, c.tx, c.nf.as_str()), (1003, 1000, "kernel"));
+        assert_eq!(c.drops["ip_in_hdr_errors"], 2);
+        assert_eq!(c.drops["delivered_locally"], 1);
         // rx = tx + drops here
-        let drops: u64 = j["drops"]
-            .as_object()
-            .unwrap()
-            .values()
-            .map(|v| v.as_u64().unwrap())
-            .sum();
-        assert_eq!(1003, 1000 + drops);
-        // the launcher's parser reads it like an scc-nf NF's counters
-        let c = crate::run::parse_nf_counters(&j);
-        assert_eq!((c.rx, c.tx, c.syscalls), (Some(1003), Some(1000), None));
+        assert_eq!(c.rx, c.tx + c.drops.values().sum::<u64>());
+        // the launcher reads it like an scc-nf NF's counters
+        let v = serde_json::to_value(&c).unwrap();
+        assert_eq!(crate::report::parse_nf_counters(&v), Some(c));
+        assert_eq!(counters("k1", &parse_snmp("garbage")), None);
     }
 
     fn chain(nf: &str) -> crate::chain::Chain {
@@ -181,10 +180,7 @@ IpExt: 0 0 0\n";
 
     #[test]
     fn a_kernel_nf_is_validated_and_planned_without_a_process() {
-        let host = crate::chain::HostInfo {
-            cores: 2,
-            ovs: false,
-        };
+        let host = crate::chain::HostInfo::with_cores(2, false);
         let ok = chain("env = \"netns\"\nroutes = [\"198.18.0.0/15\"]");
         ok.validate(&host).unwrap();
         let plan = crate::plan::DeployPlan::new(&ok, std::path::Path::new("."), &[0, 1]).unwrap();

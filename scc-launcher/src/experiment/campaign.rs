@@ -471,10 +471,7 @@ mod tests {
     };
 
     fn host() -> HostInfo {
-        HostInfo {
-            cores: 2,
-            ovs: true,
-        }
+        HostInfo::with_cores(2, true)
     }
 
     #[test]

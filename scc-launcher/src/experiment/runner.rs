@@ -461,7 +461,7 @@ pub fn run_campaign(
     std::fs::create_dir_all(opts.out.join("chains")).map_err(io)?;
     let started = utc_now();
     let machine = Machine {
-        cpus: crate::chain::online_cpus(),
+        cpus: HostInfo::detect().cores(),
         kernel: cmd_out("uname", &["-r"]),
         root: crate::sys::is_root() && std::env::var_os("SCC_INNER").is_none(),
         uptime_start: uptime(),

@@ -179,10 +179,7 @@ mod tests {
     use crate::chain::HostInfo;
 
     fn host() -> HostInfo {
-        HostInfo {
-            cores: 2,
-            ovs: true,
-        }
+        HostInfo::with_cores(2, true)
     }
 
     #[test]
