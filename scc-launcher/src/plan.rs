@@ -540,11 +540,15 @@ impl DeployPlan {
             }
         }
         for p in &self.nfs {
+            let what = if p.kind == NfKind::Kernel {
+                format!("kernel ip_forward, routes {}", p.routes.join(" "))
+            } else {
+                format!("scc {}", p.argv.join(" "))
+            };
             s.push_str(&format!(
-                "  nf {:<8} core {:<4} scc {}\n",
+                "  nf {:<8} core {:<4} {what}\n",
                 p.name,
                 p.core.map_or("-".into(), |c| c.to_string()),
-                p.argv.join(" ")
             ));
         }
         s

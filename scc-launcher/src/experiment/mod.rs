@@ -64,6 +64,9 @@ pub enum ExperimentError {
     /// A run failed.
     #[error(transparent)]
     Run(#[from] crate::run::RunError),
+    /// This executable (the `scc` that runs `scc nf ...`) could not be found.
+    #[error("cannot find the scc executable: {0}")]
+    Exe(#[source] std::io::Error),
     /// An output file could not be written.
     #[error("{}: {}", .0.display(), .1)]
     Write(PathBuf, #[source] std::io::Error),

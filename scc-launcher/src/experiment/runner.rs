@@ -234,8 +234,7 @@ impl Runner<'_> {
     ) -> Result<crate::run::RunReport, ExperimentError> {
         let chain = spec.chain(rate, duration)?;
         chain.validate(&self.host)?;
-        let mut o = RunOptions::new(Arc::clone(&self.opts.stop))
-            .map_err(|e| ExperimentError::Write(PathBuf::from("current_exe"), e))?;
+        let mut o = RunOptions::new(Arc::clone(&self.opts.stop)).map_err(ExperimentError::Exe)?;
         if let Some(exe) = &self.opts.exe {
             o.exe = exe.clone();
         }
