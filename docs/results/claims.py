@@ -11,7 +11,14 @@ import json
 import os
 import sys
 
-ROOT = sys.argv[1] if len(sys.argv) > 1 else os.path.dirname(os.path.abspath(__file__))
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.abspath(sys.argv[1]) if len(sys.argv) > 1 else HERE
+REPO = os.path.dirname(os.path.dirname(HERE))
+
+
+def out_dir(sub):
+    """The campaign folder as the command's --out (relative to the repository)."""
+    return os.path.relpath(os.path.join(ROOT, sub), REPO)
 
 
 def load(name):
@@ -84,7 +91,7 @@ bs_dir, bs = load("batch-sweep")
 cl_dir, cl = load("chain-length")
 
 if drv:
-    cmd = f"`scc experiment drivers --out docs/results/{drv_dir}`"
+    cmd = f"`scc experiment drivers --out {out_dir(drv_dir)}`"
     ld = load_note(drv)
     at = "20000 pps"
     k = one(drv, label="kernel", regime=at)
@@ -149,7 +156,7 @@ if drv:
     )
 
 if bs:
-    cmd = f"`scc experiment batch-sweep --out docs/results/{bs_dir}`"
+    cmd = f"`scc experiment batch-sweep --out {out_dir(bs_dir)}`"
     ld = load_note(bs)
     parts_lat, parts_jit, parts_sys = [], [], []
     for size in ("64 B", "128 B", "256 B", "1500 B"):
@@ -196,7 +203,7 @@ if bs:
     )
 
 if cl:
-    cmd = f"`scc experiment chain-length --out docs/results/{cl_dir}`"
+    cmd = f"`scc experiment chain-length --out {out_dir(cl_dir)}`"
     ld = load_note(cl)
     reg = "75% of capacity"
     fits = {(x["series"], x["regime"]): x["fit"] for x in cl["fits"]}
