@@ -151,6 +151,16 @@ pub struct PortStats {
     pub tx_dropped: u64,
     /// Transmit attempts that failed transiently (EAGAIN/ENOBUFS) and were retried.
     pub tx_retries: u64,
+    /// Of [`PortStats::tx_dropped`]: frames dropped because the socket stayed congested
+    /// (EAGAIN/ENOBUFS) after the per-call wait budget ([`crate::TX_WAIT_BUDGET`]) was spent (`packet`
+    /// and `mmsg` backends; the others count such frames in `tx_dropped` only).
+    #[serde(default)]
+    pub tx_congested: u64,
+    /// Frames taken from the kernel (or the peer) that the port could not place in the batch.
+    /// The backends size each receive call to the batch's free places, so this stays 0; it
+    /// exists so that a frame is counted, never lost, should a commit into the batch ever fail.
+    #[serde(default)]
+    pub rx_dropped: u64,
 }
 
 impl PortStats {
@@ -211,6 +221,11 @@ pub trait Port: Send {
     fn rx_ready(&self) -> bool {
         false
     }
+
+    /// Called by [`wait_any`] before it sleeps on the port's descriptor (instead of
+    /// [`Port::wait_readable`], which it does not call then): work a port does when idle, such
+    /// as flushing a capture file.
+    fn prepare_wait(&mut self) {}
 }
 
 /// Waits until any of `ports` (at most 64) can receive or `timeout` passes; returns the set of
@@ -234,6 +249,9 @@ pub fn wait_any(ports: &mut [Box<dyn Port>], timeout: Option<Duration>) -> Resul
             }
         }
         if all {
+            for p in ports[..n].iter_mut() {
+                p.prepare_wait();
+            }
             return crate::sys::poll_readable_any(&fds[..n], timeout)
                 .map_err(|e| IoError::from_io("ppoll", e));
         }
@@ -259,6 +277,75 @@ pub fn wait_any(ports: &mut [Box<dyn Port>], timeout: Option<Duration>) -> Resul
 fn mask_of(bits: impl Iterator<Item = bool>) -> u64 {
     bits.enumerate()
         .fold(0, |m, (i, b)| if b { m | (1 << i) } else { m })
+}
+
+/// A boxed port is a port (so middleware such as [`crate::middleware::PcapPort`] can wrap the
+/// `Box<dyn Port>` that [`open_port`] returns).
+impl<P: Port + ?Sized> Port for Box<P> {
+    fn recv_batch(&mut self, batch: &mut Batch) -> Result<usize> {
+        (**self).recv_batch(batch)
+    }
+    fn send_frames(&mut self, batch: &Batch, indices: &[u16]) -> Result<usize> {
+        (**self).send_frames(batch, indices)
+    }
+    fn send_batch(&mut self, batch: &Batch) -> Result<usize> {
+        (**self).send_batch(batch)
+    }
+    fn wait_readable(&mut self, timeout: Option<Duration>) -> Result<bool> {
+        (**self).wait_readable(timeout)
+    }
+    fn stats(&mut self) -> PortStats {
+        (**self).stats()
+    }
+    fn driver(&self) -> Driver {
+        (**self).driver()
+    }
+    fn name(&self) -> &str {
+        (**self).name()
+    }
+    fn readable_fd(&self) -> Option<std::os::fd::RawFd> {
+        (**self).readable_fd()
+    }
+    fn rx_ready(&self) -> bool {
+        (**self).rx_ready()
+    }
+    fn prepare_wait(&mut self) {
+        (**self).prepare_wait()
+    }
+}
+
+/// A borrowed port is a port (so middleware can wrap a port the caller keeps).
+impl<P: Port + ?Sized> Port for &mut P {
+    fn recv_batch(&mut self, batch: &mut Batch) -> Result<usize> {
+        (**self).recv_batch(batch)
+    }
+    fn send_frames(&mut self, batch: &Batch, indices: &[u16]) -> Result<usize> {
+        (**self).send_frames(batch, indices)
+    }
+    fn send_batch(&mut self, batch: &Batch) -> Result<usize> {
+        (**self).send_batch(batch)
+    }
+    fn wait_readable(&mut self, timeout: Option<Duration>) -> Result<bool> {
+        (**self).wait_readable(timeout)
+    }
+    fn stats(&mut self) -> PortStats {
+        (**self).stats()
+    }
+    fn driver(&self) -> Driver {
+        (**self).driver()
+    }
+    fn name(&self) -> &str {
+        (**self).name()
+    }
+    fn readable_fd(&self) -> Option<std::os::fd::RawFd> {
+        (**self).readable_fd()
+    }
+    fn rx_ready(&self) -> bool {
+        (**self).rx_ready()
+    }
+    fn prepare_wait(&mut self) {
+        (**self).prepare_wait()
+    }
 }
 
 /// `0, 1, 2, ..., MAX_BATCH - 1`, for sending whole batches without building index lists.

@@ -33,6 +33,9 @@ pub struct NfReport {
     pub exit: String,
     /// Its full counters object (scc-nf's `NfCounters`, as on its stdout; `null` if none).
     pub counters: Option<serde_json::Value>,
+    /// Its scheduler times over the traffic run (schedstat: run, run-queue wait, not
+    /// runnable; Wait/RunTime, SchedContention/RunTime); `null` when not measurable.
+    pub sched: Option<scc_profiler::sched::SchedMetrics>,
 }
 
 /// What the scheduler did (run-time mode).
@@ -97,6 +100,9 @@ pub struct RunReport {
     /// Profile mode: the profiler's table (Table 4 columns and Table 5 metrics).
     #[serde(skip)]
     pub profile_table: Option<String>,
+    /// `--capture DIR`: the pcap file of every NF port, with its frame count.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub capture: Option<crate::capture::CaptureReport>,
 }
 
 impl RunReport {
@@ -162,6 +168,9 @@ impl RunReport {
             }
             s.push('\n');
         }
+        if let Some(c) = &self.capture {
+            s.push_str(&c.to_text());
+        }
         if self.interrupted {
             s.push_str("interrupted: the run ended early\n");
         }
@@ -198,6 +207,7 @@ fn nf_report(plan: &DeployPlan, o: &NfOutcome) -> NfReport {
         Some(c) => serde_json::to_value(c).ok(),
         None => printed,
     };
+    let kernel = p.is_some_and(|p| p.kind == crate::chain::NfKind::Kernel);
     NfReport {
         name: o.name.clone(),
         kind: p.map_or(String::new(), |p| p.kind.name().to_string()),
@@ -206,12 +216,15 @@ fn nf_report(plan: &DeployPlan, o: &NfOutcome) -> NfReport {
         rx: c.as_ref().map(|c| c.rx),
         tx: c.as_ref().map(|c| c.tx),
         drops: c.as_ref().map(|c| c.drops.clone()).unwrap_or_default(),
-        syscalls: c.as_ref().map(|c| c.syscalls),
-        exit: o
-            .status
-            .as_ref()
-            .map_or("not reaped".into(), describe_status),
+        // A kernel NF makes no NF system calls and has no process.
+        syscalls: c.as_ref().map(|c| c.syscalls).filter(|_| !kernel),
+        exit: match &o.status {
+            _ if kernel => "kernel forwarding (no process)".into(),
+            Some(st) => describe_status(st),
+            None => "not reaped".into(),
+        },
         counters: json,
+        sched: None,
     }
 }
 

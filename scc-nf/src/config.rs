@@ -27,6 +27,8 @@
 //!                             # bump-in-the-wire NF
 //! rx_gw_mac = "02:00:00:00:00:09" # forward/firewall: destination MAC of frames leaving by rx
 //! port_addrs = { tx = ["198.18.1.254"] } # per-port addresses (ARP on that port, ICMP source)
+//! pcap = "nf.pcap"            # capture every frame of every port into one pcap file
+//! pcap_dir = "capture"        # or one pcap file per port: capture/<interface>.pcap
 //!
 //! # A custom graph: elements in processing order, the first is the entry. `outputs` lists the
 //! # targets of outputs 0, 1, ...: an element name, a port (`rx`, `tx`), `out` (the port
@@ -306,6 +308,12 @@ pub struct NfConfig {
     pub icmp_rate: Option<u64>,
     /// Per-second stats file (JSON lines).
     pub stats_file: Option<String>,
+    /// Capture every port's frames into this pcap file (`scc-nf --pcap FILE`).
+    #[serde(default)]
+    pub pcap: Option<String>,
+    /// Capture each port's frames into `<pcap_dir>/<interface>.pcap` (`scc-nf --pcap-dir DIR`).
+    #[serde(default)]
+    pub pcap_dir: Option<String>,
     /// Custom graph.
     #[serde(default)]
     pub element: Vec<ElementSpec>,
