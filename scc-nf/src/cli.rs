@@ -8,8 +8,17 @@
 //! scc-nf firewall --rx IF --tx IF ... [--rules FILE | --rule LINE ...] [--gw-mac MAC]
 //! scc-nf forward  --rx IF --tx IF ... [--gw-mac MAC]
 //! scc-nf run      --config NF.toml [flags overriding the file]
+//! scc-nf chain    --config A.toml --config B.toml ... [--rx IF] [--tx IF] [--io ...] [--batch N]
+//!                 [--poll ...] [--rx-queue-frames N]    # the NFs fused into this one process
 //! scc-nf preset   router|firewall|forward      # print the preset's graph as TOML
 //! ```
+//! `chain` runs the NFs of the files, in order, as one run-to-completion pipeline
+//! ([`crate::chain::FusedChain`]): it reads the first NF's `rx` interface and writes the last
+//! NF's `tx`; the other NFs need no interface (an NF without one needs `src_mac`). `--rx` and
+//! `--tx` set the chain's two ends; `--io`, `--batch`, `--poll`, `--spin-us` and
+//! `--rx-queue-frames` apply to the whole chain (default: the first NF's). It prints a
+//! [`ChainCounters`] object whose `nfs` holds one [`NfCounters`] per NF.
+//!
 //! On SIGINT or SIGTERM the NF prints its [`NfCounters`] as one JSON object on stdout and exits
 //! 0 (after an I/O failure it prints them too, then exits 1). Bad arguments, unreadable or malformed files (with file, line and reason) and unknown
 //! interfaces exit 2; I/O failures while running exit 1.
@@ -24,10 +33,13 @@ use clap::{Args, Parser, Subcommand};
 use scc_io::link::Netlink;
 use scc_io::{Driver, IoError, PortConfig, open_port};
 
+use crate::chain::order::{ChainOrder, DEFAULT_HANDOFF_TIMEOUT};
+use crate::chain::{ChainCounters, FusedChain, FusedNf, FusedOptions};
 use crate::config::{Env, NfConfig, PollMode, Preset, build_pipeline};
 use crate::error::{NfError, Result};
 use crate::nf::{Nf, NfCounters, NfOptions};
 use crate::wire::MacAddr;
+use scc_sched::handoff::Handoff;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -51,11 +63,43 @@ enum Cmd {
     Forward(NfArgs),
     /// Run the NF described by --config (a preset or a custom [[element]] graph).
     Run(NfArgs),
+    /// Run the NFs of several --config files, in order, fused into this one process (one
+    /// run-to-completion pipeline; only the chain's two ends touch the kernel).
+    Chain(ChainArgs),
     /// Print a preset's element graph in the NF file format (a start for a custom NF).
     Preset {
         /// router, firewall or forward.
         name: String,
     },
+}
+
+/// `scc-nf chain`'s flags.
+#[derive(Args, Debug, Default)]
+struct ChainArgs {
+    /// NF files (TOML), in chain order (repeat the flag).
+    #[arg(long = "config", value_name = "NF.toml", required = true)]
+    configs: Vec<String>,
+    /// The chain's input interface (default: the first NF's `rx`).
+    #[arg(long, value_name = "IF")]
+    rx: Option<String>,
+    /// The chain's output interface (default: the last NF's `tx`).
+    #[arg(long, value_name = "IF")]
+    tx: Option<String>,
+    /// I/O backend of the two ends (default: the first NF's, else mmsg).
+    #[arg(long, value_name = "packet|mmsg|ring", value_parser = parse_driver)]
+    io: Option<Driver>,
+    /// Frames per batch (default: the first NF's, else 32).
+    #[arg(long, value_name = "N")]
+    batch: Option<usize>,
+    /// How the chain waits for input (default: the first NF's, else sleep).
+    #[arg(long, value_name = "sleep|busy|adaptive", value_parser = parse_poll)]
+    poll: Option<PollMode>,
+    /// Adaptive polling: microseconds to keep spinning after the last frame.
+    #[arg(long, value_name = "US")]
+    spin_us: Option<u64>,
+    /// Bound the entry port's kernel receive queue to about N frames.
+    #[arg(long, value_name = "N")]
+    rx_queue_frames: Option<usize>,
 }
 
 /// The flags shared by every NF subcommand (they override `--config`).
@@ -82,6 +126,10 @@ struct NfArgs {
     /// Adaptive polling: microseconds to keep spinning after the last frame (default 200).
     #[arg(long, value_name = "US")]
     spin_us: Option<u64>,
+    /// Bound each port's kernel receive queue to about N (64-byte) frames (default: a 4 MiB
+    /// socket buffer). Excess frames are dropped by the kernel and counted in `kernel_drops`.
+    #[arg(long, value_name = "N")]
+    rx_queue_frames: Option<usize>,
     /// A static route `PREFIX/LEN [via MAC] [port rx|tx]` (repeatable).
     #[arg(long = "route", value_name = "PREFIX/LEN")]
     route: Vec<String>,
@@ -116,6 +164,17 @@ struct NfArgs {
     /// Name shown in the counters.
     #[arg(long)]
     name: Option<String>,
+    /// Chain order: the hand-off file (made by the launcher) of the NFs sharing this NF's
+    /// core; the NF then runs one batch per turn, in chain order (see `scc_nf::chain::order`).
+    #[arg(long, value_name = "FILE", requires = "handoff_index")]
+    handoff: Option<String>,
+    /// Chain order: this NF's position among the NFs sharing its core (0 = first).
+    #[arg(long, value_name = "N", requires = "handoff")]
+    handoff_index: Option<usize>,
+    /// Chain order: give up after this many milliseconds without progress of the NF holding
+    /// the core (default 2000).
+    #[arg(long, value_name = "MS", requires = "handoff")]
+    handoff_timeout_ms: Option<u64>,
 }
 
 fn parse_driver(s: &str) -> std::result::Result<Driver, String> {
@@ -155,7 +214,7 @@ impl NfArgs {
             ($($f:ident <- $a:ident),*) => { $( if self.$a.is_some() { c.$f = self.$a; } )* };
         }
         over!(name <- name, rx <- rx, tx <- tx, io <- io, batch <- batch, poll <- poll,
-              spin_us <- spin_us, routes_file <- routes, gw_mac <- gw_mac, src_mac <- src_mac,
+              spin_us <- spin_us, rx_queue_frames <- rx_queue_frames, routes_file <- routes, gw_mac <- gw_mac, src_mac <- src_mac,
               rules_file <- rules, mtu <- mtu, icmp_rate <- icmp_rate, stats_file <- stats_file);
         c.routes.extend(self.route);
         c.addrs.extend(self.addr);
@@ -176,6 +235,87 @@ fn interface(nl: &mut Netlink, name: &str) -> Result<(MacAddr, u32, Vec<Ipv4Addr
     Ok((MacAddr(info.mac), info.mtu, addrs))
 }
 
+/// The NF's kind name for the counters (`router`, `firewall`, `forward` or `custom`).
+fn kind_of(cfg: &NfConfig) -> String {
+    if cfg.element.is_empty() {
+        cfg.preset.map_or("custom", Preset::name).to_string()
+    } else {
+        "custom".to_string()
+    }
+}
+
+/// The NF's environment (source MAC, MTU, own addresses) from its configuration and, where
+/// they exist, its interfaces. With `need_ifaces`, `rx` and `tx` must exist (a separate NF);
+/// without, an interface that does not exist is skipped (an NF inside a fused chain), and the
+/// NF then needs `src_mac`; its MTU defaults to `default_mtu`.
+fn resolve_env(
+    cfg: &NfConfig,
+    nl: &mut Netlink,
+    need_ifaces: bool,
+    default_mtu: u32,
+) -> Result<Env> {
+    let rx = cfg.rx.clone();
+    let tx = cfg.tx.clone().or_else(|| rx.clone());
+    let mut found = |name: &Option<String>| -> Result<Option<(MacAddr, u32, Vec<Ipv4Addr>)>> {
+        match name {
+            None => Ok(None),
+            Some(n) => match interface(nl, n) {
+                Ok(i) => Ok(Some(i)),
+                Err(NfError::Io(IoError::UnknownInterface(_))) if !need_ifaces => Ok(None),
+                Err(e) => Err(e),
+            },
+        }
+    };
+    let rx_info = found(&rx)?;
+    let tx_info = found(&tx)?;
+    let mut addrs = cfg.addrs.clone();
+    if addrs.is_empty() {
+        for a in rx_info
+            .iter()
+            .chain(tx_info.iter())
+            .flat_map(|i| i.2.iter().copied())
+        {
+            if !addrs.contains(&a) {
+                addrs.push(a);
+            }
+        }
+    }
+    let src_mac = match (cfg.src_mac, &tx_info) {
+        (Some(m), _) => m,
+        (None, Some(i)) => i.0,
+        (None, None) => {
+            return Err(NfError::Config(format!(
+                "NF `{}`: no src_mac and no {} interface to take it from: an NF fused into a chain without an interface of its own needs src_mac",
+                cfg.name.clone().unwrap_or_else(|| kind_of(cfg)),
+                tx.as_deref().unwrap_or("tx")
+            )));
+        }
+    };
+    let mtu = tx_info.as_ref().map_or(default_mtu, |i| i.1);
+    Ok(Env {
+        src_mac,
+        gw_mac: cfg.gw_mac,
+        addrs,
+        mtu: cfg
+            .mtu
+            .unwrap_or_else(|| u16::try_from(mtu).unwrap_or(u16::MAX).max(68)),
+        icmp_rate: cfg.icmp_rate.unwrap_or(100),
+    })
+}
+
+fn check_batch(batch: usize) -> Result<usize> {
+    if batch == 0 || batch > scc_io::MAX_BATCH {
+        return Err(NfError::Io(IoError::BadBatchSize(batch)));
+    }
+    Ok(batch)
+}
+
+fn port_config(ifname: &str, driver: Driver, batch: usize, cfg: &NfConfig) -> PortConfig {
+    let mut pc = PortConfig::new(ifname, driver, batch);
+    pc.rx_queue_frames = cfg.rx_queue_frames;
+    pc
+}
+
 /// Builds an NF from `cfg` in the calling thread's network namespace: resolves the interfaces
 /// (MAC, MTU, addresses), builds the pipeline and opens the ports.
 pub fn prepare_nf(cfg: &NfConfig) -> Result<Nf> {
@@ -184,45 +324,20 @@ pub fn prepare_nf(cfg: &NfConfig) -> Result<Nf> {
         .clone()
         .ok_or_else(|| NfError::Config("no input interface: give --rx IF".into()))?;
     let tx = cfg.tx.clone().unwrap_or_else(|| rx.clone());
-    let batch = cfg.batch.unwrap_or(32);
-    if batch == 0 || batch > scc_io::MAX_BATCH {
-        return Err(NfError::Io(IoError::BadBatchSize(batch)));
-    }
+    let batch = check_batch(cfg.batch.unwrap_or(32))?;
     cfg.element_specs()?; // fail on a missing NF before touching interfaces
     let mut nl = Netlink::open()?;
-    let (_, _, rx_addrs) = interface(&mut nl, &rx)?;
-    let (tx_mac, tx_mtu, tx_addrs) = interface(&mut nl, &tx)?;
-    let mut addrs = cfg.addrs.clone();
-    if addrs.is_empty() {
-        for a in rx_addrs.into_iter().chain(tx_addrs) {
-            if !addrs.contains(&a) {
-                addrs.push(a);
-            }
-        }
-    }
-    let env = Env {
-        src_mac: cfg.src_mac.unwrap_or(tx_mac),
-        gw_mac: cfg.gw_mac,
-        addrs,
-        mtu: cfg
-            .mtu
-            .unwrap_or_else(|| u16::try_from(tx_mtu).unwrap_or(u16::MAX).max(68)),
-        icmp_rate: cfg.icmp_rate.unwrap_or(100),
-    };
+    let env = resolve_env(cfg, &mut nl, true, 1500)?;
     let pipeline = build_pipeline(cfg, &env)?;
     let driver = cfg.io.unwrap_or(Driver::Mmsg);
-    let mut ports = vec![open_port(&PortConfig::new(rx.clone(), driver, batch))?];
+    let mut ports = vec![open_port(&port_config(&rx, driver, batch, cfg))?];
     let map = if tx == rx {
         vec![0, 0]
     } else {
-        ports.push(open_port(&PortConfig::new(tx.clone(), driver, batch))?);
+        ports.push(open_port(&port_config(&tx, driver, batch, cfg))?);
         vec![0, 1]
     };
-    let kind = if cfg.element.is_empty() {
-        cfg.preset.map_or("custom", Preset::name).to_string()
-    } else {
-        "custom".to_string()
-    };
+    let kind = kind_of(cfg);
     Nf::new(
         pipeline,
         ports,
@@ -235,6 +350,69 @@ pub fn prepare_nf(cfg: &NfConfig) -> Result<Nf> {
             poll: cfg.poll.unwrap_or_default(),
             spin: Duration::from_micros(cfg.spin_us.unwrap_or(200)),
             stats_file: cfg.stats_file.clone(),
+        },
+    )
+}
+
+/// Builds a fused chain of the NFs `cfgs` (in chain order) in the calling thread's network
+/// namespace: the entry port on the first NF's `rx`, the exit port on the last NF's `tx` (else
+/// its `rx`). I/O driver, batch, poll mode and receive queue come from the first NF's
+/// configuration. NFs whose interfaces do not exist need `src_mac`; their MTU defaults to the
+/// exit interface's.
+pub fn prepare_fused(cfgs: &[NfConfig]) -> Result<FusedChain> {
+    let (Some(first), Some(last)) = (cfgs.first(), cfgs.last()) else {
+        return Err(NfError::Config(
+            "a fused chain needs at least one NF".into(),
+        ));
+    };
+    let entry_if = first
+        .rx
+        .clone()
+        .ok_or_else(|| NfError::Config("no input interface: give --rx IF".into()))?;
+    let exit_if = last
+        .tx
+        .clone()
+        .or_else(|| last.rx.clone())
+        .ok_or_else(|| NfError::Config("no output interface: give --tx IF".into()))?;
+    let batch = check_batch(first.batch.unwrap_or(32))?;
+    for c in cfgs {
+        c.element_specs()?;
+    }
+    let mut nl = Netlink::open()?;
+    let (_, exit_mtu, _) = interface(&mut nl, &exit_if)?;
+    interface(&mut nl, &entry_if)?;
+    let mut nfs = Vec::with_capacity(cfgs.len());
+    let mut names = std::collections::BTreeSet::new();
+    for cfg in cfgs {
+        let env = resolve_env(cfg, &mut nl, false, exit_mtu)?;
+        let kind = kind_of(cfg);
+        let name = cfg.name.clone().unwrap_or_else(|| kind.clone());
+        if !names.insert(name.clone()) {
+            return Err(NfError::Config(format!(
+                "two NFs of the chain are named `{name}`: give each a distinct name"
+            )));
+        }
+        let pipeline =
+            build_pipeline(cfg, &env).map_err(|e| NfError::Config(format!("NF `{name}`: {e}")))?;
+        nfs.push(FusedNf {
+            pipeline,
+            name,
+            kind,
+            stats_file: cfg.stats_file.clone(),
+        });
+    }
+    let driver = first.io.unwrap_or(Driver::Mmsg);
+    let entry = open_port(&port_config(&entry_if, driver, batch, first))?;
+    let exit = open_port(&port_config(&exit_if, driver, batch, first))?;
+    FusedChain::new(
+        nfs,
+        entry,
+        exit,
+        FusedOptions {
+            batch,
+            frame_size: scc_io::DEFAULT_FRAME_SIZE,
+            poll: first.poll.unwrap_or_default(),
+            spin: Duration::from_micros(first.spin_us.unwrap_or(200)),
         },
     )
 }
@@ -268,19 +446,88 @@ fn install_signal_handlers() -> Result<()> {
 /// Runs the NF of `cfg` until SIGINT/SIGTERM and returns its counters. When the loop fails
 /// (an I/O error), the counters so far come back with the error.
 pub fn run_until_signal(cfg: &NfConfig) -> Result<NfCounters, (NfError, Option<Box<NfCounters>>)> {
+    run_nf(cfg, None)
+}
+
+/// Where an NF sits in a chain-order ring: the hand-off file, its index, the timeout.
+#[derive(Debug, Clone)]
+pub struct OrderArgs {
+    /// The hand-off file.
+    pub file: String,
+    /// Position among the NFs sharing the core.
+    pub index: usize,
+    /// Give up after this long without progress of the holder.
+    pub timeout: Duration,
+}
+
+/// [`run_until_signal`], in chain order when `order` is given.
+pub fn run_nf(
+    cfg: &NfConfig,
+    order: Option<&OrderArgs>,
+) -> Result<NfCounters, (NfError, Option<Box<NfCounters>>)> {
     install_signal_handlers().map_err(|e| (e, None))?;
+    let order = match order {
+        None => None,
+        Some(o) => Some(ChainOrder::new(
+            Handoff::open(std::path::Path::new(&o.file), o.index).map_err(|e| (e.into(), None))?,
+            o.timeout,
+        )),
+    };
     let mut nf = prepare_nf(cfg).map_err(|e| (e, None))?;
-    match nf.run(&STOP) {
+    let res = match &order {
+        Some(o) => o.run(&mut nf, &STOP),
+        None => nf.run(&STOP),
+    };
+    match res {
         Ok(c) => Ok(c),
         Err(e) => Err((e, Some(Box::new(nf.counters())))),
     }
 }
 
-fn print_counters(c: &NfCounters) {
+/// Runs the fused chain of `cfgs` until SIGINT/SIGTERM and returns its counters (with the error
+/// and the counters so far when the loop fails).
+pub fn run_fused_until_signal(
+    cfgs: &[NfConfig],
+) -> Result<ChainCounters, (NfError, Option<Box<ChainCounters>>)> {
+    install_signal_handlers().map_err(|e| (e, None))?;
+    let mut chain = prepare_fused(cfgs).map_err(|e| (e, None))?;
+    match chain.run(&STOP) {
+        Ok(c) => Ok(c),
+        Err(e) => Err((e, Some(Box::new(chain.counters())))),
+    }
+}
+
+impl ChainArgs {
+    /// The NF files, with the chain-wide flags applied.
+    fn into_configs(self) -> Result<Vec<NfConfig>> {
+        let mut cfgs = self
+            .configs
+            .iter()
+            .map(|p| NfConfig::load(p))
+            .collect::<Result<Vec<_>>>()?;
+        let n = cfgs.len();
+        if let Some(first) = cfgs.first_mut() {
+            macro_rules! over {
+                ($($f:ident),*) => { $( if self.$f.is_some() { first.$f = self.$f; } )* };
+            }
+            over!(rx, io, batch, poll, spin_us, rx_queue_frames);
+        }
+        if let (Some(tx), Some(last)) = (self.tx, cfgs.get_mut(n.wrapping_sub(1))) {
+            last.tx = Some(tx);
+        }
+        Ok(cfgs)
+    }
+}
+
+fn print_json(c: &impl serde::Serialize) {
     match serde_json::to_string(c) {
         Ok(s) => println!("{s}"),
         Err(e) => eprintln!("scc-nf: cannot encode counters: {e}"),
     }
+}
+
+fn print_counters(c: &NfCounters) {
+    print_json(c);
 }
 
 fn run(cli: Cli) -> Result<()> {
@@ -293,6 +540,20 @@ fn run(cli: Cli) -> Result<()> {
         Cmd::Router(a) => (a, Some(Preset::Router)),
         Cmd::Firewall(a) => (a, Some(Preset::Firewall)),
         Cmd::Forward(a) => (a, Some(Preset::Forward)),
+        Cmd::Chain(a) => {
+            let cfgs = a.into_configs()?;
+            return match run_fused_until_signal(&cfgs) {
+                Ok(c) => {
+                    print_json(&c);
+                    Ok(())
+                }
+                Err((e, Some(c))) => {
+                    print_json(&c);
+                    Err(e)
+                }
+                Err((e, None)) => Err(e),
+            };
+        }
         Cmd::Run(a) => {
             if a.config.is_none() {
                 return Err(NfError::Config("`run` needs --config NF.toml".into()));
@@ -300,8 +561,18 @@ fn run(cli: Cli) -> Result<()> {
             (a, None)
         }
     };
+    let order = match (&args.handoff, args.handoff_index) {
+        (Some(file), Some(index)) => Some(OrderArgs {
+            file: file.clone(),
+            index,
+            timeout: args
+                .handoff_timeout_ms
+                .map_or(DEFAULT_HANDOFF_TIMEOUT, Duration::from_millis),
+        }),
+        _ => None,
+    };
     let cfg = args.into_config(preset)?;
-    match run_until_signal(&cfg) {
+    match run_nf(&cfg, order.as_ref()) {
         Ok(c) => {
             print_counters(&c);
             Ok(())

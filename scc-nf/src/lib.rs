@@ -12,9 +12,12 @@
 //! - [`config`]: the NF file format (TOML), the `router`, `firewall` and `forward` presets.
 //! - [`nf`]: the NF loop over scc-io ports (read a batch, process, write) and [`nf::NfCounters`],
 //!   the JSON counters an NF prints at exit.
+//! - [`chain`]: several NFs run chain-aware: fused into one process ([`chain::FusedChain`]) or
+//!   in chain order on a shared core ([`chain::order`]).
 //! - [`cli`]: the `scc-nf` command line ([`cli::main_from_args`]).
 #![warn(missing_docs)]
 
+pub mod chain;
 pub mod cli;
 pub mod config;
 pub mod element;
