@@ -8,7 +8,8 @@
 //! scc-nf firewall --rx IF --tx IF ... [--rules FILE | --rule LINE ...] [--gw-mac MAC]
 //! scc-nf forward  --rx IF --tx IF ... [--gw-mac MAC]
 //! scc-nf run      --config NF.toml [flags overriding the file]
-//! scc-nf chain    --config A.toml --config B.toml ... [--rx IF] [--tx IF] [--io ...] [--batch N]
+//! scc-nf chain    --config A.toml --config B.toml ... | --nf-toml TEXT --nf-toml TEXT ...
+//!                 [--rx IF] [--tx IF] [--io ...] [--batch N]
 //!                 [--poll ...] [--rx-queue-frames N]    # the NFs fused into this one process
 //! scc-nf preset   router|firewall|forward      # print the preset's graph as TOML
 //! ```
@@ -77,8 +78,16 @@ enum Cmd {
 #[derive(Args, Debug, Default)]
 struct ChainArgs {
     /// NF files (TOML), in chain order (repeat the flag).
-    #[arg(long = "config", value_name = "NF.toml", required = true)]
+    #[arg(
+        long = "config",
+        value_name = "NF.toml",
+        required_unless_present = "nf_toml"
+    )]
     configs: Vec<String>,
+    /// An NF file's text given inline, in chain order (repeat the flag; instead of --config,
+    /// for launchers that keep no files).
+    #[arg(long = "nf-toml", value_name = "TOML", conflicts_with = "configs")]
+    nf_toml: Vec<String>,
     /// The chain's input interface (default: the first NF's `rx`).
     #[arg(long, value_name = "IF")]
     rx: Option<String>,
@@ -504,6 +513,12 @@ impl ChainArgs {
             .configs
             .iter()
             .map(|p| NfConfig::load(p))
+            .chain(
+                self.nf_toml
+                    .iter()
+                    .enumerate()
+                    .map(|(k, t)| NfConfig::from_toml(t, &format!("--nf-toml #{}", k + 1))),
+            )
             .collect::<Result<Vec<_>>>()?;
         let n = cfgs.len();
         if let Some(first) = cfgs.first_mut() {

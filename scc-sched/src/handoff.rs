@@ -296,6 +296,19 @@ impl Handoff {
 
     /// Passes the token to member `next` and wakes it.
     pub fn pass_to(&self, next: usize) {
+        let slot = self.hand_over(next);
+        sys::futex_wake(slot);
+    }
+
+    /// Passes the token to the next member without a wake-up system call, for members that
+    /// poll [`Handoff::holder`] instead of sleeping (the SCHED_FIFO + `sched_yield` mechanism
+    /// that `examples/handoff.rs` compares against).
+    pub fn pass_without_wake(&self) {
+        self.hand_over((self.index + 1) % self.members.max(1));
+    }
+
+    /// Records the hand-over to `next`; returns `next`'s futex word.
+    fn hand_over(&self, next: usize) -> &AtomicU32 {
         let next = next.min(self.members.max(1) - 1);
         let hd = self.header();
         self.slot(self.index).turns.fetch_add(1, Ordering::Relaxed);
@@ -303,7 +316,7 @@ impl Handoff {
         hd.beat.fetch_add(1, Ordering::SeqCst);
         let slot = self.slot(next);
         slot.seq.fetch_add(1, Ordering::SeqCst);
-        sys::futex_wake(&slot.seq);
+        &slot.seq
     }
 }
 
