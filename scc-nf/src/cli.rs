@@ -20,6 +20,8 @@
 //! `--rx-queue-frames` apply to the whole chain (default: the first NF's). It prints a
 //! [`ChainCounters`] object whose `nfs` holds one [`NfCounters`] per NF.
 //!
+//! With `--status-fd N` the NF also reports on the inherited descriptor N: `ready`, counters
+//! every second and the final counters, one JSON line each ([`crate::status`]).
 //! On SIGINT or SIGTERM the NF prints its [`NfCounters`] as one JSON object on stdout and exits
 //! 0 (after an I/O failure it prints them too, then exits 1). Bad arguments, unreadable or malformed files (with file, line and reason) and unknown
 //! interfaces exit 2; I/O failures while running exit 1.
@@ -39,6 +41,7 @@ use crate::chain::{ChainCounters, FusedChain, FusedNf, FusedOptions};
 use crate::config::{Env, NfConfig, PollMode, Preset, build_pipeline};
 use crate::error::{NfError, Result};
 use crate::nf::{Nf, NfCounters, NfOptions};
+use crate::status::{Status, StatusChannel};
 use crate::wire::MacAddr;
 use scc_sched::handoff::Handoff;
 
@@ -184,6 +187,11 @@ struct NfArgs {
     /// the core (default 2000).
     #[arg(long, value_name = "MS", requires = "handoff")]
     handoff_timeout_ms: Option<u64>,
+    /// Report on this inherited file descriptor (a pipe), one JSON line each: `ready` once the
+    /// ports are open, `counters` every second, `final` when stopping (see [`crate::status`]).
+    /// The counters on stdout stay as they are.
+    #[arg(long, value_name = "FD")]
+    status_fd: Option<i32>,
 }
 
 fn parse_driver(s: &str) -> std::result::Result<Driver, String> {
@@ -455,7 +463,7 @@ fn install_signal_handlers() -> Result<()> {
 /// Runs the NF of `cfg` until SIGINT/SIGTERM and returns its counters. When the loop fails
 /// (an I/O error), the counters so far come back with the error.
 pub fn run_until_signal(cfg: &NfConfig) -> Result<NfCounters, (NfError, Option<Box<NfCounters>>)> {
-    run_nf(cfg, None)
+    run_until_signal_with(cfg, None, None)
 }
 
 /// Where an NF sits in a chain-order ring: the hand-off file, its index, the timeout.
@@ -469,9 +477,12 @@ pub struct OrderArgs {
     pub timeout: Duration,
 }
 
-/// [`run_until_signal`], in chain order when `order` is given.
-pub fn run_nf(
+/// [`run_until_signal`], reporting on `status` (`--status-fd`): `ready` once the ports are
+/// open, the counters every second, and the final counters (also after an I/O failure); in
+/// chain order when `order` is given (`--handoff`).
+pub fn run_until_signal_with(
     cfg: &NfConfig,
+    status: Option<StatusChannel>,
     order: Option<&OrderArgs>,
 ) -> Result<NfCounters, (NfError, Option<Box<NfCounters>>)> {
     install_signal_handlers().map_err(|e| (e, None))?;
@@ -483,13 +494,26 @@ pub fn run_nf(
         )),
     };
     let mut nf = prepare_nf(cfg).map_err(|e| (e, None))?;
-    let res = match &order {
+    let reporting = status.is_some();
+    if let Some(ch) = status {
+        nf.set_status(ch);
+        let name = nf.counters().name;
+        nf.send_status(&Status::Ready {
+            name,
+            pid: std::process::id(),
+        });
+    }
+    let r = match &order {
         Some(o) => o.run(&mut nf, &STOP),
         None => nf.run(&STOP),
     };
-    match res {
-        Ok(c) => Ok(c),
-        Err(e) => Err((e, Some(Box::new(nf.counters())))),
+    let c = nf.counters();
+    if reporting {
+        nf.send_status(&Status::Final(c.clone()));
+    }
+    match r {
+        Ok(_) => Ok(c),
+        Err(e) => Err((e, Some(Box::new(c)))),
     }
 }
 
@@ -586,8 +610,14 @@ fn run(cli: Cli) -> Result<()> {
         }),
         _ => None,
     };
+    let status = match args.status_fd {
+        Some(fd) => Some(StatusChannel::open_fd(fd).map_err(|e| {
+            NfError::Config(format!("--status-fd {fd}: not an open descriptor ({e})"))
+        })?),
+        None => None,
+    };
     let cfg = args.into_config(preset)?;
-    match run_nf(&cfg, order.as_ref()) {
+    match run_until_signal_with(&cfg, status, order.as_ref()) {
         Ok(c) => {
             print_counters(&c);
             Ok(())

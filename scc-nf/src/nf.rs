@@ -88,6 +88,10 @@ pub struct Nf {
     batches: u64,
     started: Instant,
     stats: Option<StatsFile>,
+    last_stats: Instant,
+    status: Option<crate::status::StatusChannel>,
+    /// `started.elapsed()` of the last non-empty batch (ns), reused by the stats timer.
+    last_batch_ns: u64,
 }
 
 /// Sends the frames `idx` of `batch` on `port` and returns how many went out; `port_tx` is the
@@ -172,8 +176,9 @@ pub(crate) trait Rounds {
     fn round(&mut self) -> Result<usize>;
     /// Sleeps until input arrives or `timeout` passes.
     fn wait_input(&mut self, timeout: Duration) -> Result<bool>;
-    /// Writes the stats file when due (or always, with `force`).
-    fn write_stats(&mut self, force: bool) -> Result<()>;
+    /// Reports the counters when due (`n`: frames of the round just done); with `last`, the
+    /// final stats line.
+    fn write_stats(&mut self, n: usize, last: bool) -> Result<()>;
 }
 
 impl Rounds for Nf {
@@ -183,8 +188,8 @@ impl Rounds for Nf {
     fn wait_input(&mut self, timeout: Duration) -> Result<bool> {
         Nf::wait_input(self, timeout)
     }
-    fn write_stats(&mut self, force: bool) -> Result<()> {
-        Nf::write_stats(self, force)
+    fn write_stats(&mut self, n: usize, last: bool) -> Result<()> {
+        Nf::write_stats(self, n, last)
     }
 }
 
@@ -214,9 +219,9 @@ pub(crate) fn poll_loop(
                 std::hint::spin_loop();
             }
         }
-        r.write_stats(false)?;
+        r.write_stats(n, false)?;
     }
-    r.write_stats(true)
+    r.write_stats(0, true)
 }
 
 impl std::fmt::Debug for Nf {
@@ -284,7 +289,28 @@ impl Nf {
             batches: 0,
             started: Instant::now(),
             stats,
+            last_stats: Instant::now(),
+            status: None,
+            last_batch_ns: 0,
         })
+    }
+
+    /// Reports on `channel` (`scc-nf --status-fd`): the counters every second while running
+    /// (like the stats file). `ready` and `final` are sent by the caller (see
+    /// [`crate::cli::run_until_signal_with`]).
+    pub fn set_status(&mut self, channel: crate::status::StatusChannel) {
+        self.status = Some(channel);
+    }
+
+    /// Sends `s` on the status channel, if there is one (best effort: a failed write is
+    /// reported on stderr once and the channel closed; the NF keeps running).
+    pub fn send_status(&mut self, s: &crate::status::Status) {
+        if let Some(ch) = &mut self.status
+            && let Err(e) = ch.send(s)
+        {
+            eprintln!("scc-nf: status channel: {e} (closed)");
+            self.status = None;
+        }
     }
 
     /// One round: receive a batch without blocking, process it, send it. Returns the number of
@@ -298,6 +324,7 @@ impl Nf {
         self.rx += n as u64;
         self.batches += 1;
         let now = self.started.elapsed().as_nanos() as u64;
+        self.last_batch_ns = now;
         self.pipeline.process(&mut self.batch, now);
         for p in 0..self.map.len() {
             let idx = self.pipeline.port_frames(p);
@@ -334,14 +361,36 @@ impl Nf {
         Ok(self.ports[0].wait_readable(Some(timeout))?)
     }
 
-    /// Appends the counters to the stats file when a second has passed since the last line (or
-    /// always, with `force`).
-    pub fn write_stats(&mut self, force: bool) -> Result<()> {
-        if self.stats.as_ref().is_some_and(|s| force || s.due()) {
-            let c = self.counters();
-            if let Some(f) = &mut self.stats {
-                f.write(&c)?;
-            }
+    /// Whether a second has passed since the last stats line. After a batch (`n > 0`) the
+    /// batch's own timestamp is reused, so reporting adds no clock read per batch.
+    fn stats_due(&self, n: usize) -> bool {
+        let next = self.last_stats.duration_since(self.started) + Duration::from_secs(1);
+        if n > 0 {
+            Duration::from_nanos(self.last_batch_ns) >= next
+        } else {
+            self.started.elapsed() >= next
+        }
+    }
+
+    /// Reports the counters (stats file line, status channel) when a second has passed since
+    /// the last report (`n`: frames of the round just done). With `last`, only the stats file
+    /// gets its final line (the caller sends the final status).
+    pub fn write_stats(&mut self, n: usize, last: bool) -> Result<()> {
+        let due = if last {
+            self.stats.is_some()
+        } else {
+            (self.stats.is_some() || self.status.is_some()) && self.stats_due(n)
+        };
+        if !due {
+            return Ok(());
+        }
+        self.last_stats = Instant::now();
+        let c = self.counters();
+        if !last && self.status.is_some() {
+            self.send_status(&crate::status::Status::Counters(c.clone()));
+        }
+        if let Some(f) = &mut self.stats {
+            f.write(&c)?;
         }
         Ok(())
     }

@@ -207,3 +207,23 @@ fn chain_usage_errors_exit_2_and_name_the_problem() {
         "two NFs of the chain are named `a`",
     );
 }
+
+#[test]
+fn a_status_fd_that_is_not_open_exits_2() {
+    expect_usage_error(
+        &[
+            "forward",
+            "--rx",
+            "lo",
+            "--gw-mac",
+            GW,
+            "--status-fd",
+            "917",
+        ],
+        "--status-fd 917: not an open descriptor",
+    );
+    expect_usage_error(
+        &["forward", "--rx", "lo", "--gw-mac", GW, "--status-fd", "x"],
+        "invalid value 'x'",
+    );
+}

@@ -321,11 +321,11 @@ impl Rounds for FusedChain {
         Ok(self.entry.wait_readable(Some(timeout))?)
     }
 
-    fn write_stats(&mut self, force: bool) -> Result<()> {
+    fn write_stats(&mut self, _n: usize, last: bool) -> Result<()> {
         let due = self
             .stages
             .iter()
-            .any(|s| s.stats.as_ref().is_some_and(|f| force || f.due()));
+            .any(|s| s.stats.as_ref().is_some_and(|f| last || f.due()));
         if !due {
             return Ok(());
         }

@@ -74,7 +74,7 @@ impl ChainOrder {
                         waited: since.elapsed(),
                     });
                 }
-                nf.write_stats(false)?;
+                nf.write_stats(0, false)?;
                 continue;
             }
             let mut n = nf.poll_once()?;
@@ -103,9 +103,9 @@ impl ChainOrder {
             h.pass();
             progress = h.progress();
             since = Instant::now();
-            nf.write_stats(false)?;
+            nf.write_stats(n, false)?;
         }
-        nf.write_stats(true)?;
+        nf.write_stats(0, true)?;
         Ok(nf.counters())
     }
 }
