@@ -38,6 +38,7 @@
 pub mod cgroup;
 pub mod chain;
 pub mod deploy;
+pub mod fusion;
 pub mod ovs;
 pub mod plan;
 pub mod proc;

@@ -112,6 +112,10 @@ struct ChainArgs {
     /// Bound the entry port's kernel receive queue to about N frames.
     #[arg(long, value_name = "N")]
     rx_queue_frames: Option<usize>,
+    /// Report `ready` (name `fused`) on this inherited descriptor once the ports are open (the
+    /// counters stay on stdout: one `ChainCounters` object).
+    #[arg(long, value_name = "FD")]
+    status_fd: Option<i32>,
 }
 
 /// The flags shared by every NF subcommand (they override `--config`).
@@ -517,13 +521,26 @@ pub fn run_until_signal_with(
     }
 }
 
+/// The name a fused chain reports `ready` under on its status channel.
+pub const FUSED_NAME: &str = "fused";
+
 /// Runs the fused chain of `cfgs` until SIGINT/SIGTERM and returns its counters (with the error
 /// and the counters so far when the loop fails).
 pub fn run_fused_until_signal(
     cfgs: &[NfConfig],
+    status: Option<StatusChannel>,
 ) -> Result<ChainCounters, (NfError, Option<Box<ChainCounters>>)> {
     install_signal_handlers().map_err(|e| (e, None))?;
     let mut chain = prepare_fused(cfgs).map_err(|e| (e, None))?;
+    if let Some(mut ch) = status {
+        let ready = Status::Ready {
+            name: FUSED_NAME.into(),
+            pid: std::process::id(),
+        };
+        if let Err(e) = ch.send(&ready) {
+            eprintln!("scc-nf: status channel: {e}");
+        }
+    }
     match chain.run(&STOP) {
         Ok(c) => Ok(c),
         Err(e) => Err((e, Some(Box::new(chain.counters())))),
@@ -580,8 +597,14 @@ fn run(cli: Cli) -> Result<()> {
         Cmd::Firewall(a) => (a, Some(Preset::Firewall)),
         Cmd::Forward(a) => (a, Some(Preset::Forward)),
         Cmd::Chain(a) => {
+            let status = match a.status_fd {
+                Some(fd) => Some(StatusChannel::open_fd(fd).map_err(|e| {
+                    NfError::Config(format!("--status-fd {fd}: not an open descriptor ({e})"))
+                })?),
+                None => None,
+            };
             let cfgs = a.into_configs()?;
-            return match run_fused_until_signal(&cfgs) {
+            return match run_fused_until_signal(&cfgs, status) {
                 Ok(c) => {
                     print_json(&c);
                     Ok(())

@@ -468,8 +468,11 @@ mod tests {
         r.nfs[1].cores = Some(vec![1]);
         r.nfs[3].cores = Some(vec![3]);
         let p = plan(&r).unwrap();
-        let per_core: Vec<(usize, Vec<String>)> =
-            p.instances.iter().map(|i| (i.core, i.tasks.clone())).collect();
+        let per_core: Vec<(usize, Vec<String>)> = p
+            .instances
+            .iter()
+            .map(|i| (i.core, i.tasks.clone()))
+            .collect();
         let names = |v: &[usize]| v.iter().map(|k| format!("r{}", k + 1)).collect::<Vec<_>>();
         assert_eq!(
             per_core,
@@ -482,7 +485,10 @@ mod tests {
         r.nfs[0].cores = Some(vec![0]);
         r.nfs[2].cores = Some(vec![1]);
         let e = plan(&r).unwrap_err().to_string();
-        assert!(e.contains("fused plan") && e.contains("one process on one core"), "{e}");
+        assert!(
+            e.contains("fused plan") && e.contains("one process on one core"),
+            "{e}"
+        );
         r.nfs[2].cores = None;
         let p = plan(&r).unwrap();
         assert!(p.placements.iter().all(|pl| pl.cores == vec![0]));

@@ -161,6 +161,9 @@ pub fn traffic_config(chain: &Chain, plan: &DeployPlan) -> Option<TrafficConfig>
 /// Runs `chain` (validated) from deployment to teardown.
 pub fn run_chain(chain: &Chain, opts: RunOptions) -> Result<RunReport, RunError> {
     let online = scc_sched::online_cpus().unwrap_or_default();
+    if let Some(e) = crate::fusion::exe_refusal(chain, opts.nf_exe.as_deref()) {
+        return Err(PlanError::Invalid(e.to_string()).into());
+    }
     let plan = DeployPlan::new(chain, &opts.base, &online)?;
     let mut stale_notes = if chain.interconnect.kind == crate::chain::InterconnectKind::Ovs {
         crate::ovs::remove_stale_dirs()
@@ -286,7 +289,15 @@ fn run_deployed(
     let outcomes = dep.outcomes();
     let nfs: Vec<NfReport> = outcomes
         .iter()
-        .map(|o| NfReport::from_outcome(&dep.plan, o))
+        .flat_map(|o| {
+            let r = NfReport::from_outcome(&dep.plan, o);
+            // A fused chain's one process reports every NF of the chain with its own counters.
+            if chain.schedule.plan == crate::chain::Plan::Fused {
+                crate::fusion::expand_fused(chain, &r, &o.stdout)
+            } else {
+                vec![r]
+            }
+        })
         .collect();
     let (profile, profile_table) = match profiler.as_ref() {
         Some(p) => {
