@@ -451,7 +451,7 @@ rules = ["allow udp", "default deny"]
         assert_eq!(rx_queue_frames(&c, 0), 64);
         let c = chain(&THREE.replace("\"fused\"", "\"uniprocessor\""));
         assert_eq!((rx_queue_frames(&c, 0), rx_queue_frames(&c, 1)), (64, 256));
-        let c = chain(&format!("[io]\nrx_queue_frames = 10\n{THREE}"));
+        let c = chain(&format!("{THREE}[io]\nrx_queue_frames = 10\n"));
         assert_eq!(rx_queue_frames(&c, 2), 10);
     }
 
