@@ -5,7 +5,8 @@
 //! ```text
 //! cargo build --release -p scc-nf && cargo run --release --example chain_plans -- \
 //!     [--plans uni,order,fused] [--n 8] [--rates 5000,20000,...] [--duration 3]
-//!     [--slope 2..8] [--slope-rate 5000] [--rxq 64] [--rxq-inner 256]
+//!     [--slope 2..8] [--slope-rate 5000] [--rxq 64] [--rxq-inner 256] [--queues 4mib]
+//!     [--policy batch|other] [--nice -19]
 //! ```
 //! It re-runs itself in a fresh network namespace (as root: nice -19 needs CAP_SYS_NICE; as
 //! another user in a user + network namespace, with nice 0), builds veth pairs
@@ -15,8 +16,10 @@
 //! launcher's probe generator and sink, and prints one line per run: delivered rate, loss, p50 /
 //! p99 latency, the NFs' run-queue wait / run time from schedstat (SchedContention/RunTime), CPU
 //! per delivered frame, and where frames were dropped (kernel drops at the first NF vs later).
-//! `--rxq N` bounds the first NF's (the fused chain's entry) kernel receive queue to about N
-//! frames, `--rxq-inner M` the later NFs' (0: scc-io's default 4 MiB socket buffer).
+//! Receive queues: by default each NF's is what the launcher gives it
+//! (`scc_launcher::fusion::default_rx_queue_frames`: 2 batches at the first NF, 8 at later NFs
+//! of the uniprocessor plan, 2 everywhere for chain-order); `--queues 4mib` keeps scc-io's
+//! 4 MiB socket buffers (the behaviour before bounded queues); `--rxq N --rxq-inner M` set them.
 //! `--slope A..B` also runs chains of A..=B NFs at `--slope-rate` and fits the per-NF latency
 //! slope (p50 against N).
 
@@ -58,9 +61,12 @@ struct Opts {
     duration: f64,
     slope: Option<(usize, usize)>,
     slope_rate: f64,
-    rxq: usize,
-    rxq_inner: usize,
+    rxq: Option<usize>,
+    rxq_inner: Option<usize>,
+    big_queues: bool,
     nice: i32,
+    /// SCHED_BATCH (the paper's best) or SCHED_OTHER, with `nice`.
+    batch_policy: bool,
 }
 
 fn parse_opts(args: &[String]) -> Opts {
@@ -73,9 +79,11 @@ fn parse_opts(args: &[String]) -> Opts {
         duration: 3.0,
         slope: None,
         slope_rate: 5_000.0,
-        rxq: 0,
-        rxq_inner: 0,
+        rxq: None,
+        rxq_inner: None,
+        big_queues: false,
         nice: -19,
+        batch_policy: true,
     };
     let mut it = args.iter();
     while let Some(a) = it.next() {
@@ -100,9 +108,11 @@ fn parse_opts(args: &[String]) -> Opts {
                 o.slope = Some((a.parse().expect("A"), b.parse().expect("B")));
             }
             "--slope-rate" => o.slope_rate = v.parse().expect("--slope-rate"),
-            "--rxq" => o.rxq = v.parse().expect("--rxq"),
-            "--rxq-inner" => o.rxq_inner = v.parse().expect("--rxq-inner"),
+            "--rxq" => o.rxq = Some(v.parse().expect("--rxq")),
+            "--rxq-inner" => o.rxq_inner = Some(v.parse().expect("--rxq-inner")),
+            "--queues" => o.big_queues = v == "4mib",
             "--nice" => o.nice = v.parse().expect("--nice"),
+            "--policy" => o.batch_policy = v != "other",
             other => panic!("unknown argument {other}"),
         }
     }
@@ -155,6 +165,20 @@ fn nf_toml(k: usize, io: &str, gw: MacAddr, rxq: usize) -> String {
         "name = \"r{k}\"\npreset = \"router\"\nbatch = 32\nio = \"mmsg\"\n{io}\n{q}routes = [\"198.19.0.0/16\"]\ngw_mac = \"{gw}\"\naddrs = [\"198.18.0.{}\"]\nicmp_rate = 0\n",
         (100 + k) % 250
     )
+}
+
+/// The receive queue of NF `k` under `plan` (0: the 4 MiB default).
+fn queue(o: &Opts, plan: Plan, k: usize) -> usize {
+    if o.big_queues {
+        return 0;
+    }
+    let given = if k == 0 { o.rxq } else { o.rxq_inner };
+    let kind = match plan {
+        Plan::Uni => scc::launcher::chain::Plan::Uniprocessor,
+        Plan::Order => scc::launcher::chain::Plan::ChainOrder,
+        Plan::Fused => scc::launcher::chain::Plan::Fused,
+    };
+    given.unwrap_or_else(|| scc::launcher::fusion::default_rx_queue_frames(kind, k, 32))
 }
 
 fn quiet_ipv6() {
@@ -219,7 +243,8 @@ fn run_one(plan: Plan, n: usize, rate: f64, o: &Opts, dir: &Path, core: usize) -
                 io
             };
             let p = dir.join(format!("r{k}.toml"));
-            std::fs::write(&p, nf_toml(k, &io, gw, if k == 0 { o.rxq } else { 0 })).unwrap();
+            let q = if k == 0 { queue(o, plan, 0) } else { 0 };
+            std::fs::write(&p, nf_toml(k, &io, gw, q)).unwrap();
             cmd.arg("--config").arg(&p);
         }
         kids.push(cmd.stdout(Stdio::piped()).spawn().unwrap());
@@ -235,7 +260,7 @@ fn run_one(plan: Plan, n: usize, rate: f64, o: &Opts, dir: &Path, core: usize) -
                 sink_mac
             };
             let io = format!("rx = \"r{k}_in\"\ntx = \"r{k}_out\"");
-            let q = if k == 0 { o.rxq } else { o.rxq_inner };
+            let q = queue(o, plan, k);
             let p = dir.join(format!("r{k}.toml"));
             std::fs::write(&p, nf_toml(k, &io, gw, q)).unwrap();
             let mut cmd = Command::new(&nf_exe);
@@ -255,7 +280,12 @@ fn run_one(plan: Plan, n: usize, rate: f64, o: &Opts, dir: &Path, core: usize) -
         std::thread::sleep(Duration::from_millis(5));
     }
     for k in &kids {
-        let spec = SchedSpec::new(Policy::Batch { nice: o.nice }).with_affinity(vec![core]);
+        let policy = if o.batch_policy {
+            Policy::Batch { nice: o.nice }
+        } else {
+            Policy::Other { nice: o.nice }
+        };
+        let spec = SchedSpec::new(policy).with_affinity(vec![core]);
         scc::sched::apply(k.id() as i32, &spec).expect("policy");
     }
     std::thread::sleep(Duration::from_millis(300));
@@ -347,9 +377,18 @@ fn inside(o: Opts) {
         .unwrap_or(0);
     let dir = std::env::temp_dir().join(format!("scc-chain-plans-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
+    let queues = if o.big_queues {
+        "4 MiB (scc-io default)".to_string()
+    } else {
+        format!(
+            "first {:?} later {:?} (None: launcher default)",
+            o.rxq, o.rxq_inner
+        )
+    };
     println!(
-        "NFs on core {core}, generator + sink on core 0; mmsg batch 32; SCHED_BATCH nice {}; rxq first {} later {} (0 = 4 MiB)",
-        o.nice, o.rxq, o.rxq_inner
+        "NFs on core {core}, generator + sink on core 0; mmsg batch 32; SCHED_{} nice {}; receive queues: {queues}",
+        if o.batch_policy { "BATCH" } else { "OTHER" },
+        o.nice
     );
     println!(
         "{:<13} {:>2} {:>8} {:>9} {:>8} {:>8} {:>10} {:>10} {:>6} {:>7} {:>9} {:>9} {:>6}",

@@ -15,6 +15,9 @@
 //! - [`chain`]: several NFs run chain-aware: fused into one process ([`chain::FusedChain`]) or
 //!   in chain order on a shared core ([`chain::order`]).
 //! - [`cli`]: the `scc-nf` command line ([`cli::main_from_args`]).
+//!
+//! Dependencies: scc-io (ports, batches); scc-sched only for [`chain::order`]'s hand-off token
+//! ([`scc_sched::handoff`], the one definition of the chain-order mechanism).
 #![warn(missing_docs)]
 
 pub mod chain;
