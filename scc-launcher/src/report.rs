@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use crate::chain::Mode;
-use crate::deploy::{NfOutcome, describe_status};
+use crate::deploy::{NfCounters, NfOutcome, describe_status};
 use crate::plan::DeployPlan;
 use crate::traffic::TrafficReport;
 
@@ -193,7 +193,7 @@ fn nf_report(plan: &DeployPlan, o: &NfOutcome) -> NfReport {
     let c = o
         .counters
         .clone()
-        .or_else(|| printed.as_ref().and_then(crate::run::parse_nf_counters));
+        .or_else(|| printed.as_ref().and_then(parse_nf_counters));
     let json = match &o.counters {
         Some(c) => serde_json::to_value(c).ok(),
         None => printed,
@@ -213,4 +213,11 @@ fn nf_report(plan: &DeployPlan, o: &NfOutcome) -> NfReport {
             .map_or("not reaped".into(), describe_status),
         counters: json,
     }
+}
+
+/// Reads an NF's counters from the JSON object scc-nf prints (or sends on its status channel):
+/// scc-nf's own [`NfCounters`], deserialised as it is. `None` when the object is not such a
+/// record (counters missing stay unknown, never zero).
+pub fn parse_nf_counters(v: &serde_json::Value) -> Option<NfCounters> {
+    serde::Deserialize::deserialize(v).ok()
 }

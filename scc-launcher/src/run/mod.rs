@@ -25,7 +25,7 @@ use crate::traffic::{
 };
 
 pub use crate::deploy::NfCounters;
-pub use crate::report::{NfReport, RunReport, SchedReport};
+pub use crate::report::{NfReport, RunReport, SchedReport, parse_nf_counters};
 use schedule::{SchedGuards, apply_schedule, container_cgroups};
 
 /// Errors of a run. Whatever the error, everything deployed has been torn down when it is
@@ -101,13 +101,6 @@ impl RunOptions {
             ready_timeout: Duration::from_secs(10),
         })
     }
-}
-
-/// Reads an NF's counters from the JSON object scc-nf prints (or sends on its status channel):
-/// scc-nf's own [`NfCounters`], deserialised as it is. `None` when the object is not such a
-/// record (counters missing stay unknown, never zero).
-pub fn parse_nf_counters(v: &serde_json::Value) -> Option<NfCounters> {
-    serde::Deserialize::deserialize(v).ok()
 }
 
 /// The traffic settings for the plan's endpoints.

@@ -167,3 +167,61 @@ pub(super) fn plan(chain: &Chain, host: &HostInfo, p: &mut Problems) {
         p.add("schedule", e.to_string());
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::chain::{Chain, HostInfo};
+
+    fn problems(schedule: &str) -> Vec<String> {
+        let text = format!(
+            "name = \"x\"\n[schedule]\n{schedule}\n[[nf]]\nname = \"r1\"\nkind = \"router\"\n\
+             routes = [\"198.18.0.0/15\"]\n"
+        );
+        Chain::parse(&text)
+            .unwrap()
+            .problems(&HostInfo::with_cores(4, false))
+            .iter()
+            .map(|e| e.to_string())
+            .collect()
+    }
+
+    #[test]
+    fn ranges_are_scc_sched_ranges() {
+        assert_eq!(
+            problems("policy = \"fifo\"\npriority = -1\ncores = [1]"),
+            ["schedule.priority: -1 is out of range: fifo/rr priorities are 1..=99"]
+        );
+        assert_eq!(
+            problems("policy = \"rr\"\npriority = 100\ncores = [1]"),
+            ["schedule.priority: 100 is out of range: fifo/rr priorities are 1..=99"]
+        );
+        assert_eq!(
+            problems("policy = \"batch\"\nnice = 20"),
+            ["schedule.nice: 20 is out of range: nice is -20..=19"]
+        );
+        assert_eq!(
+            problems("slice_us = 100001"),
+            [
+                "schedule.slice_us: 100001 is out of range: the kernel clamps slices to 100..=100000 us"
+            ]
+        );
+        // The bounds themselves are accepted.
+        assert_eq!(
+            problems("policy = \"fifo\"\npriority = 99\ncores = [1]"),
+            [] as [String; 0]
+        );
+        assert_eq!(
+            problems("policy = \"other\"\nnice = -20\nslice_us = 100"),
+            [] as [String; 0]
+        );
+        // And the chain's spec is scc-sched's.
+        let c = Chain::parse(
+            "name = \"x\"\n[schedule]\npolicy = \"rr\"\npriority = 7\n[[nf]]\nname = \"f\"\nkind = \"forward\"\n",
+        )
+        .unwrap();
+        assert_eq!(
+            c.schedule.sched_spec().unwrap().policy,
+            scc_sched::Policy::Rr { priority: 7 }
+        );
+    }
+}
