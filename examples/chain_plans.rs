@@ -17,8 +17,8 @@
 //! p99 latency, the NFs' run-queue wait / run time from schedstat (SchedContention/RunTime), CPU
 //! per delivered frame, and where frames were dropped (kernel drops at the first NF vs later).
 //! Receive queues: by default each NF's is what the launcher gives it
-//! (`scc_launcher::fusion::default_rx_queue_frames`: 2 batches at the first NF, 8 at later NFs
-//! of the uniprocessor plan, 2 everywhere for chain-order); `--queues 4mib` keeps scc-io's
+//! (`scc_launcher::fusion::default_rx_queue_frames`: 4 batches at the first NF, 8 in a fused
+//! chain, 8 at later NFs of the uniprocessor plan, 2 at later NFs under chain-order); `--queues 4mib` keeps scc-io's
 //! 4 MiB socket buffers (the behaviour before bounded queues); `--rxq N --rxq-inner M` set them.
 //! `--slope A..B` also runs chains of A..=B NFs at `--slope-rate` and fits the per-NF latency
 //! slope (p50 against N).

@@ -29,23 +29,28 @@ use crate::report::NfReport;
 /// The name of the one process of a fused chain (in the plan, the PIDs and the schedule).
 pub const FUSED_PROC: &str = scc_nf::cli::FUSED_NAME;
 
-/// The kernel receive queue of an NF, in frames, when `io.rx_queue_frames` is not given: two
-/// batches at the NF that takes the chain's input (the fused chain's only queue; with
-/// chain-order every later NF gets at most one batch per round, so two batches everywhere); with
-/// the kernel's own scheduling (uniprocessor, multiprocessor) a later NF can be handed many
-/// batches before it runs, so it gets eight.
+/// The kernel receive queue of an NF, in frames, when `io.rx_queue_frames` is not given, sized
+/// from its batch and the plan so that a queue in front of an overloaded chain holds a few
+/// milliseconds, not the hundreds a 4 MiB socket buffer holds: at the NF that takes the chain's
+/// input, four batches (eight for a fused chain, whose capacity is several times higher and
+/// which has no other queue); at a later NF, two batches under chain-order (it is handed at most
+/// one batch per round) and eight under the kernel's own scheduling (uniprocessor,
+/// multiprocessor: the previous NF may run for a whole slice before it).
 ///
 /// ```
 /// use scc_launcher::chain::Plan;
 /// use scc_launcher::fusion::default_rx_queue_frames;
-/// assert_eq!(default_rx_queue_frames(Plan::Fused, 0, 32), 64);
+/// assert_eq!(default_rx_queue_frames(Plan::Fused, 0, 32), 256);
+/// assert_eq!(default_rx_queue_frames(Plan::ChainOrder, 0, 32), 128);
+/// assert_eq!(default_rx_queue_frames(Plan::ChainOrder, 1, 32), 64);
 /// assert_eq!(default_rx_queue_frames(Plan::Uniprocessor, 3, 32), 256);
 /// ```
 pub fn default_rx_queue_frames(plan: Plan, position: usize, batch: usize) -> usize {
-    let batches = match plan {
-        Plan::Fused | Plan::ChainOrder => 2,
-        Plan::Uniprocessor | Plan::Multiprocessor if position == 0 => 2,
-        Plan::Uniprocessor | Plan::Multiprocessor => 8,
+    let batches = match (plan, position) {
+        (Plan::Fused, _) => 8,
+        (_, 0) => 4,
+        (Plan::ChainOrder, _) => 2,
+        (Plan::Uniprocessor | Plan::Multiprocessor, _) => 8,
     };
     (batches * batch.max(1)).clamp(1, scc_io::MAX_RX_QUEUE_FRAMES)
 }
@@ -448,9 +453,9 @@ rules = ["allow udp", "default deny"]
     #[test]
     fn queues_are_sized_from_batch_and_plan() {
         let c = chain(THREE);
-        assert_eq!(rx_queue_frames(&c, 0), 64);
+        assert_eq!(rx_queue_frames(&c, 0), 256);
         let c = chain(&THREE.replace("\"fused\"", "\"uniprocessor\""));
-        assert_eq!((rx_queue_frames(&c, 0), rx_queue_frames(&c, 1)), (64, 256));
+        assert_eq!((rx_queue_frames(&c, 0), rx_queue_frames(&c, 1)), (128, 256));
         let c = chain(&format!("{THREE}[io]\nrx_queue_frames = 10\n"));
         assert_eq!(rx_queue_frames(&c, 2), 10);
     }
