@@ -46,7 +46,7 @@ enum Plan {
 impl Plan {
     fn name(self) -> &'static str {
         match self {
-            Plan::Uni => "uni-batch-19",
+            Plan::Uni => "uniprocessor",
             Plan::Order => "chain-order",
             Plan::Fused => "fused",
         }
