@@ -75,8 +75,8 @@ pub struct PortConfig {
     /// (64-byte) frames; larger frames take more kernel memory each, so fewer of them fit (about
     /// a third as many 1514-byte frames). A short queue bounds the time a frame can wait in
     /// front of an overloaded NF; the excess is dropped by the kernel and counted in
-    /// [`PortStats::kernel_drops`]. Socket backends (`packet`, `mmsg`, and `ring` when it
-    /// receives with a socket) only: a `PACKET_MMAP` RX ring is bounded by its own size.
+    /// [`PortStats::kernel_drops`]. Socket receive paths (`packet`, `mmsg`) only: the `ring`
+    /// backend receives from a `PACKET_MMAP` ring, whose size (`ring_blocks`) is its bound.
     pub rx_queue_frames: Option<usize>,
     /// `SO_SNDBUF` in bytes (`SO_SNDBUFFORCE` is tried first); `None` keeps the default.
     pub sndbuf: Option<usize>,
