@@ -32,6 +32,7 @@ pub mod graph;
 pub mod lpm;
 pub mod nf;
 pub mod route;
+mod setup;
 pub mod status;
 pub mod wire;
 
