@@ -244,6 +244,11 @@ pub fn member_config(
             NfKind::Router => Preset::Router,
             NfKind::Firewall => Preset::Firewall,
             NfKind::Forward => Preset::Forward,
+            NfKind::Kernel => {
+                return Err(scc_nf::NfError::Config(format!(
+                    "nf[{i}].kind: a kernel NF cannot be fused"
+                )));
+            }
         });
     }
     c.name = Some(nf.name.clone());
@@ -299,6 +304,7 @@ pub fn fused_proc(
         tx: last.tx.clone(),
         gw_mac: last.gw_mac,
         order: None,
+        routes: Vec::new(),
     })
 }
 
@@ -359,6 +365,8 @@ pub fn expand_fused(chain: &Chain, proc_report: &NfReport, stdout: &str) -> Vec<
                 syscalls: c.map(|c| c.syscalls),
                 exit: proc_report.exit.clone(),
                 counters: c.and_then(|c| serde_json::to_value(c).ok()),
+                // One process: its scheduler times are put on the first NF by the run.
+                sched: None,
             }
         })
         .collect()
@@ -408,6 +416,14 @@ rules = ["allow udp", "default deny"]
     #[test]
     fn fusion_refuses_what_cannot_be_fused_naming_the_field() {
         assert!(fusion_problems(&chain(THREE)).is_empty());
+        let kernel =
+            chain(&THREE.replace("kind = \"router\"\nroutes", "kind = \"kernel\"\nroutes"));
+        let e = fusion_problems(&kernel);
+        assert!(
+            e.iter()
+                .any(|e| e.path == "nf[1].kind" && e.reason.contains("`kernel` cannot be fused")),
+            "{e:?}"
+        );
         let profile = chain(&format!("mode = \"profile\"\n{THREE}"));
         let e = fusion_problems(&profile);
         assert_eq!(e.len(), 1);
@@ -505,6 +521,7 @@ rules = ["allow udp", "default deny"]
             syscalls: None,
             exit: "exited with status 0".into(),
             counters: None,
+            sched: None,
         };
         let out = format!("{}\n", serde_json::to_string(&cc).unwrap());
         let r = expand_fused(&c, &proc_report, &out);

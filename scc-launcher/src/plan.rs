@@ -116,6 +116,8 @@ pub struct NfProc {
     pub gw_mac: [u8; 6],
     /// Chain order: its place in its core's hand-off ring (the launcher adds `--handoff`).
     pub order: Option<crate::fusion::OrderSlot>,
+    /// `kind = "kernel"`: the routes the namespace gets (no process, empty `argv`).
+    pub routes: Vec<String>,
 }
 
 /// The generator or the sink.
@@ -427,21 +429,29 @@ impl DeployPlan {
             }
             let q = crate::fusion::rx_queue_frames(chain, i);
             argv.extend(["--rx-queue-frames".into(), q.to_string()]);
+            if nf.kind == NfKind::Kernel {
+                argv.clear();
+            }
             nfs.push(NfProc {
                 name: nf.name.clone(),
                 kind: nf.kind,
                 ns: nf_ns[i],
+                routes: nf.routes.clone(),
                 argv,
-                core: nf_core(i),
+                // No process to pin: the kernel forwards in the sender's softirq.
+                core: (nf.kind != NfKind::Kernel).then(|| nf_core(i)).flatten(),
                 rx: rx_if(i),
                 tx: tx_if(i),
                 gw_mac,
                 order: None,
             });
         }
+        // A kernel NF has no process to take turns: it is in no hand-off ring.
         let rings = crate::fusion::order_rings(
             chain.schedule.plan,
-            &nfs.iter().map(|p| p.core).collect::<Vec<_>>(),
+            &nfs.iter()
+                .map(|p| p.core.filter(|_| p.kind != NfKind::Kernel))
+                .collect::<Vec<_>>(),
         );
         for (p, slot) in nfs.iter_mut().zip(rings) {
             p.order = slot;
@@ -564,15 +574,20 @@ impl DeployPlan {
             }
         }
         for p in &self.nfs {
-            // A fused chain's NF files are inline TOML: show one name per NF instead.
-            let argv: Vec<String> = p
-                .argv
-                .iter()
-                .map(|a| match scc_nf::config::NfConfig::from_toml(a, "") {
-                    Ok(c) if a.contains('\n') => format!("<{}>", c.name.unwrap_or_default()),
-                    _ => a.clone(),
-                })
-                .collect();
+            let what = if p.kind == NfKind::Kernel {
+                format!("kernel ip_forward, routes {}", p.routes.join(" "))
+            } else {
+                // A fused chain's NF files are inline TOML: show one name per NF instead.
+                let argv: Vec<String> = p
+                    .argv
+                    .iter()
+                    .map(|a| match scc_nf::config::NfConfig::from_toml(a, "") {
+                        Ok(c) if a.contains('\n') => format!("<{}>", c.name.unwrap_or_default()),
+                        _ => a.clone(),
+                    })
+                    .collect();
+                format!("scc {}", argv.join(" "))
+            };
             let turn = p.order.map_or(String::new(), |o| {
                 format!(
                     " (chain order: turn {}/{} on core {})",
@@ -582,10 +597,9 @@ impl DeployPlan {
                 )
             });
             s.push_str(&format!(
-                "  nf {:<8} core {:<4} scc {}{turn}\n",
+                "  nf {:<8} core {:<4} {what}{turn}\n",
                 p.name,
                 p.core.map_or("-".into(), |c| c.to_string()),
-                argv.join(" ")
             ));
         }
         s

@@ -838,6 +838,21 @@ fn check_shows_the_plan_and_refuses_what_cannot_be_fused() {
         err.contains("schedule.plan") && err.contains("cannot be fused"),
         "{err}"
     );
+    // A kernel NF (the kernel's own forwarding) has no element graph to fuse.
+    let kernel = three_routers("check-kernel-fused", "fused", 1000, 1.0).replacen(
+        "name = \"r2\"\nkind = \"router\"\nenv = \"native\"",
+        "name = \"r2\"\nkind = \"kernel\"\nenv = \"netns\"",
+        1,
+    );
+    assert!(kernel.contains("kind = \"kernel\""));
+    let f = write_chain("check-kernel-fused", &kernel);
+    let out = scc().arg("check").arg(&f).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("nf[1].kind") && err.contains("`kernel` cannot be fused"),
+        "{err}"
+    );
     let f = write_chain(
         "check-profile-fused",
         &format!(

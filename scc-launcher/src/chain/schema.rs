@@ -242,14 +242,19 @@ pub enum NfKind {
     Firewall,
     /// A wire that rewrites MACs.
     Forward,
+    /// The Linux kernel's own forwarding (`ip_forward` in the NF's namespace, its `routes`
+    /// via a static next hop at `gw_mac`): the launcher configures the namespace instead of
+    /// starting a process (paper Fig. 4's kernel-space router). Needs `env = "netns"`.
+    Kernel,
 }
 
 impl NfKind {
     /// Whether an NF of this kind can run inside a fused chain (an scc-nf element graph in the
-    /// fused process). Every built-in kind can.
+    /// fused process): the scc-nf kinds can, `kernel` (the kernel's own forwarding) cannot.
     pub fn fusable(self) -> bool {
         match self {
             NfKind::Router | NfKind::Firewall | NfKind::Forward => true,
+            NfKind::Kernel => false,
         }
     }
 
@@ -259,6 +264,7 @@ impl NfKind {
             NfKind::Router => "router",
             NfKind::Firewall => "firewall",
             NfKind::Forward => "forward",
+            NfKind::Kernel => "kernel",
         }
     }
 }

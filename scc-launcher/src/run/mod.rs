@@ -229,6 +229,11 @@ fn run_deployed(
         Mode::Runtime => None,
     };
 
+    // Scheduler times of every NF over the traffic run (the NFs are gone after stop_nfs).
+    let sched_before: Vec<_> = pids
+        .iter()
+        .map(|(_, p)| scc_profiler::sched::snapshot(*p as i32).ok())
+        .collect();
     let traffic = match traffic_config(chain, &dep.plan) {
         Some(cfg) => {
             let traffic_stop = AtomicBool::new(false);
@@ -278,9 +283,20 @@ fn run_deployed(
         p.stop()?;
     }
     dep.check_alive()?;
+    let sched: Vec<(String, scc_profiler::sched::SchedMetrics)> = pids
+        .iter()
+        .zip(&sched_before)
+        .filter_map(|((name, p), before)| {
+            let after = scc_profiler::sched::snapshot(*p as i32).ok()?;
+            Some((
+                name.clone(),
+                scc_profiler::sched::delta(before.as_ref()?, &after),
+            ))
+        })
+        .collect();
     dep.stop_nfs();
     let outcomes = dep.outcomes();
-    let nfs: Vec<NfReport> = outcomes
+    let mut nfs: Vec<NfReport> = outcomes
         .iter()
         .flat_map(|o| {
             let r = NfReport::from_outcome(&dep.plan, o);
@@ -292,6 +308,22 @@ fn run_deployed(
             }
         })
         .collect();
+    for n in &mut nfs {
+        n.sched = sched
+            .iter()
+            .find(|(name, _)| *name == n.name)
+            .map(|(_, m)| *m);
+    }
+    // A fused chain is one process: its scheduler times go with the first NF (once, so that
+    // sums over the NFs stay right); the others have none of their own.
+    if chain.schedule.plan == crate::chain::Plan::Fused
+        && let Some(first) = nfs.first_mut()
+    {
+        first.sched = sched
+            .iter()
+            .find(|(name, _)| name == crate::fusion::FUSED_PROC)
+            .map(|(_, m)| *m);
+    }
     let (profile, profile_table) = match profiler.as_ref() {
         Some(p) => {
             let (v, t) = p.report(chain, &nfs, traffic.as_ref());
