@@ -35,7 +35,9 @@ pub const FUSED_PROC: &str = scc_nf::cli::FUSED_NAME;
 /// input, four batches (eight for a fused chain, whose capacity is several times higher and
 /// which has no other queue); at a later NF, two batches under chain-order (it is handed at most
 /// one batch per round) and eight under the kernel's own scheduling (uniprocessor,
-/// multiprocessor: the previous NF may run for a whole slice before it).
+/// multiprocessor: the previous NF may run for a whole slice before it). Never less than what
+/// those counts give for a batch of 32 (128, 256, 64, 256 frames): a small batch makes more
+/// system calls, not a shorter wake-up, so its queue must cover the same time.
 ///
 /// ```
 /// use scc_launcher::chain::Plan;
@@ -44,6 +46,8 @@ pub const FUSED_PROC: &str = scc_nf::cli::FUSED_NAME;
 /// assert_eq!(default_rx_queue_frames(Plan::ChainOrder, 0, 32), 128);
 /// assert_eq!(default_rx_queue_frames(Plan::ChainOrder, 1, 32), 64);
 /// assert_eq!(default_rx_queue_frames(Plan::Uniprocessor, 3, 32), 256);
+/// assert_eq!(default_rx_queue_frames(Plan::Uniprocessor, 0, 1), 128);
+/// assert_eq!(default_rx_queue_frames(Plan::Uniprocessor, 0, 256), 1024);
 /// ```
 pub fn default_rx_queue_frames(plan: Plan, position: usize, batch: usize) -> usize {
     let batches = match (plan, position) {
@@ -52,7 +56,7 @@ pub fn default_rx_queue_frames(plan: Plan, position: usize, batch: usize) -> usi
         (Plan::ChainOrder, _) => 2,
         (Plan::Uniprocessor | Plan::Multiprocessor, _) => 8,
     };
-    (batches * batch.max(1)).clamp(1, scc_io::MAX_RX_QUEUE_FRAMES)
+    (batches * batch.max(32)).clamp(1, scc_io::MAX_RX_QUEUE_FRAMES)
 }
 
 /// The receive queue of NF `i` of `chain`: `io.rx_queue_frames` (chain or NF), else the default.
