@@ -26,6 +26,9 @@ pub enum IoError {
     /// A batch size of zero or above [`crate::MAX_BATCH`].
     #[error("bad batch size {0}: must be between 1 and {max}", max = crate::MAX_BATCH)]
     BadBatchSize(usize),
+    /// A receive queue bound (`rx_queue_frames`) of zero or above [`crate::MAX_RX_QUEUE_FRAMES`].
+    #[error("bad receive queue size {0}: must be between 1 and {max} frames", max = crate::MAX_RX_QUEUE_FRAMES)]
+    BadQueueSize(usize),
     /// A frame buffer size outside the supported range.
     #[error("bad frame buffer size {0}: must be between {min} and {max} bytes", min = crate::MIN_FRAME_SIZE, max = crate::MAX_FRAME_SIZE)]
     BadFrameSize(usize),

@@ -44,6 +44,9 @@ pub use batch::{Batch, DEFAULT_FRAME_SIZE, HEADROOM, MAX_BATCH, MAX_FRAME_SIZE, 
 pub use error::{IoError, Result};
 pub use mmsg::MmsgPort;
 pub use packet::PacketPort;
-pub use port::{ALL_INDICES, Driver, Port, PortConfig, PortStats, open_port, wait_running};
+pub use port::{
+    ALL_INDICES, Driver, MAX_RX_QUEUE_FRAMES, Port, PortConfig, PortStats, RX_FRAME_TRUESIZE,
+    open_port, rcvbuf_for_frames, wait_running,
+};
 pub use ring::RingPort;
 pub use sys::TX_WAIT_BUDGET;

@@ -411,7 +411,7 @@ impl RawSocket {
                 setsockopt_int(fd, SOL_PACKET, PACKET_IGNORE_OUTGOING, 1)
                     .map_err(|e| IoError::from_io("setsockopt(PACKET_IGNORE_OUTGOING)", e))?;
             }
-            if let Some(n) = cfg.rcvbuf {
+            if let Some(n) = cfg.effective_rcvbuf() {
                 raw.set_buf(SO_RCVBUFFORCE, libc::SO_RCVBUF, n)
                     .map_err(|e| IoError::from_io("setsockopt(SO_RCVBUF)", e))?;
             }
