@@ -38,7 +38,7 @@ pub use error::{IoError, Result};
 pub use mmsg::MmsgPort;
 pub use packet::PacketPort;
 pub use port::{
-    ALL_INDICES, Driver, Port, PortConfig, PortStats, open_auto, open_port, wait_running,
+    ALL_INDICES, Driver, Fallbacks, Port, PortConfig, PortStats, open_auto, open_port, wait_running,
 };
 pub use ring::{RingPort, RingRx};
 pub use xdp::{XdpMode, XdpPort, XdpUnavailable};

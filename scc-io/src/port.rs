@@ -274,6 +274,9 @@ pub fn open_port(cfg: &PortConfig) -> Result<Box<dyn Port>> {
     }
 }
 
+/// The backends [`open_auto`] skipped, each with the error that made it skip.
+pub type Fallbacks = Vec<(Driver, IoError)>;
+
 /// [`Driver::Auto`]: opens the first backend of [`Driver::AUTO_ORDER`] that works on `cfg`'s
 /// interface and returns it with the reasons the faster ones were skipped (for the caller's
 /// report; [`open_port`] prints them as warnings). [`Port::driver`] of the result names the
@@ -281,7 +284,7 @@ pub fn open_port(cfg: &PortConfig) -> Result<Box<dyn Port>> {
 ///
 /// Errors that no backend can overcome (unknown or down interface, bad sizes) are returned at
 /// once; otherwise the last backend's error.
-pub fn open_auto(cfg: &PortConfig) -> Result<(Box<dyn Port>, Vec<(Driver, IoError)>)> {
+pub fn open_auto(cfg: &PortConfig) -> Result<(Box<dyn Port>, Fallbacks)> {
     cfg.validate()?;
     let mut fallbacks = Vec::new();
     for driver in Driver::AUTO_ORDER {

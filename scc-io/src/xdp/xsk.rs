@@ -125,9 +125,8 @@ impl XskSocket {
             return Err(step("socket(AF_XDP)")(io::Error::last_os_error()));
         }
         // SAFETY: `fd` is a new descriptor that nothing else owns.
-        Ok(XskSocket {
-            fd: unsafe { OwnedFd::from_raw_fd(fd) },
-        })
+        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+        Ok(XskSocket { fd })
     }
 
     pub(crate) fn raw(&self) -> RawFd {
