@@ -30,6 +30,8 @@ pub mod netns;
 pub mod packet;
 mod port;
 pub mod ring;
+#[cfg(feature = "test-util")]
+pub mod sandbox;
 mod sys;
 pub mod xdp;
 
