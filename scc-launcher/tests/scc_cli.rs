@@ -681,3 +681,54 @@ fn the_next_run_removes_stale_cgroups_as_root() {
     assert!(gone, "stale cgroup kept: {err}");
     assert!(err.contains("removed stale cgroup"), "{err}");
 }
+
+/// `driver = "auto"`: every NF reports the backend it chose (`nfs[].io` in the JSON, the `io`
+/// column of the table): `xdp` where AF_XDP works (root), else `ring`, with the reason in
+/// `nfs[].io_fallbacks`; the frames are counted through the chain as with any backend.
+#[test]
+fn driver_auto_reports_the_backend_each_nf_chose() {
+    let text =
+        two_routers("auto", "b2b", 1000, 0.5).replace("driver = \"mmsg\"", "driver = \"auto\"");
+    let f = write_chain("auto", &text);
+    let out = scc().args(["run", "--json"]).arg(&f).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "scc run failed: {stderr}");
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let want = match scc_io::xdp::probe() {
+        Ok(()) => "xdp",
+        Err(why) => {
+            println!("note: AF_XDP unavailable here ({why}): auto must choose ring");
+            "ring"
+        }
+    };
+    let nfs = v["nfs"].as_array().unwrap();
+    assert_eq!(nfs.len(), 2);
+    for n in nfs {
+        assert_eq!(n["io"], want, "{n}");
+        assert_eq!(n["counters"]["io"], want, "{n}");
+        let fallbacks = n["io_fallbacks"].as_array().unwrap();
+        if want == "ring" {
+            assert!(!fallbacks.is_empty(), "the skipped xdp is reported: {n}");
+        } else {
+            assert!(fallbacks.is_empty(), "{n}");
+        }
+    }
+    assert_eq!(v["sent"], 500);
+    assert!(v["received"].as_u64().unwrap() > 0, "{v}");
+    // The table shows it too.
+    let out = scc().arg("run").arg(&f).output().unwrap();
+    assert!(out.status.success());
+    let table = String::from_utf8_lossy(&out.stdout);
+    let header = table
+        .lines()
+        .find(|l| l.starts_with("nf "))
+        .expect("NF table");
+    assert!(header.split_whitespace().any(|c| c == "io"), "{table}");
+    for nf in ["r1", "r2"] {
+        let row = table
+            .lines()
+            .find(|l| l.split_whitespace().next() == Some(nf))
+            .unwrap_or_else(|| panic!("no row for {nf}: {table}"));
+        assert!(row.split_whitespace().any(|c| c == want), "{row}");
+    }
+}
