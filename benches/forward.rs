@@ -24,7 +24,8 @@
 //! - `kernel`: Linux IP forwarding in the router namespace (addresses, a static neighbour).
 //!
 //! Per case: (1) CPU per forwarded frame at `--rate` (default 100 kpps, sub-saturating): the
-//! router process's run time from `/proc/PID/task/*/schedstat` over the window divided by the
+//! router process's run time from `/proc/PID/task/*/schedstat` over the window (the generator
+//! sends bursts of `--burst` frames, default 8) divided by the
 //! frames the sink received (kernel forwarding runs in softirq context, not a process: no CPU
 //! figure); (2) one-way latency at `--lat-rate` (default 20 kpps) with the generator sending one
 //! frame per system call: p50/p99 from a timestamp in each frame; (3) the maximum rate: the
@@ -59,6 +60,7 @@ struct Args {
     secs: f64,
     cases: Vec<String>,
     fifo: bool,
+    burst: usize,
 }
 
 fn parse_args() -> Args {
@@ -70,6 +72,7 @@ fn parse_args() -> Args {
             .map(String::from)
             .to_vec(),
         fifo: false,
+        burst: 8,
     };
     let mut it = std::env::args().skip(1);
     while let Some(k) = it.next() {
@@ -80,6 +83,7 @@ fn parse_args() -> Args {
             "--secs" => a.secs = v().parse().unwrap_or(a.secs),
             "--cases" => a.cases = v().split(',').map(String::from).collect(),
             "--fifo" => a.fifo = true,
+            "--burst" => a.burst = v().parse().unwrap_or(a.burst).clamp(1, 64),
             _ => {} // cargo bench passes --bench
         }
     }
@@ -470,8 +474,8 @@ fn generate(port: &mut dyn Port, frame: &[u8], rate: u64, dur: Duration, burst: 
     let t0 = now_ns();
     let mut sent = 0u64;
     while start.elapsed() < dur {
-        if rate > 0 {
-            let due = t0 + sent * 1_000_000_000 / rate;
+        if let Some(off) = (sent * 1_000_000_000).checked_div(rate) {
+            let due = t0 + off;
             let now = now_ns();
             if due > now {
                 let ts = libc::timespec {
@@ -622,7 +626,7 @@ fn measure(
         if let Some(c) = &child {
             let r0 = sink.received.load(Ordering::Relaxed);
             let c0 = run_ns(c.id());
-            generate(gen_port.as_mut(), frame, a.rate, secs, 8);
+            generate(gen_port.as_mut(), frame, a.rate, secs, a.burst);
             std::thread::sleep(Duration::from_millis(50));
             let c1 = run_ns(c.id());
             let r1 = sink.received.load(Ordering::Relaxed);

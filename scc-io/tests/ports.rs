@@ -869,3 +869,69 @@ sandbox_test!(
         );
     }
 );
+
+/// Set in the helper process of [`xdp_program_is_detached_after_a_crash`].
+const CRASH_CHILD_ENV: &str = "SCC_IO_XDP_CRASH_CHILD";
+
+#[test]
+fn xdp_program_is_detached_after_a_crash() {
+    in_xdp_netns("xdp_program_is_detached_after_a_crash", || {
+        use std::io::BufRead;
+        let _v = veth(1500);
+        let ns = NetNs::current().unwrap();
+        let mut cmd = std::process::Command::new(std::env::current_exe().unwrap());
+        cmd.args([
+            "xdp_crash_helper",
+            "--exact",
+            "--include-ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(CRASH_CHILD_ENV, "1")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::inherit());
+        scc_io::netns::command_in_netns(&mut cmd, &ns);
+        let mut child = cmd.spawn().unwrap();
+        let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+        let mut line = String::new();
+        let end = Instant::now() + Duration::from_secs(20);
+        while !line.contains("xdp port open") && Instant::now() < end {
+            line.clear();
+            if out.read_line(&mut line).unwrap() == 0 {
+                break;
+            }
+        }
+        assert!(
+            line.contains("xdp port open"),
+            "helper did not open its port: {line:?}"
+        );
+        assert!(
+            xdp_attached("va").is_some(),
+            "attached while the helper lives"
+        );
+        // SIGKILL: no destructor runs; only the kernel's closing of the link fd detaches.
+        child.kill().unwrap(); // our own child, by its handle
+        child.wait().unwrap();
+        let end = Instant::now() + Duration::from_secs(5);
+        while xdp_attached("va").is_some() && Instant::now() < end {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert_eq!(xdp_attached("va"), None, "detached after the crash");
+        assert_no_xdp_attached();
+    });
+}
+
+/// Helper process of `xdp_program_is_detached_after_a_crash` (runs only when that test starts
+/// it, inside the test's namespace): opens an xdp port on `va`, says so, and waits to be killed.
+#[test]
+#[ignore = "helper process of xdp_program_is_detached_after_a_crash"]
+fn xdp_crash_helper() {
+    if std::env::var_os(CRASH_CHILD_ENV).is_none() {
+        return;
+    }
+    let _p = XdpPort::open(&xdp_cfg("va", 8, XdpMode::Auto)).unwrap();
+    println!("xdp port open");
+    loop {
+        std::thread::sleep(Duration::from_secs(1));
+    }
+}
