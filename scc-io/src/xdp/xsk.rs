@@ -494,3 +494,31 @@ impl<T: Copy> ConsRing<T> {
             .store(self.cons, Ordering::Release);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A descriptor is used only when it lies inside one chunk of the UMEM.
+    #[test]
+    fn umem_frames_stay_inside_their_chunk() {
+        let mut u = Umem::new(4, 2048).unwrap();
+        assert_eq!(u.frame(256, 1514).map(<[u8]>::len), Some(1514));
+        assert!(u.frame(2048 + 256, 1792).is_some()); // up to the chunk's end
+        assert!(u.frame(2048 + 256, 1793).is_none()); // one byte into the next chunk
+        assert!(u.frame(3 * 2048, 2048).is_some());
+        assert!(u.frame(4 * 2048, 1).is_none()); // beyond the UMEM
+        assert!(u.frame(u64::MAX, 1).is_none());
+        u.frame_mut(2048, 4).unwrap().copy_from_slice(&[1, 2, 3, 4]);
+        assert_eq!(u.frame(2048, 4).unwrap(), &[1, 2, 3, 4]);
+    }
+
+    #[test]
+    fn abi_layouts() {
+        assert_eq!(size_of::<XdpDesc>(), 16);
+        assert_eq!(size_of::<MmapOffsets>(), 128);
+        assert_eq!(size_of::<UmemReg>(), 32);
+        assert_eq!(size_of::<SockaddrXdp>(), 16);
+        assert_eq!(size_of::<XdpStatistics>(), 48);
+    }
+}
