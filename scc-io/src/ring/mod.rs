@@ -14,8 +14,9 @@
 //! **Why V2 is the default (measured, see the crate README):** in a router over veth at
 //! 20 kpps, one frame per send, the V3 ring's block timer puts p50 at 602-662 us against
 //! 54 us for V2 (mmsg: 60 us), and the timer cannot go below 1 ms, so "small blocks and a short
-//! timeout" cannot close that gap. V3 is cheaper in CPU: its own receive loop costs ~55 against
-//! ~105 ns per frame (benches/io.rs), and at 100 kpps a V3 router wakes once per block timeout
+//! timeout" cannot close that gap. V3 is cheaper in CPU: its own receive loop cost ~55 against
+//! ~105 ns per frame in one run of benches/io.rs (25 against 25 in the next), and at 100 kpps a
+//! V3 router wakes once per block timeout
 //! instead of once per burst, so it used 1478-1549 ns of CPU per forwarded frame against
 //! 2483-3636 ns for V2. Latency decides the default (the issue asks for `ring` within 1.1x of
 //! `mmsg` in p50); [`RingRx::V3`] stays available for throughput-only uses.
@@ -23,10 +24,9 @@
 //! - **TX**: with `cfg.ring_tx_frames > 0`, a `TPACKET_V2` TX ring on a second, send-only socket
 //!   (bound with protocol 0, so it receives nothing): frames are copied into ring slots and one
 //!   `sendto` kick per batch sends them. With `cfg.ring_tx_frames == 0` (the default),
-//!   `sendmmsg` on the RX socket (as the `mmsg` backend): three earlier runs of `benches/io.rs`
-//!   measured it at least as fast as the TX ring on veth; one run on 2026-12-01 under load ~10
-//!   measured the TX ring faster (545 vs 1025 ns per frame), so the question is open on this
-//!   noisy machine and the default stays (see the crate README).
+//!   `sendmmsg` on the RX socket (as the `mmsg` backend): four of five runs of `benches/io.rs`
+//!   measured it at least as fast as the TX ring on veth (one, under load ~10, the opposite; see
+//!   the crate README).
 //!
 //! A TX-ring slot stays busy until the kernel frees the frame it carries (on veth at once; a
 //! device with a real queue holds frames longer). When no slot frees up within the bounded
