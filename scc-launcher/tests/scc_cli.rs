@@ -732,3 +732,71 @@ fn driver_auto_reports_the_backend_each_nf_chose() {
         assert!(row.split_whitespace().any(|c| c == want), "{row}");
     }
 }
+
+/// As an ordinary user (a rootless run: NFs in a user namespace, where AF_XDP cannot load its
+/// program), `driver = "auto"` falls back to `ring` and the report says why, per NF.
+#[test]
+fn driver_auto_falls_back_to_ring_for_an_ordinary_user_and_says_why() {
+    use std::os::unix::fs::PermissionsExt;
+    let text =
+        two_routers("autouser", "b2b", 1000, 0.5).replace("driver = \"mmsg\"", "driver = \"auto\"");
+    let f = write_chain("autouser", &text);
+    let _ = Command::new("chmod")
+        .arg("-R")
+        .arg("a+rX")
+        .arg(f.parent().unwrap())
+        .status();
+    let mut copy_dir = None;
+    let mut cmd = if is_root() {
+        let Some(sp) = setpriv() else {
+            println!(
+                "SKIPPED: driver_auto_falls_back_to_ring_for_an_ordinary_user_and_says_why: setpriv (util-linux) is missing"
+            );
+            return;
+        };
+        // A world-readable copy of the binary of this test's own (the build tree may not be
+        // reachable for uid 65534).
+        let dir = std::env::temp_dir().join(format!("scc-cli-bin-auto-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let exe = dir.join("scc");
+        std::fs::copy(env!("CARGO_BIN_EXE_scc"), &exe).unwrap();
+        std::fs::set_permissions(&exe, std::fs::Permissions::from_mode(0o755)).unwrap();
+        copy_dir = Some(dir);
+        let mut c = Command::new(sp);
+        c.args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+            .arg(exe);
+        c
+    } else {
+        scc()
+    };
+    let out = cmd
+        .args(["run", "--json"])
+        .arg(&*f)
+        .current_dir("/")
+        .output()
+        .unwrap();
+    if let Some(d) = copy_dir {
+        let _ = std::fs::remove_dir_all(d);
+    }
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "rootless auto run failed: {stderr}");
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    for n in v["nfs"].as_array().unwrap() {
+        assert_eq!(n["io"], "ring", "{n}");
+        let why: Vec<&str> = n["io_fallbacks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(Value::as_str)
+            .collect();
+        assert!(!why.is_empty(), "{n}");
+        for w in why {
+            assert!(
+                w.contains("xdp unavailable") && w.contains("CAP_BPF") && w.contains("using ring"),
+                "{w}"
+            );
+        }
+    }
+    assert!(v["received"].as_u64().unwrap() > 0, "{v}");
+}
