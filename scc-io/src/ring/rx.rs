@@ -45,15 +45,19 @@ fn take(
         stats.kernel_drops += 1;
         return false;
     }
-    let pushed = mem.bytes(off, snap).map(|f| batch.push(f));
-    match pushed {
+    match mem.bytes(off, snap).map(|f| batch.push(f)) {
         Some(Ok(())) => {
             stats.rx_bytes += snap as u64;
             true
         }
-        // Outside the ring (a malformed header), or the batch refused it (cannot happen: the
-        // callers never take more than `batch.remaining()` frames): dropped, counted.
-        _ => {
+        // The batch refused it (cannot happen: the callers never take more than
+        // `batch.remaining()` frames): dropped, counted.
+        Some(Err(_)) => {
+            stats.rx_dropped += 1;
+            false
+        }
+        // Outside the ring (a malformed header): dropped, counted.
+        None => {
             stats.kernel_drops += 1;
             false
         }

@@ -478,16 +478,18 @@ impl Port for XdpPort {
         for k in 0..avail {
             let d = self.rings.rx.peek(k);
             let len = d.len as usize;
-            let pushed = match self.umem.frame(d.addr, len) {
-                Some(f) if len <= batch.frame_size() => batch.push(f).is_ok(),
-                _ => false,
-            };
-            if pushed {
-                n += 1;
-                self.stats.rx_bytes += len as u64;
-            } else {
+            match self.umem.frame(d.addr, len) {
+                Some(f) if len <= batch.frame_size() => {
+                    if batch.push(f).is_ok() {
+                        n += 1;
+                        self.stats.rx_bytes += len as u64;
+                    } else {
+                        // Cannot happen (at most `batch.remaining()` are taken): counted.
+                        self.stats.rx_dropped += 1;
+                    }
+                }
                 // Larger than our buffers (or a descriptor outside the UMEM): dropped, counted.
-                self.stats.kernel_drops += 1;
+                _ => self.stats.kernel_drops += 1,
             }
             let base = self.chunk_base(d.addr);
             if !self.rings.fill.push(base) && self.rx_spare.len() < self.rx_spare.capacity() {
