@@ -137,6 +137,10 @@ fn setup_error(ifname: &str, s: Step) -> IoError {
         XdpUnavailable::Kernel(format!(
             "{call}: {err} (built without CONFIG_XDP_SOCKETS / CONFIG_BPF_SYSCALL?)"
         ))
+    } else if call.starts_with("setsockopt(XDP_UMEM_REG") && errno == Some(libc::ENOBUFS) {
+        XdpUnavailable::Permission(format!(
+            "{call}: {err}: the UMEM's pages count against RLIMIT_MEMLOCK (`ulimit -l`) without CAP_IPC_LOCK in the initial user namespace: raise the limit, or use a smaller xdp_ring_size"
+        ))
     } else if call.starts_with("bpf(BPF_MAP_CREATE") && errno == Some(libc::EINVAL) {
         XdpUnavailable::Kernel(format!("{call}: {err} (no XSKMAP map type)"))
     } else if call.starts_with("bind") || call.starts_with("bpf(BPF_LINK_CREATE") {
@@ -253,6 +257,12 @@ impl XdpPort {
                 )
             })?;
         let err = |s: Step| setup_error(ifname, s);
+        // The map first: it needs the bpf() privilege, so a process without it fails here,
+        // before any UMEM memory is locked.
+        let bpf_step = |call: &'static str| move |e: io::Error| Step { call, err: e };
+        let map = bpf::create_xskmap(cfg.xdp_queue.saturating_add(1))
+            .map_err(bpf_step("bpf(BPF_MAP_CREATE, XSKMAP)"))
+            .map_err(err)?;
         let sock = XskSocket::new().map_err(err)?;
         let umem = Umem::new(2 * size, chunk).map_err(err)?;
         sock.register_umem(&umem).map_err(err)?;
@@ -279,10 +289,6 @@ impl XdpPort {
                 Err(s) => return Err(err(s)),
             }
         }
-        let bpf_step = |call: &'static str| move |e: io::Error| Step { call, err: e };
-        let map = bpf::create_xskmap(cfg.xdp_queue.saturating_add(1))
-            .map_err(bpf_step("bpf(BPF_MAP_CREATE, XSKMAP)"))
-            .map_err(err)?;
         bpf::xskmap_set(&map, cfg.xdp_queue, sock.raw())
             .map_err(bpf_step("bpf(BPF_MAP_UPDATE_ELEM)"))
             .map_err(err)?;
