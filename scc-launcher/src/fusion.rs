@@ -371,6 +371,8 @@ pub fn expand_fused(chain: &Chain, proc_report: &NfReport, stdout: &str) -> Vec<
                 counters: c.and_then(|c| serde_json::to_value(c).ok()),
                 // One process: its scheduler times are put on the first NF by the run.
                 sched: None,
+                io: c.map(|c| c.io.clone()),
+                io_fallbacks: proc_report.io_fallbacks.clone(),
             }
         })
         .collect()
@@ -526,6 +528,8 @@ rules = ["allow udp", "default deny"]
             exit: "exited with status 0".into(),
             counters: None,
             sched: None,
+            io: None,
+            io_fallbacks: Vec::new(),
         };
         let out = format!("{}\n", serde_json::to_string(&cc).unwrap());
         let r = expand_fused(&c, &proc_report, &out);

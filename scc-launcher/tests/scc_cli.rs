@@ -935,3 +935,122 @@ fn an_idle_chain_order_chain_uses_under_5_percent_of_a_core() {
         share * 100.0
     );
 }
+
+/// `driver = "auto"`: every NF reports the backend it chose (`nfs[].io` in the JSON, the `io`
+/// column of the table): `xdp` where AF_XDP works (root), else `ring`, with the reason in
+/// `nfs[].io_fallbacks`; the frames are counted through the chain as with any backend.
+#[test]
+fn driver_auto_reports_the_backend_each_nf_chose() {
+    let text =
+        two_routers("auto", "b2b", 1000, 0.5).replace("driver = \"mmsg\"", "driver = \"auto\"");
+    let f = write_chain("auto", &text);
+    let out = scc().args(["run", "--json"]).arg(&f).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "scc run failed: {stderr}");
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let want = match scc_io::xdp::probe() {
+        Ok(()) => "xdp",
+        Err(why) => {
+            println!("note: AF_XDP unavailable here ({why}): auto must choose ring");
+            "ring"
+        }
+    };
+    let nfs = v["nfs"].as_array().unwrap();
+    assert_eq!(nfs.len(), 2);
+    for n in nfs {
+        assert_eq!(n["io"], want, "{n}");
+        assert_eq!(n["counters"]["io"], want, "{n}");
+        let fallbacks = n["io_fallbacks"].as_array().unwrap();
+        if want == "ring" {
+            assert!(!fallbacks.is_empty(), "the skipped xdp is reported: {n}");
+        } else {
+            assert!(fallbacks.is_empty(), "{n}");
+        }
+    }
+    assert_eq!(v["sent"], 500);
+    assert!(v["received"].as_u64().unwrap() > 0, "{v}");
+    // The table shows it too.
+    let out = scc().arg("run").arg(&f).output().unwrap();
+    assert!(out.status.success());
+    let table = String::from_utf8_lossy(&out.stdout);
+    let header = table
+        .lines()
+        .find(|l| l.starts_with("nf "))
+        .expect("NF table");
+    assert!(header.split_whitespace().any(|c| c == "io"), "{table}");
+    for nf in ["r1", "r2"] {
+        let row = table
+            .lines()
+            .find(|l| l.split_whitespace().next() == Some(nf))
+            .unwrap_or_else(|| panic!("no row for {nf}: {table}"));
+        assert!(row.split_whitespace().any(|c| c == want), "{row}");
+    }
+}
+
+/// As an ordinary user (a rootless run: NFs in a user namespace, where AF_XDP cannot load its
+/// program), `driver = "auto"` falls back to `ring` and the report says why, per NF.
+#[test]
+fn driver_auto_falls_back_to_ring_for_an_ordinary_user_and_says_why() {
+    use std::os::unix::fs::PermissionsExt;
+    let text =
+        two_routers("autouser", "b2b", 1000, 0.5).replace("driver = \"mmsg\"", "driver = \"auto\"");
+    let f = write_chain("autouser", &text);
+    let _ = Command::new("chmod")
+        .arg("-R")
+        .arg("a+rX")
+        .arg(f.parent().unwrap())
+        .status();
+    let mut copy_dir = None;
+    let mut cmd = if is_root() {
+        let Some(sp) = setpriv() else {
+            println!(
+                "SKIPPED: driver_auto_falls_back_to_ring_for_an_ordinary_user_and_says_why: setpriv (util-linux) is missing"
+            );
+            return;
+        };
+        // A world-readable copy of the binary of this test's own (the build tree may not be
+        // reachable for uid 65534).
+        let dir = std::env::temp_dir().join(format!("scc-cli-bin-auto-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let exe = dir.join("scc");
+        std::fs::copy(env!("CARGO_BIN_EXE_scc"), &exe).unwrap();
+        std::fs::set_permissions(&exe, std::fs::Permissions::from_mode(0o755)).unwrap();
+        copy_dir = Some(dir);
+        let mut c = Command::new(sp);
+        c.args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+            .arg(exe);
+        c
+    } else {
+        scc()
+    };
+    let out = cmd
+        .args(["run", "--json"])
+        .arg(&*f)
+        .current_dir("/")
+        .output()
+        .unwrap();
+    if let Some(d) = copy_dir {
+        let _ = std::fs::remove_dir_all(d);
+    }
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "rootless auto run failed: {stderr}");
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    for n in v["nfs"].as_array().unwrap() {
+        assert_eq!(n["io"], "ring", "{n}");
+        let why: Vec<&str> = n["io_fallbacks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(Value::as_str)
+            .collect();
+        assert!(!why.is_empty(), "{n}");
+        for w in why {
+            assert!(
+                w.contains("xdp unavailable") && w.contains("CAP_BPF") && w.contains("using ring"),
+                "{w}"
+            );
+        }
+    }
+    assert!(v["received"].as_u64().unwrap() > 0, "{v}");
+}

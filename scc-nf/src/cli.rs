@@ -2,7 +2,7 @@
 //! can run an NF by re-executing themselves with an `nf` subcommand.
 //!
 //! ```text
-//! scc-nf router   --rx IF --tx IF --io packet|mmsg|ring --batch N --route PREFIX/LEN [--route ...]
+//! scc-nf router   --rx IF --tx IF --io packet|mmsg|ring|xdp|auto --batch N --route PREFIX/LEN [--route ...]
 //!                 [--routes FILE] --gw-mac MAC [--src-mac MAC] [--addr IP] [--mtu N]
 //!                 [--poll sleep|busy|adaptive] [--spin-us N] [--stats-file FILE] [--config NF.toml]
 //!                 [--pcap FILE | --pcap-dir DIR]
@@ -132,8 +132,10 @@ struct NfArgs {
     /// Output interface (default: the input interface).
     #[arg(long, value_name = "IF")]
     tx: Option<String>,
-    /// I/O backend: packet (one syscall per frame), mmsg (recvmmsg/sendmmsg), ring (PACKET_MMAP).
-    #[arg(long, value_name = "packet|mmsg|ring", value_parser = parse_driver)]
+    /// I/O backend: packet (one syscall per frame), mmsg (recvmmsg/sendmmsg), ring (PACKET_MMAP),
+    /// xdp (AF_XDP; needs CAP_BPF + CAP_NET_ADMIN in the initial user namespace), auto (the
+    /// fastest of xdp, ring, mmsg that opens; a warning says why a faster one was skipped).
+    #[arg(long, value_name = "packet|mmsg|ring|xdp|auto", value_parser = parse_driver)]
     io: Option<Driver>,
     /// Frames per batch (1..=1024).
     #[arg(long, value_name = "N")]
@@ -210,7 +212,7 @@ struct NfArgs {
 fn parse_driver(s: &str) -> std::result::Result<Driver, String> {
     match s.parse::<Driver>() {
         Ok(Driver::Mem) | Err(_) => Err(format!(
-            "unknown I/O driver `{s}` (expected packet, mmsg or ring)"
+            "unknown I/O driver `{s}` (expected packet, mmsg, ring, xdp or auto)"
         )),
         Ok(d) => Ok(d),
     }

@@ -34,8 +34,8 @@ fn bad_arguments_exit_2() {
     expect_usage_error(&[], "Usage");
     expect_usage_error(&["bogus"], "unrecognized subcommand");
     expect_usage_error(
-        &["router", "--rx", "lo", "--io", "xdp"],
-        "unknown I/O driver `xdp`",
+        &["router", "--rx", "lo", "--io", "dpdk"],
+        "unknown I/O driver `dpdk`",
     );
     expect_usage_error(
         &["router", "--rx", "lo", "--io", "mem"],
