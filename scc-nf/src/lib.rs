@@ -14,13 +14,18 @@
 //!   the JSON counters an NF prints at exit.
 //! - [`ports`]: per-port behaviour (`HostEtherFilter`, `FixIpSrc`): an NF reads and writes
 //!   all its ports, each with its own MAC and addresses.
+//! - [`chain`]: several NFs run chain-aware: fused into one process ([`chain::FusedChain`]) or
+//!   in chain order on a shared core ([`chain::order`]).
 //! - [`cli`]: the `scc-nf` command line ([`cli::main_from_args`]).
 //!
-//! Dependencies beyond the workspace's usual ones: `signal-hook` (SIGINT/SIGTERM set the stop
-//! flag without a hand-written handler) and `memmap2` (the LPM arena as an anonymous mapping
-//! with `MADV_HUGEPAGE`, without hand-written `mmap`).
+//! Dependencies: scc-io (ports, batches); scc-sched only for [`chain::order`]'s hand-off token
+//! ([`scc_sched::handoff`], the one definition of the chain-order mechanism); `signal-hook`
+//! (SIGINT/SIGTERM set the stop flag without a hand-written handler) and `memmap2` (the LPM
+//! arena as an anonymous mapping with `MADV_HUGEPAGE`, without hand-written `mmap`).
 #![warn(missing_docs)]
 
+mod capture;
+pub mod chain;
 pub mod cli;
 pub mod config;
 pub mod element;
@@ -33,6 +38,7 @@ pub mod lpm;
 pub mod nf;
 pub mod ports;
 pub mod route;
+mod setup;
 pub mod status;
 pub mod wire;
 
