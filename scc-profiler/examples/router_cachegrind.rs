@@ -112,9 +112,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
     let f = |v: Option<f64>| v.map(|x| format!("{x:.2}")).unwrap_or("n/a".into());
     println!(
-        "model ({}): {:.1} ns/packet; L_D1 {} ns, L_D3 {} ns, L_DM {} ns; simulated = {}",
+        "model ({}): partial sum {:.1} ns/packet (missing {}); L_D1 {} ns, L_D3 {} ns, L_DM {} ns; simulated = {}",
         table.source,
-        m.latency_ns_per_packet,
+        m.known_sum_ns(),
+        m.missing_terms.join(" "),
         f(m.terms.d1),
         f(m.terms.d3),
         f(m.terms.dm),

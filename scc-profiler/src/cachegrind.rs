@@ -108,6 +108,7 @@ impl CachegrindSummary {
                 sc: Measure::unavailable(not_sim),
             },
             simulated: true,
+            simulated_terms: vec!["L_D1".into(), "L_D3".into(), "L_DM".into()],
         }
     }
 }
@@ -157,6 +158,52 @@ pub fn run(
     parse_out_file(&text)
 }
 
+/// How to simulate one NF: a program that processes a fixed number of packets and exits,
+/// run under cachegrind for two packet counts so start-up and exit costs cancel out.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Simulation {
+    /// The NF's name (for the counts).
+    pub name: String,
+    /// The program to run under valgrind.
+    pub program: PathBuf,
+    /// Its arguments for the short run (`packets.0` packets).
+    pub short_args: Vec<String>,
+    /// Its arguments for the long run (`packets.1` packets).
+    pub long_args: Vec<String>,
+    /// The packets the two runs process (`short < long`).
+    pub packets: (u64, u64),
+    /// The simulated last level as `(size_bytes, associativity, line_bytes)`.
+    pub ll: Option<(u64, u32, u32)>,
+}
+
+/// The per-packet difference of two runs: `long - short` over `long_packets -
+/// short_packets` packets, mapped onto the model's events (see the module docs). An error
+/// when the longer run did not process more packets.
+pub fn difference_counts(
+    name: &str,
+    short: &CachegrindSummary,
+    long: &CachegrindSummary,
+    packets: (u64, u64),
+) -> Result<NfCounts> {
+    if packets.1 <= packets.0 {
+        return Err(Error::Invalid(format!(
+            "simulation packet counts must grow: {} then {}",
+            packets.0, packets.1
+        )));
+    }
+    Ok(long.minus(short).nf_counts(name, packets.1 - packets.0))
+}
+
+impl Simulation {
+    /// Runs the program under cachegrind twice (in `workdir`) and returns the simulated
+    /// counts of `packets.1 - packets.0` packets.
+    pub fn run(&self, workdir: &Path) -> Result<NfCounts> {
+        let short = run(&self.program, &self.short_args, self.ll, workdir)?;
+        let long = run(&self.program, &self.long_args, self.ll, workdir)?;
+        difference_counts(&self.name, &short, &long, self.packets)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -175,7 +222,30 @@ mod tests {
         assert_eq!(c.events.d3, Measure::Value(5.0));
         assert_eq!(c.events.dm, Measure::Value(3.0));
         assert!(c.events.d2.value().is_none());
+        assert_eq!(c.simulated_terms, ["L_D1", "L_D3", "L_DM"]);
         assert!(parse_out_file("events: Ir\n").is_err());
         assert!(parse_out_file("events: Ir\nsummary: 5\n").is_err());
+    }
+
+    #[test]
+    fn difference_of_two_runs_per_packet() {
+        let short = CachegrindSummary {
+            d_refs: 1000,
+            d1_misses: 100,
+            lld_misses: 10,
+            instructions: 5000,
+        };
+        let long = CachegrindSummary {
+            d_refs: 3000,
+            d1_misses: 300,
+            lld_misses: 30,
+            instructions: 9000,
+        };
+        let c = difference_counts("r", &short, &long, (10, 110)).unwrap();
+        assert_eq!(c.packets, Measure::Value(100.0));
+        assert_eq!(c.events.d1, Measure::Value(1800.0));
+        assert_eq!(c.events.d3, Measure::Value(180.0));
+        assert_eq!(c.events.dm, Measure::Value(20.0));
+        assert!(difference_counts("r", &short, &long, (10, 10)).is_err());
     }
 }
