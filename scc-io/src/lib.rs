@@ -28,6 +28,7 @@ pub mod netns;
 pub mod packet;
 mod port;
 pub mod ring;
+pub mod skip;
 mod sys;
 
 pub use batch::{Batch, DEFAULT_FRAME_SIZE, HEADROOM, MAX_BATCH, MAX_FRAME_SIZE, MIN_FRAME_SIZE};

@@ -125,21 +125,18 @@ impl Profiling {
             });
         }
         // The exact rank from the sink's histogram (ns) when it is there.
-        if let Some(h) = traffic
-            .and_then(|t| t.histogram())
-            .filter(|h| !h.is_empty())
-        {
-            let ns = (report.chain.model_latency_us * 1000.0).round().max(0.0) as u64;
+        // Only a whole model is placed in the distribution (a partial sum is a lower bound).
+        if let (Some(h), Some(us)) = (
+            traffic
+                .and_then(|t| t.histogram())
+                .filter(|h| !h.is_empty()),
+            report.chain.model_latency_us,
+        ) {
+            let ns = (us * 1000.0).round().max(0.0) as u64;
             report.chain.model_percentile = Some(h.percentile_below(ns));
         }
-        let nothing_known = report.chain.model.unavailable.len() >= 9;
         let mut value = serde_json::to_value(&report).unwrap_or(Value::Null);
         if let Some(c) = value.get_mut("chain").and_then(Value::as_object_mut) {
-            if nothing_known {
-                // No term could be counted here: the model has no figure (not zero).
-                c.insert("model_latency_us".into(), Value::Null);
-                c.insert("model_percentile".into(), Value::Null);
-            }
             c.insert("latency_table_source".into(), json!(table_source));
             if !lost.is_empty() {
                 c.insert("nfs_not_profiled".into(), json!(lost));

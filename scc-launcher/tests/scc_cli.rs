@@ -184,7 +184,10 @@ fn ovs_installed() -> bool {
 #[test]
 fn two_routers_over_open_vswitch_forward_everything() {
     if !ovs_installed() {
-        eprintln!("skipped: Open vSwitch is not installed (apt install openvswitch-switch)");
+        scc_io::skip::skipped(
+            "two_routers_over_open_vswitch_forward_everything",
+            "Open vSwitch is not installed (apt install openvswitch-switch)",
+        );
         return;
     }
     if !is_root()
@@ -194,7 +197,10 @@ fn two_routers_over_open_vswitch_forward_everything() {
             .open("/dev/net/tun")
             .is_err()
     {
-        eprintln!("skipped: this user cannot open /dev/net/tun, which ovs-vswitchd needs");
+        scc_io::skip::skipped(
+            "two_routers_over_open_vswitch_forward_everything",
+            "this user cannot open /dev/net/tun, which ovs-vswitchd needs",
+        );
         return;
     }
     let before = links();
@@ -486,7 +492,10 @@ fn an_ordinary_user_runs_a_chain_and_is_told_what_needs_root() {
 #[test]
 fn cgroups_are_removed_after_sigint_as_root() {
     if !is_root() {
-        eprintln!("skipped: cgroups need root (CI runs this as root)");
+        scc_io::skip::skipped(
+            "cgroups_are_removed_after_sigint_as_root",
+            "cgroups need root (CI runs this as root)",
+        );
         return;
     }
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -648,7 +657,10 @@ fn a_malformed_chain_leaves_nothing_behind() {
 #[test]
 fn the_next_run_removes_stale_cgroups_as_root() {
     if !is_root() {
-        eprintln!("skipped: cgroups need root (CI runs this as root)");
+        scc_io::skip::skipped(
+            "the_next_run_removes_stale_cgroups_as_root",
+            "cgroups need root (CI runs this as root)",
+        );
         return;
     }
     let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
@@ -657,7 +669,10 @@ fn the_next_run_removes_stale_cgroups_as_root() {
         post.starts_with("cgroup2 ")
             .then(|| PathBuf::from(pre.split_whitespace().nth(4).unwrap()))
     }) else {
-        eprintln!("skipped: no cgroup2 hierarchy mounted");
+        scc_io::skip::skipped(
+            "the_next_run_removes_stale_cgroups_as_root",
+            "no cgroup2 hierarchy mounted",
+        );
         return;
     };
     // A PID that surely no longer runs: a child we have reaped.
