@@ -28,6 +28,8 @@ pub mod netns;
 pub mod packet;
 mod port;
 pub mod ring;
+#[cfg(feature = "test-util")]
+pub mod sandbox;
 pub mod skip;
 mod sys;
 

@@ -19,7 +19,7 @@
 //! `unshare(CLONE_NEWUSER)` in a multi-threaded process, and the Rust test harness is
 //! multi-threaded, so the namespaces are entered by a *fresh child process*:
 //!
-//! 1. [`sandboxed`] (or the [`sandbox_test!`](crate::sandbox_test) macro) runs in the harness as
+//! 1. `sandboxed` (or the `sandbox_test!` macro; both behind the `test-util` feature) runs in the harness as
 //!    a normal test. It re-executes the current test binary for exactly this one test
 //!    (`<test-path> --exact --include-ignored --nocapture --test-threads=1`) with
 //!    `SCC_SANDBOX=<test-path>` in the
@@ -29,7 +29,7 @@
 //!    maps its uid and gid to 0 (`0 <uid> 1`), and brings `lo` up. Only async-signal-safe system
 //!    calls on buffers prepared before the fork run there.
 //! 3. The child test binary runs the same test; this time `SCC_SANDBOX` names it, so
-//!    [`sandboxed`] runs the body directly, as "root" of a private network namespace.
+//!    `sandboxed` runs the body directly, as "root" of a private network namespace.
 //! 4. The parent waits (bounded by `SCC_SANDBOX_TIMEOUT` seconds, default 120), forwards the
 //!    child's output and panics, quoting that output, if the child failed or did not run
 //!    exactly one test.
@@ -71,38 +71,28 @@
 //!
 //! Rules of thumb: keep the body quick (seconds); interface names are per namespace, so tests
 //! never collide with each other or with the host; `SCC_SANDBOX_TIMEOUT` bounds a hung child.
-//! [`sandboxed`] can also be called by hand: then code *before* the call runs in both the
-//! parent and the child (check [`in_sandbox`] if that matters), and [`sandbox_command`] +
-//! [`run_sandbox_command`] give a test the child's output to inspect.
+//! `sandboxed` can also be called by hand: then code *before* the call runs in both the
+//! parent and the child (check `in_sandbox` if that matters), and `sandbox_command` +
+//! `run_sandbox_command` give a test the child's output to inspect.
 //!
 //! The launcher's rootless mode uses the same primitive outside tests:
 //! [`command_in_new_user_netns`] on any [`Command`] gives the program a private network
 //! namespace in which it is root.
 
 use std::fs::File;
-use std::io::{self, Read};
+use std::io;
 use std::marker::PhantomData;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::os::unix::fs::MetadataExt;
 use std::os::unix::process::CommandExt;
-use std::process::{Command, ExitStatus, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
 
 use crate::error::{IoError, Result};
-
-/// Environment variable that marks a sandboxed child: its value is the libtest path of the one
-/// test the child runs.
-pub const SANDBOX_ENV: &str = "SCC_SANDBOX";
-
-/// Environment variable bounding a sandboxed child's run time, in seconds (default 120).
-pub const SANDBOX_TIMEOUT_ENV: &str = "SCC_SANDBOX_TIMEOUT";
 
 // Capability numbers from <linux/capability.h> (libc does not export them).
 const CAP_NET_ADMIN: u32 = 12;
 const CAP_NET_RAW: u32 = 13;
 const CAP_SYS_ADMIN: u32 = 21;
-
-const DEFAULT_SANDBOX_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// A network namespace held open by a file descriptor.
 ///
@@ -313,222 +303,13 @@ fn effective_caps() -> Option<u64> {
     u64::from_str_radix(line.trim(), 16).ok()
 }
 
-/// True inside a sandboxed child (the environment names a test).
-pub fn in_sandbox() -> bool {
-    std::env::var_os(SANDBOX_ENV).is_some()
-}
-
-/// The libtest path of a test from its `module_path!()` and function name: the crate segment is
-/// dropped (`netns::sub::case` + `f` gives `sub::case::f`). Used by [`sandbox_test!`](crate::sandbox_test).
-pub fn test_path(module_path: &str, fn_name: &str) -> String {
-    match module_path.split_once("::") {
-        Some((_, rest)) => format!("{rest}::{fn_name}"),
-        None => fn_name.to_string(),
-    }
-}
-
-/// A command that re-runs the current test binary for the one test `test_path` inside a fresh
-/// user + network namespace (`SANDBOX_ENV` set). Callers may add environment variables before
-/// running it; [`sandboxed`] uses it.
-pub fn sandbox_command(test_path: &str) -> Result<Command> {
-    let mut cmd = sandbox_base_command(test_path)?;
-    command_in_new_user_netns(&mut cmd);
-    Ok(cmd)
-}
-
-fn sandbox_base_command(test_path: &str) -> Result<Command> {
-    let exe = std::env::current_exe().map_err(|e| IoError::from_io("current_exe", e))?;
-    let mut cmd = Command::new(exe);
-    // `--include-ignored`: the parent already decided to run this test (it may be `#[ignore]`d
-    // and run through `--ignored`); the child must not filter it out again.
-    cmd.args([
-        test_path,
-        "--exact",
-        "--include-ignored",
-        "--nocapture",
-        "--test-threads=1",
-    ])
-    .env(SANDBOX_ENV, test_path)
-    .env("RUST_BACKTRACE", "1")
-    .stdin(Stdio::null())
-    .stdout(Stdio::piped())
-    .stderr(Stdio::piped());
-    Ok(cmd)
-}
-
-/// What a sandboxed child did.
-#[derive(Debug)]
-pub struct SandboxOutput {
-    /// Exit status (`None` when it was killed after the timeout).
-    pub status: Option<ExitStatus>,
-    /// Its standard output.
-    pub stdout: String,
-    /// Its standard error.
-    pub stderr: String,
-    /// True when it ran in a plain network namespace because user namespaces were refused
-    /// (root only).
-    pub fallback_netns_only: bool,
-}
-
-impl SandboxOutput {
-    /// True when the child exited successfully after running exactly one test that passed.
-    pub fn passed(&self) -> bool {
-        self.status.is_some_and(|s| s.success())
-            && self.stdout.contains("test result: ok. 1 passed")
-    }
-}
-
-/// Spawns `cmd` (from [`sandbox_command`]) and collects its output, killing it after the
-/// sandbox timeout.
-pub fn run_sandbox_command(cmd: &mut Command) -> Result<SandboxOutput> {
-    let child = cmd
-        .spawn()
-        .map_err(|e| IoError::from_io("spawn sandboxed test", e))?;
-    collect(child, false)
-}
-
-fn collect(mut child: std::process::Child, fallback: bool) -> Result<SandboxOutput> {
-    let timeout = std::env::var(SANDBOX_TIMEOUT_ENV)
-        .ok()
-        .and_then(|s| s.parse::<u64>().ok())
-        .map(Duration::from_secs)
-        .unwrap_or(DEFAULT_SANDBOX_TIMEOUT);
-    let out = child.stdout.take().map(reader);
-    let err = child.stderr.take().map(reader);
-    let start = Instant::now();
-    let status = loop {
-        match child.try_wait() {
-            Ok(Some(status)) => break Some(status),
-            Ok(None) if start.elapsed() > timeout => {
-                // Our own child, by its handle.
-                let _ = child.kill();
-                let _ = child.wait();
-                break None;
-            }
-            Ok(None) => std::thread::sleep(Duration::from_millis(5)),
-            Err(e) => return Err(IoError::from_io("wait sandboxed test", e)),
-        }
-    };
-    let join = |h: Option<std::thread::JoinHandle<String>>| {
-        h.and_then(|h| h.join().ok()).unwrap_or_default()
-    };
-    Ok(SandboxOutput {
-        status,
-        stdout: join(out),
-        stderr: join(err),
-        fallback_netns_only: fallback,
-    })
-}
-
-fn reader(mut r: impl Read + Send + 'static) -> std::thread::JoinHandle<String> {
-    std::thread::spawn(move || {
-        let mut buf = Vec::new();
-        let _ = r.read_to_end(&mut buf);
-        String::from_utf8_lossy(&buf).into_owned()
-    })
-}
-
-/// Runs `test_path` in a sandboxed child and returns what it did. Tries a user + network
-/// namespace first; when the kernel refuses user namespaces and the process has
-/// `CAP_SYS_ADMIN`, falls back to a plain network namespace.
-pub fn run_sandboxed(test_path: &str) -> Result<SandboxOutput> {
-    let mut cmd = sandbox_command(test_path)?;
-    match cmd.spawn() {
-        Ok(child) => collect(child, false),
-        Err(e) if have_sys_admin() => {
-            let mut cmd = sandbox_base_command(test_path)?;
-            command_in_new_netns(&mut cmd);
-            let child = cmd.spawn().map_err(|e2| IoError::Sys {
-                call: "spawn sandboxed test",
-                source: io::Error::new(
-                    e2.kind(),
-                    format!("user namespace: {e}; plain network namespace: {e2}"),
-                ),
-            })?;
-            collect(child, true)
-        }
-        Err(e) => Err(IoError::Sys {
-            call: "spawn sandboxed test in a new user + network namespace",
-            source: io::Error::new(
-                e.kind(),
-                format!(
-                    "{e} (are unprivileged user namespaces allowed? see sysctls \
-                     user.max_user_namespaces, kernel.unprivileged_userns_clone, \
-                     kernel.apparmor_restrict_unprivileged_userns)"
-                ),
-            ),
-        }),
-    }
-}
-
-/// Test support: runs `body` in a child copy of the current test binary placed in a fresh user +
-/// network namespace (loopback up).
-///
-/// In the parent it spawns `current_exe() <test-path> --exact --include-ignored --nocapture
-/// --test-threads=1` with
-/// `SCC_SANDBOX=<test-path>` through [`command_in_new_user_netns`], forwards its output and
-/// panics (quoting that output) if the child failed, timed out or did not run exactly one test;
-/// in the child (the variable names this test) it just runs `body`. `test_path` is the libtest
-/// name (module path without the crate, then the fn name); [`sandbox_test!`](crate::sandbox_test)
-/// computes it.
-pub fn sandboxed(test_path: &str, body: impl FnOnce()) {
-    if std::env::var_os(SANDBOX_ENV).is_some_and(|v| v == test_path) {
-        body();
-        return;
-    }
-    let out = match run_sandboxed(test_path) {
-        Ok(out) => out,
-        Err(e) => panic!("cannot start the sandbox for `{test_path}`: {e}"),
-    };
-    print!("{}", out.stdout);
-    eprint!("{}", out.stderr);
-    // The child's skip lines, past this harness's capture too (see `crate::skip`).
-    for l in out.stdout.lines().chain(out.stderr.lines()) {
-        if let Some((test, reason)) = crate::skip::parse(l) {
-            crate::skip::skipped(test, reason);
-        }
-    }
-    if !out.passed() {
-        let why = match out.status {
-            None => "timed out (raise SCC_SANDBOX_TIMEOUT) and was killed".to_string(),
-            Some(s) if s.success() => {
-                "exited successfully but did not run exactly one passing test (wrong test path?)"
-                    .to_string()
-            }
-            Some(s) => format!("failed ({s})"),
-        };
-        panic!(
-            "sandboxed test `{test_path}` {why}\n---- child stdout ----\n{}\n---- child stderr ----\n{}",
-            out.stdout, out.stderr
-        );
-    }
-}
-
-/// Defines a `#[test]` whose body runs in a fresh user + network namespace through
-/// [`netns::sandboxed`](crate::netns::sandboxed).
-///
-/// ```no_run
-/// scc_io::sandbox_test!(
-///     /// Doc comments and attributes such as `#[ignore]` are kept.
-///     fn lo_is_up() {
-///         let mut nl = scc_io::link::Netlink::open().unwrap();
-///         assert!(nl.link("lo").unwrap().unwrap().up);
-///     }
-/// );
-/// ```
-#[macro_export]
-macro_rules! sandbox_test {
-    ($(#[$meta:meta])* fn $name:ident() $body:block) => {
-        $(#[$meta])*
-        #[test]
-        fn $name() {
-            $crate::netns::sandboxed(
-                &$crate::netns::test_path(::core::module_path!(), ::core::stringify!($name)),
-                || $body,
-            );
-        }
-    };
-}
+// Test support (behind the `test-util` feature): the sandbox that runs one test in a fresh user +
+// network namespace lives in `crate::sandbox`; its items keep their paths here.
+#[cfg(feature = "test-util")]
+pub use crate::sandbox::{
+    SANDBOX_ENV, SANDBOX_TIMEOUT_ENV, SandboxOutput, in_sandbox, run_sandbox_command,
+    run_sandboxed, sandbox_command, sandboxed, test_path,
+};
 
 /// Tiny wrappers around the system calls of this module; the only `unsafe` code here.
 mod sys {

@@ -3,7 +3,8 @@
 //!
 //! [`skipped`] writes the line straight to the process's standard error, past the test
 //! harness's output capture, so it shows in `cargo test` output without `--nocapture` (and a
-//! sandboxed child's line is forwarded by [`crate::netns::sandboxed`] the same way).
+//! sandboxed child's line is forwarded the same way by `scc_io::sandbox::sandboxed`, feature
+//! `test-util`).
 //! `.ci/run` greps these lines and prints how many tests skipped and why.
 //!
 //! ```

@@ -10,9 +10,11 @@
 //!   validation.
 //! - [`plan`]: the pure deployment plan (namespaces, links, names, MACs, NF command lines, cores
 //!   through scc-sched's Fig. 7 plans) and its inverse.
-//! - [`deploy`]: applying and undoing the plan (netlink through `scc_io::link`, NF processes).
+//! - [`deploy`]: applying and undoing the plan (netlink through `scc_io::link`, NF processes and
+//!   their status channels: readiness and counters).
 //! - [`ovs`]: Open vSwitch's userspace datapath as the switch.
-//! - [`run`]: one run in run-time or profile mode, with the report of `scc run --json`;
+//! - [`run`]: one run in run-time or profile mode; [`report`]: the report of `scc run --json`
+//!   and its table; [`proc`]: process helpers;
 //!   [`profile`]: the profiler's part; [`cgroup`]: per-NF cgroups.
 //! - [`traffic`]: the paced probe generator and the latency/loss sink.
 //!
@@ -38,7 +40,9 @@ pub mod chain;
 pub mod deploy;
 pub mod ovs;
 pub mod plan;
+pub mod proc;
 pub mod profile;
+pub mod report;
 pub mod run;
 mod sys;
 pub mod traffic;

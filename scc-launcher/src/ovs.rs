@@ -12,6 +12,27 @@ use scc_io::netns::{NetNs, command_in_netns};
 
 use crate::sys;
 
+/// Errors of starting and configuring the private Open vSwitch.
+#[derive(Debug, thiserror::Error)]
+pub enum OvsError {
+    /// A program or the schema is not installed.
+    #[error("{0}")]
+    NotFound(String),
+    /// A system call or program start failed.
+    #[error("{what}: {source}")]
+    Io {
+        /// What was being done.
+        what: String,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A daemon ended, did not start in time, or an OVS tool failed (with its output and the
+    /// daemons' log tail).
+    #[error("{0}")]
+    Failed(String),
+}
+
 /// Where the OVS programs are.
 #[derive(Debug, Clone)]
 pub struct OvsTools {
@@ -28,7 +49,7 @@ pub struct OvsTools {
 }
 
 fn find(prog: &str) -> Option<PathBuf> {
-    crate::chain::find_in_path(prog).or_else(|| {
+    crate::proc::find_in_path(prog).or_else(|| {
         [
             "/usr/sbin",
             "/usr/local/sbin",
@@ -44,12 +65,12 @@ fn find(prog: &str) -> Option<PathBuf> {
 
 impl OvsTools {
     /// Finds the programs (in `PATH` and the usual `sbin` folders) and the schema.
-    pub fn find() -> Result<OvsTools, String> {
+    pub fn find() -> Result<OvsTools, OvsError> {
         let need = |p: &str| {
             find(p).ok_or_else(|| {
-                format!(
+                OvsError::NotFound(format!(
                     "`{p}` not found (install Open vSwitch, e.g. apt install openvswitch-switch)"
-                )
+                ))
             })
         };
         let schema = [
@@ -59,7 +80,9 @@ impl OvsTools {
         .iter()
         .map(PathBuf::from)
         .find(|p| p.is_file())
-        .ok_or("vswitch.ovsschema not found in /usr/share/openvswitch")?;
+        .ok_or_else(|| {
+            OvsError::NotFound("vswitch.ovsschema not found in /usr/share/openvswitch".into())
+        })?;
         Ok(OvsTools {
             vswitchd: need("ovs-vswitchd")?,
             ovsdb_server: need("ovsdb-server")?,
@@ -79,14 +102,17 @@ pub struct OvsSwitch {
     vswitchd: Option<Child>,
 }
 
-fn err(what: &str, e: impl std::fmt::Display) -> String {
-    format!("{what}: {e}")
+fn err(what: &str, source: std::io::Error) -> OvsError {
+    OvsError::Io {
+        what: what.to_string(),
+        source,
+    }
 }
 
 impl OvsSwitch {
     /// Starts `ovsdb-server` (in a private folder) and `ovs-vswitchd` inside `ns`, pinned to
     /// `core`. On error, whatever was started is stopped.
-    pub fn start(tools: OvsTools, ns: &NetNs, core: Option<usize>) -> Result<OvsSwitch, String> {
+    pub fn start(tools: OvsTools, ns: &NetNs, core: Option<usize>) -> Result<OvsSwitch, OvsError> {
         static SEQ: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
         let n = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let dir = std::env::temp_dir().join(format!("scc-ovs-{}-{n}", std::process::id()));
@@ -107,10 +133,10 @@ impl OvsSwitch {
             .output()
             .map_err(|e| err("ovsdb-tool", e))?;
         if !st.status.success() {
-            return Err(format!(
+            return Err(OvsError::Failed(format!(
                 "ovsdb-tool create: {}",
                 String::from_utf8_lossy(&st.stderr).trim()
-            ));
+            )));
         }
         let sock = me.dir.join("db.sock");
         let mut cmd = me.command(&me.tools.ovsdb_server.clone());
@@ -162,7 +188,7 @@ impl OvsSwitch {
         c
     }
 
-    fn wait_for(&mut self, path: &Path, who: &str) -> Result<(), String> {
+    fn wait_for(&mut self, path: &Path, who: &str) -> Result<(), OvsError> {
         let start = Instant::now();
         while !path.exists() {
             let mut ended = None;
@@ -172,17 +198,17 @@ impl OvsSwitch {
                 }
             }
             if let Some(st) = ended {
-                return Err(format!(
+                return Err(OvsError::Failed(format!(
                     "{who} {} (log: {})",
-                    crate::deploy::describe_status(&st),
+                    crate::proc::describe_status(&st),
                     self.log_tail()
-                ));
+                )));
             }
             if start.elapsed() > Duration::from_secs(10) {
-                return Err(format!(
+                return Err(OvsError::Failed(format!(
                     "{who} did not start within 10 s ({})",
                     self.log_tail()
-                ));
+                )));
             }
             std::thread::sleep(Duration::from_millis(10));
         }
@@ -203,7 +229,7 @@ impl OvsSwitch {
     }
 
     /// Runs `ovs-vsctl` against the private database (waiting for ovs-vswitchd to apply).
-    pub fn vsctl(&self, args: &[&str]) -> Result<(), String> {
+    pub fn vsctl(&self, args: &[&str]) -> Result<(), OvsError> {
         let out = self
             .command(&self.tools.vsctl)
             .arg(format!("--db=unix:{}", self.dir.join("db.sock").display()))
@@ -215,17 +241,17 @@ impl OvsSwitch {
         if out.status.success() {
             Ok(())
         } else {
-            Err(format!(
+            Err(OvsError::Failed(format!(
                 "ovs-vsctl {}: {} ({})",
                 args.join(" "),
                 String::from_utf8_lossy(&out.stderr).trim(),
                 self.log_tail()
-            ))
+            )))
         }
     }
 
     /// Adds a userspace (`netdev`) bridge with `ports`.
-    pub fn add_bridge(&self, name: &str, ports: &[String]) -> Result<(), String> {
+    pub fn add_bridge(&self, name: &str, ports: &[String]) -> Result<(), OvsError> {
         self.vsctl(&[
             "add-br",
             name,

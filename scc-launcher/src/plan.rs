@@ -14,10 +14,7 @@ use std::path::Path;
 
 use crate::chain::{Chain, Env, InterconnectKind, NfKind, Plan, Policy, fmt_mac, parse_mac};
 
-/// Interface-name suffixes appended to an NF's name: NF side, then the switch side (bridge).
-pub const IF_SUFFIXES: [&str; 4] = ["-rx", "-tx", "-rxb", "-txb"];
-/// The longest of [`IF_SUFFIXES`].
-pub const LONGEST_SUFFIX: usize = 4;
+pub use crate::chain::{IF_SUFFIXES, LONGEST_SUFFIX, SWITCH_TASK};
 /// The generator's interface (in its own namespace).
 pub const GEN_IF: &str = "gen0";
 /// The sink's interface (in its own namespace).
@@ -211,72 +208,18 @@ pub enum PlanError {
     Invalid(String),
     /// The scheduling plan is contradictory (scc-sched's reason).
     #[error("schedule: {0}")]
-    Sched(String),
+    Sched(#[from] scc_sched::Error),
 }
-
-/// The switch's task name in scc-sched's plan.
-pub const SWITCH_TASK: &str = "switch";
 
 /// The chain's scheduling policy as scc-sched's spec (`other` nice 0 when none is given).
 pub fn sched_spec(chain: &Chain) -> Result<scc_sched::SchedSpec, PlanError> {
-    let s = &chain.schedule;
-    let policy = match s.policy {
-        None => scc_sched::Policy::Other { nice: 0 },
-        Some(p) => {
-            scc_sched::Policy::from_fields(p.name(), s.nice, s.priority.map(|x| x.max(0) as u32))
-                .map_err(|e| PlanError::Sched(e.to_string()))?
-        }
-    };
-    let mut spec = scc_sched::SchedSpec::new(policy);
-    if let Some(us) = s.slice_us {
-        spec = spec.with_slice(std::time::Duration::from_micros(us));
-    }
-    Ok(spec)
+    Ok(chain.schedule.sched_spec()?)
 }
 
 /// scc-sched's plan for the chain (Fig. 7), or `None` when the chain asks for no scheduling
-/// (no policy, no cores anywhere): then NFs are not pinned.
+/// (no policy, no cores anywhere): then NFs are not pinned. See [`Chain::sched_plan`].
 pub fn sched_plan(chain: &Chain, online: &[usize]) -> Result<Option<scc_sched::Plan>, PlanError> {
-    let s = &chain.schedule;
-    let asked = s.policy.is_some()
-        || !s.cores.is_empty()
-        || chain.nfs.iter().any(|n| n.core.is_some())
-        || chain.interconnect.core.is_some();
-    if !asked {
-        return Ok(None);
-    }
-    let req = scc_sched::PlanRequest {
-        kind: match s.plan {
-            Plan::Uniprocessor => scc_sched::PlanKind::Uniprocessor,
-            Plan::Multiprocessor => scc_sched::PlanKind::Multiprocessor,
-        },
-        nfs: chain
-            .nfs
-            .iter()
-            .map(|n| scc_sched::plan::NfRequest {
-                name: n.name.clone(),
-                cores: n.core.map(|c| vec![c]),
-            })
-            .collect(),
-        // A Linux bridge has no task of its own; ovs-vswitchd is scheduled like the NFs, by
-        // its own instance on its core (Fig. 7b).
-        switch: match chain.interconnect.kind {
-            InterconnectKind::B2b => None,
-            kind => Some(scc_sched::plan::SwitchRequest {
-                name: SWITCH_TASK.into(),
-                core: chain.interconnect.core,
-                spec: (kind == InterconnectKind::Ovs && s.policy.is_some())
-                    .then(|| sched_spec(chain))
-                    .transpose()?,
-            }),
-        },
-        nf_spec: sched_spec(chain)?,
-        cores: s.cores.clone(),
-        online: online.to_vec(),
-    };
-    scc_sched::plan::plan(&req)
-        .map(Some)
-        .map_err(|e| PlanError::Sched(e.to_string()))
+    Ok(chain.sched_plan(online)?)
 }
 
 /// 16-bit FNV-1a fold of the chain name, placed in every MAC so two chains differ.

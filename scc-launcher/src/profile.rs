@@ -8,11 +8,11 @@ use std::path::PathBuf;
 
 use scc_profiler::counters::{ProcessCounters, Session, SessionOptions};
 use scc_profiler::model::{LatencyTable, Measure, Policy as ModelPolicy};
-use scc_profiler::report::{NfInput, Percentiles, ProfileReport};
+use scc_profiler::report::{NfInput, ProfileReport};
 use serde_json::{Value, json};
 
-use crate::chain::{Chain, Policy};
-use crate::run::{NfReport, RunError};
+use crate::chain::Chain;
+use crate::report::NfReport;
 use crate::traffic::TrafficReport;
 
 /// Where `scc sysbench` saves this host's latency table (and profile mode reads it).
@@ -54,13 +54,10 @@ pub struct Profiling {
 
 impl Profiling {
     /// Attaches the profiler to every NF and starts counting.
-    pub fn attach(_chain: &Chain, pids: &[(String, u32)]) -> Result<Self, RunError> {
+    pub fn attach(_chain: &Chain, pids: &[(String, u32)]) -> Result<Self, scc_profiler::Error> {
         let ids: Vec<i32> = pids.iter().map(|(_, p)| *p as i32).collect();
-        let mut session = Session::attach(&ids, &SessionOptions::default())
-            .map_err(|e| RunError::Profile(e.to_string()))?;
-        session
-            .start()
-            .map_err(|e| RunError::Profile(e.to_string()))?;
+        let mut session = Session::attach(&ids, &SessionOptions::default())?;
+        session.start()?;
         Ok(Self {
             session,
             names: pids.to_vec(),
@@ -69,11 +66,8 @@ impl Profiling {
     }
 
     /// Stops counting (call before the NFs are stopped).
-    pub fn stop(&mut self) -> Result<(), RunError> {
-        let c = self
-            .session
-            .stop()
-            .map_err(|e| RunError::Profile(e.to_string()))?;
+    pub fn stop(&mut self) -> Result<(), scc_profiler::Error> {
+        let c = self.session.stop()?;
         self.counters = Some(c);
         Ok(())
     }
@@ -87,12 +81,12 @@ impl Profiling {
         traffic: Option<&TrafficReport>,
     ) -> (Value, String) {
         let (table, table_source) = latency_table();
-        let policy = match chain.schedule.policy {
-            Some(Policy::Batch) => ModelPolicy::Batch,
-            Some(Policy::Fifo) => ModelPolicy::Fifo,
-            Some(Policy::Rr) => ModelPolicy::Rr,
-            _ => ModelPolicy::Other,
-        };
+        // The model knows other/batch/fifo/rr; idle (or none) is modelled as other.
+        let policy = chain
+            .schedule
+            .policy
+            .and_then(|p| ModelPolicy::try_from(scc_sched::PolicyKind::from(p)).ok())
+            .unwrap_or_default();
         let counters = self.counters.clone().unwrap_or_default();
         let mut inputs = Vec::new();
         let mut lost = Vec::new();
@@ -115,14 +109,7 @@ impl Profiling {
         }
         let mut report = ProfileReport::build(&inputs, &table, None);
         if let Some(l) = traffic.and_then(|t| t.latency_us.as_ref()) {
-            report.set_measured(Percentiles {
-                p1: l.p1,
-                p25: l.p25,
-                p50: l.p50,
-                p75: l.p75,
-                p99: l.p99,
-                max: l.max,
-            });
+            report.set_measured(*l);
         }
         // The exact rank from the sink's histogram (ns) when it is there.
         // Only a whole model is placed in the distribution (a partial sum is a lower bound).

@@ -6,15 +6,13 @@ use std::path::{Path, PathBuf};
 use scc_launcher::chain::{Chain, HostInfo};
 use scc_launcher::plan::DeployPlan;
 
-const HOST: HostInfo = HostInfo {
-    cores: 2,
-    ovs: false,
-};
+fn host() -> HostInfo {
+    HostInfo::with_cores(2, false)
+}
 /// The examples include Open vSwitch chains: validate them for a host that has it.
-const HOST_OVS: HostInfo = HostInfo {
-    cores: 2,
-    ovs: true,
-};
+fn host_ovs() -> HostInfo {
+    HostInfo::with_cores(2, true)
+}
 
 fn files(dir: &Path) -> Vec<PathBuf> {
     let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
@@ -34,7 +32,7 @@ fn every_example_parses_validates_and_plans() {
     for f in all {
         let chain = Chain::load(&f).unwrap_or_else(|e| panic!("{}: {e}", f.display()));
         chain
-            .validate(&HOST_OVS)
+            .validate(&host_ovs())
             .unwrap_or_else(|e| panic!("{}: {e}", f.display()));
         assert_eq!(chain.file_problems(&dir), [], "{}", f.display());
         let plan = DeployPlan::new(&chain, &dir, &[0, 1]).unwrap();
@@ -82,7 +80,7 @@ fn every_malformed_file_names_field_and_reason() {
             &text
         };
         let result = Chain::parse(body).and_then(|c| {
-            let mut p = c.problems(&HOST);
+            let mut p = c.problems(&host());
             p.extend(c.file_problems(&dir));
             if p.is_empty() {
                 Ok(())
@@ -143,7 +141,32 @@ core = 9
 "#,
     )
     .unwrap();
-    let errs = c.problems(&HOST);
+    let errs = c.problems(&host());
     let paths: Vec<&str> = errs.iter().map(|e| e.path.as_str()).collect();
     assert_eq!(paths, ["io.batch", "nf[0].core", "nf[0].routes[0]"]);
+}
+
+/// A host whose online CPUs have a hole ("0,2-3"): a chain on core 1 is refused although 1 is
+/// below the highest online CPU.
+#[test]
+fn a_core_in_a_hole_of_the_online_list_is_refused() {
+    let host = HostInfo::with_cpu_list("0,2-3", false).unwrap();
+    let text = r#"name = "x"
+[schedule]
+cores = [1]
+[[nf]]
+name = "r1"
+kind = "router"
+routes = ["198.18.0.0/15"]
+"#;
+    let c = Chain::parse(text).unwrap();
+    let errs = c.problems(&host);
+    let got: Vec<String> = errs.iter().map(|e| e.to_string()).collect();
+    assert_eq!(
+        got,
+        ["schedule.cores[0]: core 1 is not online on this host (online CPUs: 0,2-3)"]
+    );
+    // Core 2 is online there, and the chain is valid.
+    let c = Chain::parse(&text.replace("cores = [1]", "cores = [2]")).unwrap();
+    assert_eq!(c.problems(&host), []);
 }

@@ -185,10 +185,7 @@ fn contradictory_plans_are_refused_with_scc_sched_reason() {
         "{e}"
     );
     // Validation reports it too, on the `schedule` field.
-    let errs = c.problems(&scc_launcher::chain::HostInfo {
-        cores: 2,
-        ovs: false,
-    });
+    let errs = c.problems(&scc_launcher::chain::HostInfo::with_cores(2, false));
     assert!(errs.iter().any(|e| e.path == "schedule"), "{errs:?}");
 }
 

@@ -28,15 +28,20 @@ fn suggestions_pick_the_closest_known_name_only_when_close() {
 
 #[test]
 fn nf_counters_are_read_from_scc_nf_json() {
+    // The object scc-nf prints on stdout (and sends on its status channel), every field.
     let v = json!({"name": "r1", "nf": "router", "rx": 10, "tx": 7,
-        "drops": {"no_route": 2, "ttl_expired": 1}, "syscalls": 5, "rx_syscalls": 3});
-    let c = parse_nf_counters(&v);
-    assert_eq!((c.rx, c.tx, c.syscalls), (Some(10), Some(7), Some(5)));
+        "drops": {"no_route": 2, "ttl_expired": 1}, "syscalls": 5, "rx_syscalls": 3,
+        "tx_syscalls": 2, "kernel_drops": 0, "empty_polls": 4, "batches": 3, "events": {},
+        "io": "mmsg", "batch": 32, "poll": "sleep", "elapsed_s": 1.5});
+    let c = parse_nf_counters(&v).unwrap();
+    assert_eq!((c.rx, c.tx, c.syscalls), (10, 7, 5));
     assert_eq!(c.drops.values().sum::<u64>(), 3);
+    assert!(c.balanced());
+    // It is scc-nf's own record: what scc-nf serialises reads back equal.
+    let again = parse_nf_counters(&serde_json::to_value(&c).unwrap()).unwrap();
+    assert_eq!(again, c);
     // Missing fields stay unknown, never zero.
-    let c = parse_nf_counters(&json!({"name": "x"}));
-    assert_eq!((c.rx, c.tx, c.syscalls), (None, None, None));
-    assert!(c.drops.is_empty());
+    assert_eq!(parse_nf_counters(&json!({"name": "x"})), None);
 }
 
 #[test]

@@ -10,6 +10,8 @@
 //! scc-nf run      --config NF.toml [flags overriding the file]
 //! scc-nf preset   router|firewall|forward      # print the preset's graph as TOML
 //! ```
+//! With `--status-fd N` the NF also reports on the inherited descriptor N: `ready`, counters
+//! every second and the final counters, one JSON line each ([`crate::status`]).
 //! On SIGINT or SIGTERM the NF prints its [`NfCounters`] as one JSON object on stdout and exits
 //! 0 (after an I/O failure it prints them too, then exits 1). Bad arguments, unreadable or malformed files (with file, line and reason) and unknown
 //! interfaces exit 2; I/O failures while running exit 1.
@@ -27,6 +29,7 @@ use scc_io::{Driver, IoError, PortConfig, open_port};
 use crate::config::{Env, NfConfig, PollMode, Preset, build_pipeline};
 use crate::error::{NfError, Result};
 use crate::nf::{Nf, NfCounters, NfOptions};
+use crate::status::{Status, StatusChannel};
 use crate::wire::MacAddr;
 
 #[derive(Parser, Debug)]
@@ -116,6 +119,11 @@ struct NfArgs {
     /// Name shown in the counters.
     #[arg(long)]
     name: Option<String>,
+    /// Report on this inherited file descriptor (a pipe), one JSON line each: `ready` once the
+    /// ports are open, `counters` every second, `final` when stopping (see [`crate::status`]).
+    /// The counters on stdout stay as they are.
+    #[arg(long, value_name = "FD")]
+    status_fd: Option<i32>,
 }
 
 fn parse_driver(s: &str) -> std::result::Result<Driver, String> {
@@ -268,11 +276,34 @@ fn install_signal_handlers() -> Result<()> {
 /// Runs the NF of `cfg` until SIGINT/SIGTERM and returns its counters. When the loop fails
 /// (an I/O error), the counters so far come back with the error.
 pub fn run_until_signal(cfg: &NfConfig) -> Result<NfCounters, (NfError, Option<Box<NfCounters>>)> {
+    run_until_signal_with(cfg, None)
+}
+
+/// [`run_until_signal`], reporting on `status` (`--status-fd`): `ready` once the ports are
+/// open, the counters every second, and the final counters (also after an I/O failure).
+pub fn run_until_signal_with(
+    cfg: &NfConfig,
+    status: Option<StatusChannel>,
+) -> Result<NfCounters, (NfError, Option<Box<NfCounters>>)> {
     install_signal_handlers().map_err(|e| (e, None))?;
     let mut nf = prepare_nf(cfg).map_err(|e| (e, None))?;
-    match nf.run(&STOP) {
-        Ok(c) => Ok(c),
-        Err(e) => Err((e, Some(Box::new(nf.counters())))),
+    let reporting = status.is_some();
+    if let Some(ch) = status {
+        nf.set_status(ch);
+        let name = nf.counters().name;
+        nf.send_status(&Status::Ready {
+            name,
+            pid: std::process::id(),
+        });
+    }
+    let r = nf.run(&STOP);
+    let c = nf.counters();
+    if reporting {
+        nf.send_status(&Status::Final(c.clone()));
+    }
+    match r {
+        Ok(_) => Ok(c),
+        Err(e) => Err((e, Some(Box::new(c)))),
     }
 }
 
@@ -300,8 +331,14 @@ fn run(cli: Cli) -> Result<()> {
             (a, None)
         }
     };
+    let status = match args.status_fd {
+        Some(fd) => Some(StatusChannel::open_fd(fd).map_err(|e| {
+            NfError::Config(format!("--status-fd {fd}: not an open descriptor ({e})"))
+        })?),
+        None => None,
+    };
     let cfg = args.into_config(preset)?;
-    match run_until_signal(&cfg) {
+    match run_until_signal_with(&cfg, status) {
         Ok(c) => {
             print_counters(&c);
             Ok(())

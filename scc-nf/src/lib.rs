@@ -26,6 +26,7 @@ pub mod graph;
 pub mod lpm;
 pub mod nf;
 pub mod route;
+pub mod status;
 pub mod wire;
 
 pub use error::{NfError, Result};

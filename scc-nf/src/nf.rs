@@ -90,6 +90,9 @@ pub struct Nf {
     stats_file: Option<std::fs::File>,
     stats_path: String,
     last_stats: Instant,
+    status: Option<crate::status::StatusChannel>,
+    /// `started.elapsed()` of the last non-empty batch (ns), reused by the stats timer.
+    last_batch_ns: u64,
 }
 
 impl std::fmt::Debug for Nf {
@@ -167,7 +170,27 @@ impl Nf {
             stats_file,
             stats_path: opts.stats_file.unwrap_or_default(),
             last_stats: Instant::now(),
+            status: None,
+            last_batch_ns: 0,
         })
+    }
+
+    /// Reports on `channel` (`scc-nf --status-fd`): the counters every second while running
+    /// (like the stats file). `ready` and `final` are sent by the caller (see
+    /// [`crate::cli::run_until_signal_with`]).
+    pub fn set_status(&mut self, channel: crate::status::StatusChannel) {
+        self.status = Some(channel);
+    }
+
+    /// Sends `s` on the status channel, if there is one (best effort: a failed write is
+    /// reported on stderr once and the channel closed; the NF keeps running).
+    pub fn send_status(&mut self, s: &crate::status::Status) {
+        if let Some(ch) = &mut self.status
+            && let Err(e) = ch.send(s)
+        {
+            eprintln!("scc-nf: status channel: {e} (closed)");
+            self.status = None;
+        }
     }
 
     /// One round: receive a batch without blocking, process it, send it. Returns the number of
@@ -181,6 +204,7 @@ impl Nf {
         self.rx += n as u64;
         self.batches += 1;
         let now = self.started.elapsed().as_nanos() as u64;
+        self.last_batch_ns = now;
         self.pipeline.process(&mut self.batch, now);
         for p in 0..self.map.len() {
             let idx = self.pipeline.port_frames(p);
@@ -225,7 +249,7 @@ impl Nf {
                     std::hint::spin_loop();
                 }
             }
-            if self.stats_file.is_some() && self.last_stats.elapsed() >= Duration::from_secs(1) {
+            if (self.stats_file.is_some() || self.status.is_some()) && self.stats_due(n) {
                 self.last_stats = Instant::now();
                 self.write_stats()?;
             }
@@ -236,8 +260,25 @@ impl Nf {
         Ok(self.counters())
     }
 
+    /// Whether a second has passed since the last stats line. After a batch (`n > 0`) the
+    /// batch's own timestamp is reused, so reporting adds no clock read per batch.
+    fn stats_due(&self, n: usize) -> bool {
+        let next = self.last_stats.duration_since(self.started) + Duration::from_secs(1);
+        if n > 0 {
+            Duration::from_nanos(self.last_batch_ns) >= next
+        } else {
+            self.started.elapsed() >= next
+        }
+    }
+
     fn write_stats(&mut self) -> Result<()> {
         let c = self.counters();
+        if self.status.is_some() {
+            self.send_status(&crate::status::Status::Counters(c.clone()));
+        }
+        if self.stats_file.is_none() {
+            return Ok(());
+        }
         let line = serde_json::to_string(&c).unwrap_or_default();
         if let Some(f) = &mut self.stats_file {
             writeln!(f, "{line}").map_err(|source| NfError::File {

@@ -175,3 +175,23 @@ fn help_and_presets_exit_0() {
     let cfg = scc_nf::config::NfConfig::from_toml(&text, "preset").unwrap();
     assert_eq!(cfg.element.len(), 9);
 }
+
+#[test]
+fn a_status_fd_that_is_not_open_exits_2() {
+    expect_usage_error(
+        &[
+            "forward",
+            "--rx",
+            "lo",
+            "--gw-mac",
+            GW,
+            "--status-fd",
+            "917",
+        ],
+        "--status-fd 917: not an open descriptor",
+    );
+    expect_usage_error(
+        &["forward", "--rx", "lo", "--gw-mac", GW, "--status-fd", "x"],
+        "invalid value 'x'",
+    );
+}

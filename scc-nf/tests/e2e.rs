@@ -15,6 +15,7 @@ use scc_io::link::{Netlink, VethPair};
 use scc_io::{Batch, Driver, Port, PortConfig, open_port, wait_running};
 use scc_nf::config::{NfConfig, Preset};
 use scc_nf::nf::NfCounters;
+use scc_nf::status::Status;
 use scc_nf::wire::build::UdpFrame;
 use scc_nf::wire::{MacAddr, ethernet, icmp, ipv4};
 
@@ -217,7 +218,10 @@ scc_io::sandbox_test!(
                 "--stats-file",
                 stats.to_str().unwrap(),
             ])
+            // The status channel on the (piped) stderr: ready, counters each second, final.
+            .args(["--status-fd", "2"])
             .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
             .spawn()
             .unwrap();
         let mut gen_port = open_port(&PortConfig::new("gen0", Driver::Mmsg, 64)).unwrap();
@@ -247,6 +251,39 @@ scc_io::sandbox_test!(
         let text = String::from_utf8(out.stdout).unwrap();
         assert_eq!(text.lines().count(), 1, "one JSON object: {text}");
         let mut c: NfCounters = serde_json::from_str(&text).unwrap();
+        // The status channel: `ready` first, counters every second, then `final` equal to
+        // what stdout printed.
+        let status: Vec<Status> = String::from_utf8(out.stderr)
+            .unwrap()
+            .lines()
+            .map(|l| Status::parse(l).unwrap_or_else(|| panic!("not a status line: {l}")))
+            .collect();
+        assert_eq!(
+            status.first(),
+            Some(&Status::Ready {
+                name: "router".into(),
+                pid: pid as u32
+            })
+        );
+        assert!(
+            status
+                .iter()
+                .any(|s| matches!(s, Status::Counters(c) if c.balanced())),
+            "{status:?}"
+        );
+        match status.last() {
+            Some(Status::Final(f)) => {
+                assert_eq!((f.rx, f.tx, &f.drops), (c.rx, c.tx, &c.drops));
+            }
+            other => panic!("last status line is not final: {other:?}"),
+        }
+        assert_eq!(
+            status
+                .iter()
+                .filter(|s| matches!(s, Status::Final(_)))
+                .count(),
+            1
+        );
         assert_eq!(
             (c.name.as_str(), c.nf.as_str(), c.io.as_str(), c.batch),
             ("router", "router", "mmsg", 16)

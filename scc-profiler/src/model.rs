@@ -99,35 +99,47 @@ impl Policy {
     /// All four policies, in Table 2's order.
     pub const ALL: [Policy; 4] = [Policy::Other, Policy::Batch, Policy::Fifo, Policy::Rr];
 
-    /// The lowercase name used in JSON (`other`, `batch`, `fifo`, `rr`).
+    /// The lowercase name used in JSON (`other`, `batch`, `fifo`, `rr`): scc-sched's name.
     pub fn name(self) -> &'static str {
-        match self {
-            Policy::Other => "other",
-            Policy::Batch => "batch",
-            Policy::Fifo => "fifo",
-            Policy::Rr => "rr",
-        }
+        scc_sched::PolicyKind::from(self).name()
     }
 
-    /// Maps a kernel policy number (`sched_getscheduler`) to a policy; SCHED_IDLE and
-    /// SCHED_DEADLINE map to `None`.
+    /// Maps a kernel policy number (`sched_getscheduler`) to a policy through scc-sched's
+    /// numbering; SCHED_IDLE and SCHED_DEADLINE map to `None`.
     pub fn from_kernel(policy: i32) -> Option<Policy> {
-        match policy {
-            0 => Some(Policy::Other),
-            1 => Some(Policy::Fifo),
-            2 => Some(Policy::Rr),
-            3 => Some(Policy::Batch),
-            _ => None,
-        }
+        let raw = u32::try_from(policy).ok()?;
+        Policy::try_from(scc_sched::PolicyKind::from_raw(raw)).ok()
     }
 
-    /// The kernel's policy number.
+    /// The kernel's policy number (scc-sched's).
     pub fn to_kernel(self) -> i32 {
-        match self {
-            Policy::Other => 0,
-            Policy::Fifo => 1,
-            Policy::Rr => 2,
-            Policy::Batch => 3,
+        scc_sched::PolicyKind::from(self).to_raw() as i32
+    }
+}
+
+/// The model's policies are four of scc-sched's: one definition of names and kernel numbers.
+impl From<Policy> for scc_sched::PolicyKind {
+    fn from(p: Policy) -> Self {
+        match p {
+            Policy::Other => scc_sched::PolicyKind::Other,
+            Policy::Batch => scc_sched::PolicyKind::Batch,
+            Policy::Fifo => scc_sched::PolicyKind::Fifo,
+            Policy::Rr => scc_sched::PolicyKind::Rr,
+        }
+    }
+}
+
+/// scc-sched's policies the model has a context-switch latency for (Table 2); the others
+/// (`idle`, `deadline`, ...) come back as the error.
+impl TryFrom<scc_sched::PolicyKind> for Policy {
+    type Error = scc_sched::PolicyKind;
+    fn try_from(k: scc_sched::PolicyKind) -> Result<Self, Self::Error> {
+        match k {
+            scc_sched::PolicyKind::Other => Ok(Policy::Other),
+            scc_sched::PolicyKind::Batch => Ok(Policy::Batch),
+            scc_sched::PolicyKind::Fifo => Ok(Policy::Fifo),
+            scc_sched::PolicyKind::Rr => Ok(Policy::Rr),
+            other => Err(other),
         }
     }
 }
@@ -675,6 +687,27 @@ pub fn model_chain(nfs: &[NfCounts], table: &LatencyTable) -> ChainModel {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn policies_are_scc_sched_policies() {
+        // Kernel numbers (sched.h): OTHER 0, FIFO 1, RR 2, BATCH 3, IDLE 5, DEADLINE 6.
+        for (p, n, name) in [
+            (Policy::Other, 0, "other"),
+            (Policy::Fifo, 1, "fifo"),
+            (Policy::Rr, 2, "rr"),
+            (Policy::Batch, 3, "batch"),
+        ] {
+            assert_eq!((p.to_kernel(), p.name()), (n, name));
+            assert_eq!(Policy::from_kernel(n), Some(p));
+        }
+        assert_eq!(Policy::from_kernel(5), None);
+        assert_eq!(Policy::from_kernel(6), None);
+        assert_eq!(Policy::from_kernel(-1), None);
+        assert_eq!(
+            Policy::try_from(scc_sched::PolicyKind::Idle),
+            Err(scc_sched::PolicyKind::Idle)
+        );
+    }
 
     fn counts(events: [f64; 9], packets: f64) -> NfCounts {
         NfCounts {

@@ -28,8 +28,11 @@ use crate::counters::ProcessCounters;
 use crate::model::{LatencyTable, Measure, ModelResult, NfCounts, Policy, Term, model_chain};
 use crate::sched::SchedMetrics;
 
-/// Latency percentiles (µs) measured end to end (e.g. by the traffic sink).
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+/// Latency percentiles (µs) measured end to end: the one latency summary of the workspace (the
+/// launcher's traffic sink reports it as `latency_us` of `scc run --json`, where the keys `p1,
+/// p25, p50, p75, p99, max` are a contract; `min`, `mean`, `stdev`, `p999` and `count` are
+/// extras, `0` when not known).
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
 pub struct Percentiles {
     /// 1st percentile.
     pub p1: f64,
@@ -43,6 +46,21 @@ pub struct Percentiles {
     pub p99: f64,
     /// Maximum.
     pub max: f64,
+    /// Minimum.
+    #[serde(default)]
+    pub min: f64,
+    /// Mean.
+    #[serde(default)]
+    pub mean: f64,
+    /// Standard deviation (population).
+    #[serde(default)]
+    pub stdev: f64,
+    /// 99.9th percentile.
+    #[serde(default)]
+    pub p999: f64,
+    /// Samples.
+    #[serde(default)]
+    pub count: u64,
 }
 
 /// The value at percentile `q` (0..=100) of sorted samples (nearest rank).
@@ -60,6 +78,9 @@ impl Percentiles {
             return None;
         }
         v.sort_by(|a, b| a.total_cmp(b));
+        let n = v.len() as f64;
+        let mean = v.iter().sum::<f64>() / n;
+        let var = v.iter().map(|x| (x - mean) * (x - mean)).sum::<f64>() / n;
         Some(Percentiles {
             p1: at(&v, 1.0),
             p25: at(&v, 25.0),
@@ -67,6 +88,11 @@ impl Percentiles {
             p75: at(&v, 75.0),
             p99: at(&v, 99.0),
             max: v[v.len() - 1],
+            min: v[0],
+            mean,
+            stdev: var.sqrt(),
+            p999: at(&v, 99.9),
+            count: v.len() as u64,
         })
     }
 
@@ -460,6 +486,8 @@ mod tests {
         assert_eq!(p.p50, 50.0);
         assert_eq!(p.p99, 99.0);
         assert_eq!(p.max, 100.0);
+        assert_eq!((p.min, p.mean, p.p999, p.count), (1.0, 50.5, 100.0, 100));
+        assert!((p.stdev - 833.25f64.sqrt()).abs() < 1e-9); // (n² - 1) / 12
         assert_eq!(percentile_in_samples(10.0, &samples), Some(10.0));
         assert!((p.percentile_of(37.5) - 37.5).abs() < 1e-9);
         assert_eq!(p.percentile_of(1000.0), 100.0);

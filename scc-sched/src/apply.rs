@@ -494,17 +494,13 @@ pub fn affinity(tid: i32) -> Result<Vec<usize>> {
     sys::sched_getaffinity(tid).map_err(|e| Error::from_sched("sched_getaffinity", tid, e))
 }
 
-/// Pins the calling thread to one core (through `core_affinity`).
+/// Pins the calling thread to one online core.
 pub fn pin_current_thread(core: usize) -> Result<()> {
     crate::cpus::check_cores_online(&[core])?;
-    if core_affinity::set_for_current(core_affinity::CoreId { id: core }) {
-        Ok(())
-    } else {
-        Err(Error::Io {
-            what: format!("pin current thread to core {core}"),
-            source: std::io::Error::last_os_error(),
-        })
-    }
+    sys::sched_setaffinity(0, &[core]).map_err(|source| Error::Io {
+        what: format!("pin current thread to core {core}"),
+        source,
+    })
 }
 
 #[cfg(test)]

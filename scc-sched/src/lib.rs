@@ -60,7 +60,11 @@ pub use plan::{
 };
 pub use policy::{
     NICE_MAX, NICE_MIN, Policy, PolicyKind, RT_PRIORITY_MAX, RT_PRIORITY_MIN, SLICE_MAX, SLICE_MIN,
-    SchedSpec, SchedState,
+    SchedSpec, SchedState, check_slice,
 };
 pub use quantum::{cfs_time_quantum, cfs_time_quantum_for_nice, nice_to_weight, static_priority};
 pub use rr::{RR_TIMESLICE_PATH, RrTimeslice, rr_timeslice_ms};
+/// `sched_setaffinity(2)` of thread `tid` (0: the calling thread) to `cores`, in one system
+/// call: no allocation, no lock, async-signal-safe, so it may run between `fork` and `exec`
+/// (the launcher pins its NFs this way). Cores beyond 1023 are refused with `EINVAL`.
+pub use sys::sched_setaffinity as set_thread_affinity;

@@ -17,11 +17,12 @@ use crate::cpuset::check_name;
 use crate::error::{Error, Result};
 use crate::policy::{Policy, SchedSpec};
 
-/// The two scheduling options of Fig. 7.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// The two scheduling options of Fig. 7 (uniprocessor by default).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum PlanKind {
     /// Fig. 7a: one core for the whole chain (NFs and switch).
+    #[default]
     Uniprocessor,
     /// Fig. 7b, generalised: the switch on its own core, NFs on theirs, one instance per core.
     Multiprocessor,

@@ -312,9 +312,7 @@ impl SchedSpec {
             if !self.policy.is_fair() {
                 return Err(Error::SliceNeedsFairPolicy(self.policy.name()));
             }
-            if !(SLICE_MIN..=SLICE_MAX).contains(&slice) {
-                return Err(Error::SliceOutOfRange(slice));
-            }
+            check_slice(slice)?;
         }
         if let Some(a) = &self.affinity
             && a.is_empty()
@@ -322,6 +320,16 @@ impl SchedSpec {
             return Err(Error::NoCores("affinity".into()));
         }
         Ok(())
+    }
+}
+
+/// Checks a custom EEVDF slice against the kernel's range ([`SLICE_MIN`]..=[`SLICE_MAX`]),
+/// whatever the policy ([`SchedSpec::validate`] also checks that the policy is fair).
+pub fn check_slice(slice: Duration) -> Result<()> {
+    if (SLICE_MIN..=SLICE_MAX).contains(&slice) {
+        Ok(())
+    } else {
+        Err(Error::SliceOutOfRange(slice))
     }
 }
 

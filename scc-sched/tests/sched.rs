@@ -224,7 +224,7 @@ fn affinity_of_child_and_own_thread() {
         set_affinity(pid, &[100_000]),
         Err(Error::CoreNotOnline { core: 100_000, .. })
     ));
-    // Our own thread, through core_affinity.
+    // Our own thread.
     std::thread::spawn(move || {
         pin_current_thread(last).unwrap();
         let tid = std::fs::read_link("/proc/thread-self")

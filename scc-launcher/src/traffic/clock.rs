@@ -1,36 +1,20 @@
-//! The OS side of timing: `CLOCK_MONOTONIC`, absolute sleeps, timer slack and thread pinning.
-//! Small wrappers around libc calls, each with its safety argument.
+//! The OS side of timing: `CLOCK_MONOTONIC`, absolute sleeps, timer slack and thread pinning
+//! (the system calls themselves are in the crate's `sys` wrapper module).
 
 use std::io;
+
+use crate::sys;
 
 /// `CLOCK_MONOTONIC` in ns (the same clock in every thread and process of the host, so a
 /// generator and a sink in different processes compare timestamps directly). vDSO: no syscall.
 #[inline]
 pub fn now_ns() -> u64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: `ts` is a valid, writable timespec; CLOCK_MONOTONIC always exists on Linux, so
-    // the call cannot fail (and if it did, `ts` stays zeroed).
-    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
-    (ts.tv_sec as u64)
-        .wrapping_mul(1_000_000_000)
-        .wrapping_add(ts.tv_nsec as u64)
+    sys::clock_ns(libc::CLOCK_MONOTONIC)
 }
 
 /// CPU time consumed by the calling thread, in ns (`CLOCK_THREAD_CPUTIME_ID`).
 pub fn thread_cpu_ns() -> u64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: `ts` is a valid, writable timespec; the clock exists on Linux (on failure `ts`
-    // stays zeroed).
-    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
-    (ts.tv_sec as u64)
-        .wrapping_mul(1_000_000_000)
-        .wrapping_add(ts.tv_nsec as u64)
+    sys::clock_ns(libc::CLOCK_THREAD_CPUTIME_ID)
 }
 
 /// Time the calling thread has spent runnable but waiting for a CPU, in ns (the second field of
@@ -44,53 +28,16 @@ pub fn thread_runq_wait_ns() -> Option<u64> {
 
 /// Sleeps until `CLOCK_MONOTONIC` reaches `deadline_ns` (absolute; retries after signals).
 pub fn sleep_until(deadline_ns: u64) {
-    let ts = libc::timespec {
-        tv_sec: (deadline_ns / 1_000_000_000) as libc::time_t,
-        tv_nsec: (deadline_ns % 1_000_000_000) as libc::c_long,
-    };
-    loop {
-        // SAFETY: `ts` is a valid timespec; the remaining-time pointer may be null with
-        // TIMER_ABSTIME.
-        let r = unsafe {
-            libc::clock_nanosleep(
-                libc::CLOCK_MONOTONIC,
-                libc::TIMER_ABSTIME,
-                &ts,
-                std::ptr::null_mut(),
-            )
-        };
-        if r != libc::EINTR {
-            return;
-        }
-    }
+    sys::sleep_until_monotonic(deadline_ns)
 }
 
 /// Sets the calling thread's timer slack (default 50 us, which delays every sleep by up to that
 /// much). Affects only this thread.
 pub fn set_timer_slack(ns: u64) -> io::Result<()> {
-    // SAFETY: PR_SET_TIMERSLACK takes an unsigned long by value and touches no memory.
-    let r = unsafe { libc::prctl(libc::PR_SET_TIMERSLACK, ns as libc::c_ulong, 0, 0, 0) };
-    if r == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
-    }
+    sys::set_timer_slack(ns)
 }
 
-/// Pins the calling thread (only it) to `core`.
+/// Pins the calling thread (only it) to `core` (scc-sched's affinity call).
 pub fn pin_current_thread(core: usize) -> io::Result<()> {
-    if core >= libc::CPU_SETSIZE as usize {
-        return Err(io::Error::from_raw_os_error(libc::EINVAL));
-    }
-    // SAFETY: cpu_set_t is plain data, all-zero is the empty set.
-    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
-    // SAFETY: `core < CPU_SETSIZE` (checked), so CPU_SET writes inside `set`.
-    unsafe { libc::CPU_SET(core, &mut set) };
-    // SAFETY: pid 0 is the calling thread; `set` is a valid cpu_set_t of the size passed.
-    let r = unsafe { libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) };
-    if r == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
-    }
+    scc_sched::set_thread_affinity(0, &[core])
 }

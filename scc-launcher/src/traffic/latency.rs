@@ -1,7 +1,6 @@
 //! Latency histogram (HdrHistogram, ns resolution) and its summary in microseconds.
 
 use hdrhistogram::Histogram;
-use serde::{Deserialize, Serialize};
 
 use super::TrafficError;
 
@@ -46,58 +45,32 @@ impl LatencyRecorder {
 
     /// The summary, or `None` when nothing was recorded (never zeros as data).
     pub fn summary(&self) -> Option<LatencySummary> {
-        LatencySummary::of(&self.hist)
+        summarize(&self.hist)
     }
 }
 
-/// Latency percentiles in microseconds: the `latency_us` object of `scc run --json`
-/// (keys `p1, p25, p50, p75, p99, max` are a contract; `min`, `mean`, `stdev`, `p999` and
-/// `count` are extras).
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct LatencySummary {
-    /// 1st percentile.
-    pub p1: f64,
-    /// 25th percentile.
-    pub p25: f64,
-    /// Median.
-    pub p50: f64,
-    /// 75th percentile.
-    pub p75: f64,
-    /// 99th percentile.
-    pub p99: f64,
-    /// Maximum.
-    pub max: f64,
-    /// Minimum.
-    pub min: f64,
-    /// Mean.
-    pub mean: f64,
-    /// Standard deviation.
-    pub stdev: f64,
-    /// 99.9th percentile.
-    pub p999: f64,
-    /// Samples.
-    pub count: u64,
-}
+/// Latency percentiles in microseconds: the `latency_us` object of `scc run --json` (keys `p1,
+/// p25, p50, p75, p99, max` are a contract; `min`, `mean`, `stdev`, `p999` and `count` are
+/// extras). scc-profiler's [`Percentiles`](scc_profiler::report::Percentiles): one definition.
+pub use scc_profiler::report::Percentiles as LatencySummary;
 
-impl LatencySummary {
-    /// Summarises a histogram of ns values; `None` when it is empty.
-    pub fn of(h: &Histogram<u64>) -> Option<Self> {
-        if h.is_empty() {
-            return None;
-        }
-        let us = |ns: u64| ns as f64 / 1000.0;
-        Some(Self {
-            p1: us(h.value_at_quantile(0.01)),
-            p25: us(h.value_at_quantile(0.25)),
-            p50: us(h.value_at_quantile(0.50)),
-            p75: us(h.value_at_quantile(0.75)),
-            p99: us(h.value_at_quantile(0.99)),
-            max: us(h.max()),
-            min: us(h.min()),
-            mean: h.mean() / 1000.0,
-            stdev: h.stdev() / 1000.0,
-            p999: us(h.value_at_quantile(0.999)),
-            count: h.len(),
-        })
+/// Summarises a histogram of ns values in µs; `None` when it is empty.
+pub fn summarize(h: &Histogram<u64>) -> Option<LatencySummary> {
+    if h.is_empty() {
+        return None;
     }
+    let us = |ns: u64| ns as f64 / 1000.0;
+    Some(LatencySummary {
+        p1: us(h.value_at_quantile(0.01)),
+        p25: us(h.value_at_quantile(0.25)),
+        p50: us(h.value_at_quantile(0.50)),
+        p75: us(h.value_at_quantile(0.75)),
+        p99: us(h.value_at_quantile(0.99)),
+        max: us(h.max()),
+        min: us(h.min()),
+        mean: h.mean() / 1000.0,
+        stdev: h.stdev() / 1000.0,
+        p999: us(h.value_at_quantile(0.999)),
+        count: h.len(),
+    })
 }

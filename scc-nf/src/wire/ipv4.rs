@@ -304,25 +304,81 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
     }
 }
 
-/// Parses `a.b.c.d/len` (or `a.b.c.d`, meaning /32) into a network address (host bits cleared)
-/// and a prefix length. Errors are human-readable.
-pub fn parse_prefix(s: &str) -> std::result::Result<(Ipv4Addr, u8), String> {
-    let (addr, len) = match s.split_once('/') {
+/// Why a prefix did not parse ([`parse_cidr`]; each caller words its own message).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PrefixError {
+    /// The length is not a number (the text after `/`).
+    BadLength(String),
+    /// The length is above 32.
+    TooLong(u8),
+    /// The address is not an IPv4 address (the text before `/`).
+    BadAddress(String),
+}
+
+/// A prefix as written: `a.b.c.d/len`, or `a.b.c.d` (then `len` is 32 and `explicit_len` false).
+/// The host bits are kept as written ([`parse_prefix`] clears them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cidr {
+    /// The address as written.
+    pub addr: Ipv4Addr,
+    /// The prefix length, 0..=32.
+    pub len: u8,
+    /// Whether `/len` was written.
+    pub explicit_len: bool,
+}
+
+impl Cidr {
+    /// True when bits beyond the prefix length are set in the address.
+    pub fn has_host_bits(&self) -> bool {
+        u32::from(self.addr) & !prefix_mask(self.len) != 0
+    }
+    /// The network address (host bits cleared).
+    pub fn network(&self) -> Ipv4Addr {
+        Ipv4Addr::from(u32::from(self.addr) & prefix_mask(self.len))
+    }
+}
+
+/// The one prefix parser of the workspace: `a.b.c.d/len` or `a.b.c.d`.
+///
+/// ```
+/// use scc_nf::wire::ipv4::{parse_cidr, PrefixError};
+/// let c = parse_cidr("198.18.0.1/15").unwrap();
+/// assert!(c.explicit_len && c.has_host_bits());
+/// assert_eq!(c.network().to_string(), "198.18.0.0");
+/// assert_eq!(parse_cidr("1.2.3.4/33"), Err(PrefixError::TooLong(33)));
+/// ```
+pub fn parse_cidr(s: &str) -> std::result::Result<Cidr, PrefixError> {
+    let (addr, len, explicit_len) = match s.split_once('/') {
         Some((a, l)) => {
             let len: u8 = l
                 .parse()
-                .map_err(|_| format!("bad prefix length `{l}` in `{s}`"))?;
-            (a, len)
+                .map_err(|_| PrefixError::BadLength(l.to_string()))?;
+            (a, len, true)
         }
-        None => (s, 32),
+        None => (s, 32, false),
     };
     if len > 32 {
-        return Err(format!("prefix length {len} > 32 in `{s}`"));
+        return Err(PrefixError::TooLong(len));
     }
-    let a: Ipv4Addr = addr
+    let addr: Ipv4Addr = addr
         .parse()
-        .map_err(|_| format!("bad IPv4 address `{addr}` in `{s}`"))?;
-    Ok((Ipv4Addr::from(u32::from(a) & prefix_mask(len)), len))
+        .map_err(|_| PrefixError::BadAddress(addr.to_string()))?;
+    Ok(Cidr {
+        addr,
+        len,
+        explicit_len,
+    })
+}
+
+/// Parses `a.b.c.d/len` (or `a.b.c.d`, meaning /32) into a network address (host bits cleared)
+/// and a prefix length ([`parse_cidr`]). Errors are human-readable.
+pub fn parse_prefix(s: &str) -> std::result::Result<(Ipv4Addr, u8), String> {
+    match parse_cidr(s) {
+        Ok(c) => Ok((c.network(), c.len)),
+        Err(PrefixError::BadLength(l)) => Err(format!("bad prefix length `{l}` in `{s}`")),
+        Err(PrefixError::TooLong(len)) => Err(format!("prefix length {len} > 32 in `{s}`")),
+        Err(PrefixError::BadAddress(a)) => Err(format!("bad IPv4 address `{a}` in `{s}`")),
+    }
 }
 
 /// The netmask of a prefix length as a host-order integer (0 for /0).

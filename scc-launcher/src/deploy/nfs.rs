@@ -1,0 +1,232 @@
+//! The NF processes: started in their namespace (pinned, in their own process group, dying
+//! with the launcher, reporting on a status pipe), watched, stopped and reaped.
+
+use std::io::Read;
+use std::os::fd::AsRawFd;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use scc_io::netns::command_in_netns;
+
+use super::ready::{NfStatus, status_reader};
+use super::{DeployError, Deployment, NfCounters, STOP_GRACE, describe_status};
+use crate::plan::Step;
+use crate::sys;
+
+/// A running NF process.
+#[derive(Debug)]
+pub struct NfChild {
+    /// NF name.
+    pub name: String,
+    /// The process.
+    pub child: Child,
+    stdout: Option<JoinHandle<String>>,
+    stderr: Option<JoinHandle<String>>,
+    status_reader: Option<JoinHandle<()>>,
+    /// What it reported on its status channel so far.
+    pub live: Arc<Mutex<NfStatus>>,
+    /// Exit status once it ended.
+    pub status: Option<ExitStatus>,
+    /// Whether we asked it to stop.
+    pub stopped_by_us: bool,
+}
+
+/// What an NF left behind: its exit and output.
+#[derive(Debug, Clone)]
+pub struct NfOutcome {
+    /// NF name.
+    pub name: String,
+    /// PID it had.
+    pub pid: u32,
+    /// Its exit status (None if it could not be reaped).
+    pub status: Option<ExitStatus>,
+    /// Whether it ended because we stopped it.
+    pub stopped_by_us: bool,
+    /// Its final counters from its status channel (`None` if it sent none).
+    pub counters: Option<NfCounters>,
+    /// Everything it printed on stdout (its JSON counters, for users).
+    pub stdout: String,
+    /// Everything it printed on stderr.
+    pub stderr: String,
+}
+
+fn reader(mut r: impl Read + Send + 'static) -> Option<JoinHandle<String>> {
+    std::thread::Builder::new()
+        .name("scc-nf-output".into())
+        .spawn(move || {
+            let mut buf = Vec::new();
+            let _ = r.read_to_end(&mut buf);
+            String::from_utf8_lossy(&buf).into_owned()
+        })
+        .ok()
+}
+
+impl Deployment {
+    /// Starts every NF in its namespace (pinned, in its own process group, dying with us).
+    pub fn spawn_nfs(&mut self) -> Result<(), DeployError> {
+        for i in 0..self.plan.nfs.len() {
+            let p = self.plan.nfs[i].clone();
+            let ns = self.ns_ref(p.ns)?;
+            // `exe` is `scc` itself (`scc nf router ...`) unless an NF executable with the
+            // scc-nf contract was given (`scc-nf router ...`).
+            let (prog, argv) = match &self.nf_exe {
+                Some(nf) => (nf, &p.argv[1..]),
+                None => (&self.exe, &p.argv[..]),
+            };
+            // The status channel: the NF writes `ready`, counters and the final counters, one
+            // JSON line each, to the pipe's writing end, which only it inherits.
+            let (status_rx, status_tx) = sys::pipe().map_err(|source| DeployError::Spawn {
+                name: p.name.clone(),
+                source,
+            })?;
+            let status_fd = status_tx.as_raw_fd();
+            let mut cmd = Command::new(prog);
+            cmd.args(argv)
+                .arg("--status-fd")
+                .arg(status_fd.to_string())
+                .stdin(Stdio::null())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .env_remove("SCC_INNER");
+            std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+            command_in_netns(&mut cmd, ns);
+            sys::child_setup(&mut cmd, libc::SIGKILL, p.core);
+            sys::inherit_fd(&mut cmd, status_fd);
+            let spawned = cmd.spawn();
+            // Our copy of the writing end closes now: the reader sees EOF when the NF ends.
+            drop(status_tx);
+            let mut child = spawned.map_err(|source| DeployError::Spawn {
+                name: p.name.clone(),
+                source,
+            })?;
+            self.done.push(Step::SpawnNf(i));
+            (self.log)(&format!(
+                "nf {} pid {} core {}",
+                p.name,
+                child.id(),
+                p.core.map_or("-".into(), |c| c.to_string())
+            ));
+            let stdout = child.stdout.take().and_then(reader);
+            let stderr = child.stderr.take().and_then(reader);
+            let live = Arc::new(Mutex::new(NfStatus::default()));
+            let status_reader = status_reader(status_rx, Arc::clone(&live));
+            self.nfs[i] = Some(NfChild {
+                name: p.name.clone(),
+                child,
+                stdout,
+                stderr,
+                status_reader,
+                live,
+                status: None,
+                stopped_by_us: false,
+            });
+        }
+        Ok(())
+    }
+
+    /// Fails with [`DeployError::NfExited`] when an NF has ended without being asked to.
+    pub fn check_alive(&mut self) -> Result<(), DeployError> {
+        for i in 0..self.nfs.len() {
+            let Some(c) = &mut self.nfs[i] else { continue };
+            if c.stopped_by_us {
+                continue;
+            }
+            if let Ok(Some(st)) = c.child.try_wait() {
+                c.status = Some(st);
+                let pid = c.child.id();
+                let name = c.name.clone();
+                let out = self.reap(i);
+                return Err(DeployError::NfExited {
+                    name,
+                    pid,
+                    status: describe_status(&st),
+                    stderr: out.map(|o| o.stderr).unwrap_or_default(),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Collects NF `i`'s output once it has ended, keeping it for [`Deployment::outcomes`].
+    fn reap(&mut self, i: usize) -> Option<NfOutcome> {
+        let mut c = self.nfs[i].take()?;
+        let status = match c.status {
+            Some(s) => Some(s),
+            None => c.child.wait().ok(),
+        };
+        let stdout = c
+            .stdout
+            .take()
+            .and_then(|h| h.join().ok())
+            .unwrap_or_default();
+        let stderr = c
+            .stderr
+            .take()
+            .and_then(|h| h.join().ok())
+            .unwrap_or_default();
+        if let Some(h) = c.status_reader.take() {
+            let _ = h.join();
+        }
+        let counters = c.live.lock().map_or(None, |l| l.final_counters.clone());
+        let out = NfOutcome {
+            name: c.name.clone(),
+            pid: c.child.id(),
+            status,
+            stopped_by_us: c.stopped_by_us,
+            counters,
+            stdout,
+            stderr,
+        };
+        self.outcomes[i] = Some(out.clone());
+        Some(out)
+    }
+
+    /// Stops every NF: SIGTERM to all, then waits (SIGKILL after [`STOP_GRACE`]).
+    pub fn stop_nfs(&mut self) {
+        for c in self.nfs.iter_mut().flatten() {
+            if c.status.is_none() {
+                if let Ok(Some(st)) = c.child.try_wait() {
+                    c.status = Some(st);
+                    continue;
+                }
+                c.stopped_by_us = true;
+                let _ = sys::signal(c.child.id(), libc::SIGTERM);
+            }
+        }
+        let deadline = Instant::now() + STOP_GRACE;
+        for i in 0..self.nfs.len() {
+            let Some(c) = &mut self.nfs[i] else { continue };
+            while c.status.is_none() {
+                match c.child.try_wait() {
+                    Ok(Some(st)) => c.status = Some(st),
+                    Ok(None) if Instant::now() < deadline => {
+                        std::thread::sleep(Duration::from_millis(5))
+                    }
+                    Ok(None) => {
+                        let _ = c.child.kill();
+                        c.status = c.child.wait().ok();
+                        break;
+                    }
+                    Err(_) => break,
+                }
+            }
+            let pid = c.child.id();
+            let name = c.name.clone();
+            if let Some(o) = self.reap(i) {
+                (self.log)(&format!(
+                    "nf {name} pid {pid} {}",
+                    o.status
+                        .as_ref()
+                        .map_or("not reaped".into(), describe_status)
+                ));
+            }
+        }
+    }
+
+    /// What every NF left (after [`Deployment::stop_nfs`]), in chain order.
+    pub fn outcomes(&self) -> Vec<NfOutcome> {
+        self.outcomes.iter().flatten().cloned().collect()
+    }
+}
