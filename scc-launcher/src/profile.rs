@@ -1,8 +1,9 @@
 //! Profile mode (paper §5.1 "profile" mode, §3.2): the launcher hands the NFs' PIDs to the
 //! profiler (scc-profiler counters, schedstat) for the traffic run, then feeds the counts and
 //! the NFs' packet counters to the Table 3 model. The JSON follows `scc profile --json` of
-//! issue 4: `nfs` (`name`, `pid`, `sched`, `counters`, `model`) and `chain`
-//! (`model_latency_us`, `measured_latency_us`, `model_percentile`).
+//! issue 4 at the top level ([`merge_run_json`]): `nfs` (`name`, `pid`, `sched`, `counters`,
+//! `model`) and `chain` (`model_latency_us`, `model_latency_us_partial`, `missing_terms`,
+//! `measured_latency_us`, `model_percentile`), with the run report's keys beside them.
 
 use std::path::PathBuf;
 
@@ -130,5 +131,106 @@ impl Profiling {
             }
         }
         (value, report.render_table())
+    }
+}
+
+/// Puts the profiler's report (`profile`, as built by [`Profiling::report`]) at the top level
+/// of the run report's JSON (`run`), the `scc profile --json` contract of issue 4:
+///
+/// - `nfs[i]`: the run report's NF keys (`kind`, `core`, `rx`, `tx`, `drops`, `syscalls`,
+///   `exit`, ...) with the profiler's `name`, `pid`, `policy`, `packets`, `sched`, `counters`
+///   (the perf counters) and `model` merged in; the NF's own counters object, which the run
+///   report calls `counters`, moves to `nf_counters`.
+/// - `chain`: the profiler's chain object (`model_latency_us`, `model_latency_us_partial`,
+///   `missing_terms`, `measured_latency_us`, `model_percentile`, `model`, `sched`, ...) plus
+///   `name`; the chain's name, the run report's `chain`, is also kept as `chain_name`.
+/// - `profile`: what is left of the profiler's report (`latency_table`).
+///
+/// Every other key of the run report stays as it is.
+pub fn merge_run_json(mut run: Value, profile: &Value) -> Value {
+    let Some(top) = run.as_object_mut() else {
+        return run;
+    };
+    let name = top.get("chain").cloned().unwrap_or(Value::Null);
+    let mut chain = profile.get("chain").cloned().unwrap_or_else(|| json!({}));
+    if let Some(c) = chain.as_object_mut() {
+        c.insert("name".into(), name.clone());
+    }
+    top.insert("chain_name".into(), name);
+    top.insert("chain".into(), chain);
+    let prof_nfs = profile
+        .get("nfs")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    if let Some(nfs) = top.get_mut("nfs").and_then(Value::as_array_mut) {
+        for n in nfs.iter_mut() {
+            let Some(obj) = n.as_object_mut() else {
+                continue;
+            };
+            if let Some(own) = obj.remove("counters") {
+                obj.insert("nf_counters".into(), own);
+            }
+            let prof = prof_nfs
+                .iter()
+                .find(|p| p.get("name").is_some() && p.get("name") == obj.get("name"));
+            if let Some(p) = prof.and_then(Value::as_object) {
+                for (k, v) in p {
+                    obj.insert(k.clone(), v.clone());
+                }
+            }
+        }
+    }
+    let mut rest = profile.clone();
+    if let Some(r) = rest.as_object_mut() {
+        r.remove("nfs");
+        r.remove("chain");
+    }
+    top.insert("profile".into(), rest);
+    run
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn profile_keys_go_to_the_top_level_beside_the_run_keys() {
+        let run = json!({
+            "chain": "demo", "mode": "profile", "sent": 10, "received": 9,
+            "nfs": [
+                {"name": "r1", "kind": "router", "pid": 7, "rx": 10, "tx": 9,
+                 "counters": {"frames_in": 10}},
+                {"name": "r2", "kind": "router", "pid": 8, "rx": 9, "tx": 9, "counters": null}
+            ],
+            "profile": {"placeholder": true}
+        });
+        let profile = json!({
+            "nfs": [
+                {"name": "r1", "pid": 7, "sched": {"run_ns": 5}, "counters": {"task_clock_ns": 1.0},
+                 "model": {"latency_ns_per_packet": null}},
+                {"name": "r2", "pid": 8, "sched": null, "counters": {}, "model": {}}
+            ],
+            "chain": {"model_latency_us": null, "model_latency_us_partial": 0.5,
+                      "measured_latency_us": {"p50": 20.0}, "model_percentile": null},
+            "latency_table": {"source": "paper"}
+        });
+        let v = merge_run_json(run, &profile);
+        assert_eq!(v["chain"]["model_latency_us_partial"], 0.5);
+        assert_eq!(v["chain"]["measured_latency_us"]["p50"], 20.0);
+        assert!(v["chain"]["model_percentile"].is_null());
+        assert_eq!(v["chain"]["name"], "demo");
+        assert_eq!(v["chain_name"], "demo");
+        assert_eq!(v["sent"], 10);
+        let r1 = &v["nfs"][0];
+        assert_eq!(r1["sched"]["run_ns"], 5);
+        assert_eq!(r1["counters"]["task_clock_ns"], 1.0);
+        assert_eq!(r1["nf_counters"]["frames_in"], 10);
+        assert_eq!(r1["kind"], "router");
+        assert_eq!(r1["rx"], 10);
+        assert!(r1.get("model").is_some());
+        assert!(v["nfs"][1]["nf_counters"].is_null());
+        assert_eq!(v["profile"]["latency_table"]["source"], "paper");
+        assert!(v["profile"].get("nfs").is_none());
     }
 }

@@ -527,12 +527,22 @@ fn cgroups_are_removed_after_sigint_as_root() {
     assert_nothing_left(&lines, &before);
 }
 
-/// `scc profile --json`: the profiler is attached to every NF; the report has issue 4's keys,
-/// and what this host cannot count is `null` with a reason, never zero.
+/// `scc profile --json`: the profiler is attached to every NF; the report has issue 4's keys
+/// at the top level (`nfs[{name, pid, sched, counters, model}]`, `chain{model_latency_us,
+/// measured_latency_us, model_percentile}`) beside the run report's keys, and what this host
+/// cannot count is `null` with a reason, never zero; a model with missing terms is `null`
+/// with its partial sum named as such.
 #[test]
 fn profile_mode_reports_the_model_and_the_measured_latency() {
     let f = write_chain("profile", &two_routers("profile", "b2b", 2000, 1.0));
-    let out = scc().args(["profile", "--json"]).arg(&f).output().unwrap();
+    // No saved sysbench table: the model uses the paper's latencies and says so.
+    let no_table = std::env::temp_dir().join("scc-test-no-such-sysbench.json");
+    let out = scc()
+        .args(["profile", "--json"])
+        .arg(&f)
+        .env("SCC_LATENCY_TABLE", &no_table)
+        .output()
+        .unwrap();
     assert!(
         out.status.success(),
         "scc profile failed: {}",
@@ -540,11 +550,20 @@ fn profile_mode_reports_the_model_and_the_measured_latency() {
     );
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["mode"], "profile");
-    let p = &v["profile"];
-    let nfs = p["nfs"].as_array().unwrap();
+    assert_eq!(v["profile"]["latency_table"]["source"], "paper");
+    // The run report's keys stay beside the profiler's.
+    assert!(v["sent"].as_u64().unwrap() > 0, "{v}");
+    assert_eq!(v["chain_name"], "profile");
+    let nfs = v["nfs"].as_array().unwrap();
     assert_eq!(nfs.len(), 2);
     for n in nfs {
+        assert!(n["name"].is_string());
         assert!(n["pid"].as_u64().unwrap() > 0);
+        assert_eq!(n["kind"], "router");
+        assert!(n["rx"].as_u64().unwrap() > 0, "{n}");
+        assert!(n["nf_counters"].is_object(), "{n}");
+        assert!(n["counters"].is_object(), "{n}");
+        assert!(n["counters"].get("task_clock_ns").is_some(), "{n}");
         for k in [
             "run_ns",
             "runqueue_wait_ns",
@@ -557,7 +576,6 @@ fn profile_mode_reports_the_model_and_the_measured_latency() {
         }
         assert!(n["sched"]["run_ns"].as_u64().unwrap() > 0);
         let m = &n["model"];
-        assert!(m["latency_ns_per_packet"].as_f64().is_some());
         for t in [
             "L_D1", "L_D2", "L_D3", "L_DM", "L_T1", "L_T2", "L_TM", "L_CS", "L_SC",
         ] {
@@ -567,29 +585,57 @@ fn profile_mode_reports_the_model_and_the_measured_latency() {
                 "{t} is neither a value nor unavailable with a reason: {m}"
             );
         }
+        // Whole only when no term is missing; otherwise the partial sum says so.
+        let missing = m["missing_terms"].as_array().unwrap();
+        if missing.is_empty() {
+            assert!(m["latency_ns_per_packet"].as_f64().is_some(), "{m}");
+        } else {
+            assert!(m["latency_ns_per_packet"].is_null(), "{m}");
+            assert!(m["latency_ns_per_packet_partial"].as_f64().is_some(), "{m}");
+        }
     }
-    let c = &p["chain"];
+    let c = &v["chain"];
+    assert_eq!(c["name"], "profile");
     for k in ["p1", "p25", "p50", "p75", "p99", "max"] {
         assert!(c["measured_latency_us"][k].as_f64().unwrap() > 0.0, "{k}");
     }
-    // Without any countable term (e.g. rootless with perf_event_paranoid = 2) the model has no
-    // figure: null, never 0.
-    let all_unavailable = nfs.iter().all(|n| {
-        n["model"]["terms"]
-            .as_object()
-            .unwrap()
-            .values()
-            .all(Value::is_null)
-    });
-    if all_unavailable {
+    // No PMU here (and no DTLB-hit or L2 events anywhere): the chain's model is partial, so the
+    // whole figure and its percentile are null and the partial sum names what it lacks.
+    let missing = c["missing_terms"].as_array().unwrap();
+    if missing.is_empty() {
+        assert!(c["model_latency_us"].as_f64().unwrap() > 0.0);
+        let pct = c["model_percentile"].as_f64().unwrap();
+        assert!((0.0..=100.0).contains(&pct));
+    } else {
         assert!(
             c["model_latency_us"].is_null() && c["model_percentile"].is_null(),
             "{c}"
         );
-    } else {
-        assert!(c["model_latency_us"].as_f64().unwrap() > 0.0);
-        let pct = c["model_percentile"].as_f64().unwrap();
-        assert!((0.0..=100.0).contains(&pct));
+        assert!(
+            c["model_latency_us_partial"].as_f64().unwrap() >= 0.0,
+            "{c}"
+        );
+        for t in missing {
+            let t = t.as_str().unwrap();
+            assert!(c["model"]["unavailable"][t].is_string(), "{t}: {c}");
+        }
+    }
+    // The latency table's origin is in the JSON and in the table output.
+    assert!(c["latency_table_source"].is_string(), "{c}");
+    assert!(v["profile"]["latency_table"]["source"].is_string(), "{v}");
+    assert!(v["profile"].get("nfs").is_none());
+    // The table output says it too, not only the JSON.
+    let out = scc()
+        .arg("profile")
+        .arg(&f)
+        .env("SCC_LATENCY_TABLE", &no_table)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("NOT this host's"), "{text}");
+    if !missing.is_empty() {
+        assert!(text.contains("model unknown (partial sum"), "{text}");
     }
 }
 

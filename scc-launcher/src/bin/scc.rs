@@ -214,7 +214,7 @@ fn cmd_run(a: RunArgs, force_mode: Option<Mode>) -> ExitCode {
     match run_chain(&chain, opts) {
         Ok(report) => {
             if a.json {
-                match serde_json::to_string(&report) {
+                match report.to_json() {
                     Ok(s) => println!("{s}"),
                     Err(e) => {
                         eprintln!("scc: cannot encode the report: {e}");
