@@ -12,6 +12,8 @@
 //! - [`config`]: the NF file format (TOML), the `router`, `firewall` and `forward` presets.
 //! - [`nf`]: the NF loop over scc-io ports (read a batch, process, write) and [`nf::NfCounters`],
 //!   the JSON counters an NF prints at exit.
+//! - [`simulate`]: an offline run over in-memory ports for a fixed number of frames (for
+//!   cachegrind, `--simulate-packets`).
 //! - [`cli`]: the `scc-nf` command line ([`cli::main_from_args`]).
 #![warn(missing_docs)]
 
@@ -26,6 +28,7 @@ pub mod graph;
 pub mod lpm;
 pub mod nf;
 pub mod route;
+pub mod simulate;
 pub mod status;
 pub mod wire;
 
