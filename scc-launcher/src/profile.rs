@@ -5,14 +5,16 @@
 //! `model`) and `chain` (`model_latency_us`, `model_latency_us_partial`, `missing_terms`,
 //! `measured_latency_us`, `model_percentile`), with the run report's keys beside them.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
+use scc_profiler::cachegrind::Simulation;
 use scc_profiler::counters::{ProcessCounters, Session, SessionOptions};
-use scc_profiler::model::{LatencyTable, Measure, Policy as ModelPolicy};
+use scc_profiler::model::{LatencyTable, Measure, NfCounts, Policy as ModelPolicy};
 use scc_profiler::report::{NfInput, ProfileReport};
 use serde_json::{Value, json};
 
 use crate::chain::Chain;
+use crate::plan::DeployPlan;
 use crate::report::NfReport;
 use crate::traffic::TrafficReport;
 
@@ -44,6 +46,90 @@ pub fn latency_table() -> (LatencyTable, String) {
             ),
         ),
     }
+}
+
+/// Packets of the short and the long cachegrind run of `scc profile --simulate` (their
+/// difference, 10 000 packets, is what is counted).
+pub const SIMULATION_PACKETS: (u64, u64) = (2_000, 12_000);
+
+/// The cachegrind runs for every NF of `plan` (`scc profile --simulate`): the NF's own
+/// command line with `--simulate-packets N` (`scc_nf::simulate`: in-memory ports, the chain's
+/// probe destination and frame size), run by `exe nf ...` or by `nf_exe`. The simulated last
+/// level is this host's L3 ([`scc_profiler::cachegrind::ll_config`]).
+pub fn simulations(
+    chain: &Chain,
+    plan: &DeployPlan,
+    exe: &Path,
+    nf_exe: Option<&Path>,
+) -> Vec<Simulation> {
+    let topo = scc_profiler::sysbench::topology();
+    let ll = topo
+        .l3_bytes
+        .map(|s| scc_profiler::cachegrind::ll_config(s, topo.line_bytes.unwrap_or(64)));
+    let (dst, size) = chain
+        .traffic
+        .as_ref()
+        .map_or((std::net::Ipv4Addr::new(198, 19, 0, 1), 64), |t| {
+            (t.dst_ip, t.mix().first().map_or(64, |m| m.size))
+        });
+    plan.nfs
+        .iter()
+        .map(|p| {
+            let (program, argv) = match nf_exe {
+                Some(nf) => (nf.to_path_buf(), p.argv[1..].to_vec()),
+                None => (exe.to_path_buf(), p.argv.clone()),
+            };
+            let with = |n: u64| {
+                let mut a = argv.clone();
+                a.extend([
+                    "--simulate-packets".into(),
+                    n.to_string(),
+                    "--simulate-dst".into(),
+                    dst.to_string(),
+                    "--simulate-frame-size".into(),
+                    size.to_string(),
+                ]);
+                a
+            };
+            Simulation {
+                name: p.name.clone(),
+                program,
+                short_args: with(SIMULATION_PACKETS.0),
+                long_args: with(SIMULATION_PACKETS.1),
+                packets: SIMULATION_PACKETS,
+                ll,
+            }
+        })
+        .collect()
+}
+
+/// Runs [`simulations`] under cachegrind. Returns the simulated counts per NF name, and
+/// notes for the report's warnings (valgrind missing, a run that failed).
+pub fn simulate(sims: &[Simulation]) -> (Vec<(String, NfCounts)>, Vec<String>) {
+    let version = match scc_profiler::cachegrind::detect() {
+        Ok(v) => v,
+        Err(e) => {
+            return (
+                Vec::new(),
+                vec![format!(
+                    "--simulate: cannot simulate ({e}; install valgrind): the memory terms stay unavailable"
+                )],
+            );
+        }
+    };
+    let dir = std::env::temp_dir();
+    let mut out = Vec::new();
+    let mut notes = Vec::new();
+    for s in sims {
+        match s.run(&dir) {
+            Ok(c) => out.push((s.name.clone(), c)),
+            Err(e) => notes.push(format!(
+                "--simulate: NF `{}` under {version} failed: {e}",
+                s.name
+            )),
+        }
+    }
+    (out, notes)
 }
 
 /// An attached profiling session.
@@ -80,6 +166,7 @@ impl Profiling {
         chain: &Chain,
         nfs: &[NfReport],
         traffic: Option<&TrafficReport>,
+        simulated: &[(String, NfCounts)],
     ) -> (Value, String) {
         let (table, table_source) = latency_table();
         // The model knows other/batch/fifo/rr; idle (or none) is modelled as other.
@@ -105,7 +192,10 @@ impl Profiling {
                 counters: pc.clone(),
                 packets,
                 policy,
-                simulated: None,
+                simulated: simulated
+                    .iter()
+                    .find(|(n, _)| n == name)
+                    .map(|(_, c)| c.clone()),
             });
         }
         let mut report = ProfileReport::build(&inputs, &table, None);

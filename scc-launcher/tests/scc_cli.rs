@@ -89,9 +89,12 @@ duration_s = {secs}
 fn check_accepts_every_example_and_names_the_field_of_a_bad_one() {
     for e in std::fs::read_dir(examples()).unwrap().flatten() {
         if e.file_name().to_string_lossy().contains("ovs") && !ovs_installed() {
-            eprintln!(
-                "{}: not checked, Open vSwitch is not installed",
-                e.path().display()
+            scc_io::skip::skipped(
+                &format!(
+                    "check_accepts_every_example_and_names_the_field_of_a_bad_one ({})",
+                    e.file_name().to_string_lossy()
+                ),
+                "Open vSwitch is not installed",
             );
             continue;
         }
@@ -741,4 +744,78 @@ fn the_next_run_removes_stale_cgroups_as_root() {
     assert!(out.status.success(), "{err}");
     assert!(gone, "stale cgroup kept: {err}");
     assert!(err.contains("removed stale cgroup"), "{err}");
+}
+
+/// `scc profile --simulate`: each NF also runs under cachegrind over in-memory ports; the
+/// memory terms the PMU cannot count come from that simulation, labelled `simulated` in the
+/// JSON and the table, rescaled to the NF's real packets.
+#[test]
+fn profile_simulate_fills_memory_terms_labelled_simulated() {
+    if scc_profiler::cachegrind::detect().is_err() {
+        scc_io::skip::skipped(
+            "profile_simulate_fills_memory_terms_labelled_simulated",
+            "valgrind is not installed (make deps installs it)",
+        );
+        return;
+    }
+    let text = r#"name = "profile-sim"
+[[nf]]
+name = "r1"
+kind = "router"
+env = "netns"
+routes = ["198.18.0.0/15"]
+[traffic]
+rate_pps = 2000
+frame_size = 64
+duration_s = 0.5
+"#;
+    let f = write_chain("profile-sim", text);
+    let out = scc()
+        .args(["profile", "--simulate", "--json"])
+        .arg(&f)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "scc profile --simulate failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let warnings = v["warnings"].as_array().unwrap();
+    assert!(
+        !warnings
+            .iter()
+            .any(|w| w.as_str().unwrap().contains("--simulate")),
+        "{warnings:?}"
+    );
+    let m = &v["nfs"][0]["model"];
+    let sim: Vec<&str> = m["simulated_terms"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t.as_str().unwrap())
+        .collect();
+    // Terms the PMU counted stay counted; the others among L1 hits, L3 hits and L3 misses
+    // are simulated, with a value.
+    for t in ["L_D1", "L_D3", "L_DM"] {
+        assert!(m["terms"][t].as_f64().is_some(), "{t}: {m}");
+    }
+    if sim.is_empty() {
+        // A host with a PMU counted them all.
+        assert!(m["unavailable"].get("L_D1").is_none(), "{m}");
+    } else {
+        assert!(m["simulated"].as_bool().unwrap(), "{m}");
+        // L1 hits per packet: a router reads at least its frame's headers.
+        assert!(
+            m["events_per_packet"]["L_D1"].as_f64().unwrap() > 10.0,
+            "{m}"
+        );
+    }
+    assert_eq!(
+        v["chain"]["model"]["simulated_terms"]
+            .as_array()
+            .unwrap()
+            .len(),
+        sim.len()
+    );
 }

@@ -90,10 +90,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let version = cachegrind::detect().map_err(|e| format!("cannot simulate: {e}"))?;
     let exe = std::env::current_exe()?;
     let topo = scc_profiler::sysbench::topology();
-    // Simulate the LL as this host's L3 (16-way), not valgrind's CPUID guess.
+    // Simulate the LL as this host's L3, not valgrind's CPUID guess.
     let ll = topo
         .l3_bytes
-        .map(|s| (s, 16, topo.line_bytes.unwrap_or(64)));
+        .map(|s| cachegrind::ll_config(s, topo.line_bytes.unwrap_or(64)));
     let dir = std::env::temp_dir();
     let (b1, b2) = (100usize, 1100usize);
     let s1 = cachegrind::run(&exe, &["--child".into(), b1.to_string()], ll, &dir)?;

@@ -113,6 +113,26 @@ impl CachegrindSummary {
     }
 }
 
+/// A last-level cache cachegrind accepts, `(size_bytes, associativity, line_bytes)`, close to
+/// a host cache of `size` bytes with `line`-byte lines: cachegrind needs a power-of-two set
+/// count, so the first associativity of 16, 12, 20, 24, 11, 8, 4, 2, 1 that gives one is
+/// taken; failing that, the size is rounded down to a power of two (16-way).
+pub fn ll_config(size: u64, line: u32) -> (u64, u32, u32) {
+    let line = if line.is_power_of_two() { line } else { 64 };
+    for assoc in [16u32, 12, 20, 24, 11, 8, 4, 2, 1] {
+        let way = u64::from(assoc) * u64::from(line);
+        if size >= way && size % way == 0 && (size / way).is_power_of_two() {
+            return (size, assoc, line);
+        }
+    }
+    let floor = if size == 0 {
+        16 * u64::from(line)
+    } else {
+        1u64 << (63 - size.leading_zeros())
+    };
+    (floor.max(16 * u64::from(line)), 16, line)
+}
+
 /// Whether valgrind is installed (its version string), or why not.
 pub fn detect() -> std::result::Result<String, String> {
     match Command::new("valgrind").arg("--version").output() {
@@ -145,13 +165,16 @@ pub fn run(
     let text = std::fs::read_to_string(&out);
     let _ = std::fs::remove_file(&out);
     if !o.status.success() {
+        // valgrind's own complaint (a `valgrind: ...` line) says more than its last line.
+        let err = String::from_utf8_lossy(&o.stderr);
+        let why = err
+            .lines()
+            .find(|l| l.starts_with("valgrind:") && !l.contains("Use --help"))
+            .or_else(|| err.lines().rfind(|l| !l.trim().is_empty()))
+            .unwrap_or("");
         return Err(Error::Invalid(format!(
-            "valgrind exited with {}: {}",
-            o.status,
-            String::from_utf8_lossy(&o.stderr)
-                .lines()
-                .last()
-                .unwrap_or("")
+            "valgrind exited with {}: {why}",
+            o.status
         )));
     }
     let text = text.map_err(|e| Error::io(format!("read {}", out.display()), e))?;
@@ -225,6 +248,21 @@ mod tests {
         assert_eq!(c.simulated_terms, ["L_D1", "L_D3", "L_DM"]);
         assert!(parse_out_file("events: Ir\n").is_err());
         assert!(parse_out_file("events: Ir\nsummary: 5\n").is_err());
+    }
+
+    #[test]
+    fn ll_configs_have_power_of_two_sets() {
+        assert_eq!(ll_config(32 << 20, 64), (32 << 20, 16, 64));
+        // 30 MiB: 12-way gives 40960 sets (no), 20-way 24576 (no), 24-way 20480 (no) ...
+        for size in [30u64 << 20, 45 << 20, 105 << 20, 3 << 20, 0, 1000] {
+            let (s, a, l) = ll_config(size, 64);
+            let sets = s / (u64::from(a) * u64::from(l));
+            assert!(
+                sets.is_power_of_two() && s % (u64::from(a) * u64::from(l)) == 0,
+                "{size}: {s} {a} {l}"
+            );
+        }
+        assert_eq!(ll_config(12 << 20, 64), (12 << 20, 12, 64));
     }
 
     #[test]

@@ -85,6 +85,9 @@ pub struct RunOptions {
     pub log: Log,
     /// How long NFs get to open their sockets.
     pub ready_timeout: Duration,
+    /// Profile mode: also count each NF's memory references under cachegrind
+    /// (`scc profile --simulate`); the model's memory terms it fills are labelled simulated.
+    pub simulate: bool,
 }
 
 impl RunOptions {
@@ -99,6 +102,7 @@ impl RunOptions {
             progress: false,
             log: Box::new(|_| {}),
             ready_timeout: Duration::from_secs(10),
+            simulate: false,
         })
     }
 }
@@ -165,6 +169,21 @@ pub fn run_chain(chain: &Chain, opts: RunOptions) -> Result<RunReport, RunError>
         let roots: Vec<PathBuf> = layout.v2.into_iter().chain(layout.v1_cpuset).collect();
         stale_notes.extend(crate::cgroup::remove_stale(&roots));
     }
+    // `--simulate`: the cachegrind runs need no network (in-memory ports), so they run first
+    // and stay out of the measured run.
+    let (simulated, sim_notes) = match (opts.simulate, opts.mode) {
+        (true, Mode::Profile) => crate::profile::simulate(&crate::profile::simulations(
+            chain,
+            &plan,
+            &opts.exe,
+            opts.nf_exe.as_deref(),
+        )),
+        (true, Mode::Runtime) => (
+            Vec::new(),
+            vec!["--simulate is for profile mode (`scc profile`): ignored".to_string()],
+        ),
+        (false, _) => (Vec::new(), Vec::new()),
+    };
     let mut dep = Deployment::new(plan, opts.exe.clone(), opts.log);
     dep.set_nf_exe(opts.nf_exe.clone());
     for n in &stale_notes {
@@ -179,6 +198,7 @@ pub fn run_chain(chain: &Chain, opts: RunOptions) -> Result<RunReport, RunError>
         opts.progress,
         opts.ready_timeout,
         &mut guards,
+        &simulated,
     );
     // NFs first (a cpuset with tasks cannot be removed), then the scheduler's state.
     dep.teardown();
@@ -186,6 +206,7 @@ pub fn run_chain(chain: &Chain, opts: RunOptions) -> Result<RunReport, RunError>
     result.map(|mut r| {
         r.warnings
             .extend(stale_notes.into_iter().filter(|n| n.contains(" kept: ")));
+        r.warnings.extend(sim_notes);
         r
     })
 }
@@ -198,6 +219,7 @@ fn run_deployed(
     progress: bool,
     ready_timeout: Duration,
     guards: &mut Option<SchedGuards>,
+    simulated: &[(String, scc_profiler::model::NfCounts)],
 ) -> Result<RunReport, RunError> {
     let mut warnings = Vec::new();
     dep.create_network()?;
@@ -283,7 +305,7 @@ fn run_deployed(
         .collect();
     let (profile, profile_table) = match profiler.as_ref() {
         Some(p) => {
-            let (v, t) = p.report(chain, &nfs, traffic.as_ref());
+            let (v, t) = p.report(chain, &nfs, traffic.as_ref(), simulated);
             (Some(v), Some(t))
         }
         None => (None, None),
