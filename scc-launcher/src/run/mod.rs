@@ -190,16 +190,14 @@ pub fn run_chain(chain: &Chain, opts: RunOptions) -> Result<RunReport, RunError>
         dep.log(n);
     }
     let mut guards = None;
-    let result = run_deployed(
-        chain,
-        &mut dep,
-        &opts.stop,
-        opts.mode,
-        opts.progress,
-        opts.ready_timeout,
-        &mut guards,
-        &simulated,
-    );
+    let settings = Settings {
+        stop: &opts.stop,
+        mode: opts.mode,
+        progress: opts.progress,
+        ready_timeout: opts.ready_timeout,
+        simulated: &simulated,
+    };
+    let result = run_deployed(chain, &mut dep, &settings, &mut guards);
     // NFs first (a cpuset with tasks cannot be removed), then the scheduler's state.
     dep.teardown();
     drop(guards);
@@ -211,16 +209,29 @@ pub fn run_chain(chain: &Chain, opts: RunOptions) -> Result<RunReport, RunError>
     })
 }
 
-fn run_deployed(
-    chain: &Chain,
-    dep: &mut Deployment,
-    stop: &Arc<AtomicBool>,
+/// What [`run_deployed`] takes from the options.
+struct Settings<'a> {
+    stop: &'a Arc<AtomicBool>,
     mode: Mode,
     progress: bool,
     ready_timeout: Duration,
+    /// `--simulate`: cachegrind counts per NF name.
+    simulated: &'a [(String, scc_profiler::model::NfCounts)],
+}
+
+fn run_deployed(
+    chain: &Chain,
+    dep: &mut Deployment,
+    settings: &Settings<'_>,
     guards: &mut Option<SchedGuards>,
-    simulated: &[(String, scc_profiler::model::NfCounts)],
 ) -> Result<RunReport, RunError> {
+    let Settings {
+        stop,
+        mode,
+        progress,
+        ready_timeout,
+        simulated,
+    } = *settings;
     let mut warnings = Vec::new();
     dep.create_network()?;
     if stop.load(Ordering::Relaxed) {
