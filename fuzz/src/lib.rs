@@ -400,7 +400,7 @@ fn lpm_reference(routes: &[Route], addr: u32) -> u16 {
     best.map_or(0, |(_, nh)| nh)
 }
 
-/// Routes and addresses from the bytes into the LPM, compared with [`lpm_reference`]. Layout:
+/// Routes and addresses from the bytes into the LPM, compared with a linear-scan reference. Layout:
 /// a count byte `n`, then `n` routes of 7 bytes (address 4, length 1, next hop 2), then
 /// addresses of 4 bytes each (plus every route's own address, its neighbours and its last
 /// address).

@@ -36,7 +36,7 @@ pub fn parse(l: &str) -> Option<(&str, &str)> {
 }
 
 /// Reports that `test` was skipped because of `reason` (a missing host feature): writes
-/// [`line`] to standard error, bypassing the test harness's capture.
+/// [`line()`] to standard error, bypassing the test harness's capture.
 pub fn skipped(test: &str, reason: &str) {
     let mut l = line(test, reason);
     l.push('\n');

@@ -1,6 +1,6 @@
 //! Context-switch latency: two forked children pinned to one core ping-pong over pipes
 //! (lmbench `lat_ctx` style; the pipe's own cost is measured and subtracted). All system
-//! calls go through the [`super::sys`] wrappers; decoding the children's result message and
+//! calls go through the `sysbench::sys` wrappers; decoding the children's result message and
 //! turning timings into a [`CtxSwitch`] are pure and unit-tested.
 
 use std::time::Duration;

@@ -15,9 +15,9 @@
 //! - The cost of a network-I/O system call (an empty non-blocking `recvfrom`) and of a
 //!   trivial one (`getppid`).
 //!
-//! [`SysbenchReport::latency_table`] turns the results into the [`LatencyTable`] the
+//! [`SysbenchReport::latency_table`] turns the results into the [`crate::model::LatencyTable`] the
 //!
-//! The module is split along its jobs: [`topology`] (hwloc/sysfs/cpuinfo, pure parsers),
+//! The module is split along its jobs: [`mod@topology`] (hwloc/sysfs/cpuinfo, pure parsers),
 //! [`memory`] (pointer chasing, DTLB), [`ctxswitch`] (the forked ping-pong), [`syscalls`],
 //! [`report`] (the report, the latency table, save/load) and the table rendering. The only
 //! `unsafe` code is in the private `sys` wrapper module.
