@@ -114,6 +114,8 @@ pub struct NfProc {
     pub tx: String,
     /// The next hop's MAC written by the NF.
     pub gw_mac: [u8; 6],
+    /// `kind = "kernel"`: the routes the namespace gets (no process, empty `argv`).
+    pub routes: Vec<String>,
 }
 
 /// The generator or the sink.
@@ -413,12 +415,17 @@ impl DeployPlan {
                 argv.push("--config".into());
                 argv.push(base.join(f).display().to_string());
             }
+            if nf.kind == NfKind::Kernel {
+                argv.clear();
+            }
             nfs.push(NfProc {
                 name: nf.name.clone(),
                 kind: nf.kind,
                 ns: nf_ns[i],
+                routes: nf.routes.clone(),
                 argv,
-                core: nf_core(i),
+                // No process to pin: the kernel forwards in the sender's softirq.
+                core: (nf.kind != NfKind::Kernel).then(|| nf_core(i)).flatten(),
                 rx: rx_if(i),
                 tx: tx_if(i),
                 gw_mac,
@@ -533,11 +540,15 @@ impl DeployPlan {
             }
         }
         for p in &self.nfs {
+            let what = if p.kind == NfKind::Kernel {
+                format!("kernel ip_forward, routes {}", p.routes.join(" "))
+            } else {
+                format!("scc {}", p.argv.join(" "))
+            };
             s.push_str(&format!(
-                "  nf {:<8} core {:<4} scc {}\n",
+                "  nf {:<8} core {:<4} {what}\n",
                 p.name,
                 p.core.map_or("-".into(), |c| c.to_string()),
-                p.argv.join(" ")
             ));
         }
         s
