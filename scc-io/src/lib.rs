@@ -12,8 +12,17 @@
 //! - Backends, chosen at run time by name ([`Driver`]):
 //!   `packet` (one `recvfrom`/`sendto` per frame, the paper's baseline), `mmsg`
 //!   (`recvmmsg`/`sendmmsg`, the paper's I/O multiplexing), `ring` (`PACKET_MMAP` rings, the
-//!   paper's future work) and `mem` (an in-process port pair, for tests and fused chains).
+//!   paper's future work), `xdp` (AF_XDP with an XDP program scc loads itself, [`xdp`]), `auto`
+//!   (the fastest of xdp, ring, mmsg that opens) and `mem` (an in-process port pair, for tests
+//!   and fused chains).
 //! - [`PortStats`]: frames, bytes, system calls, empty polls, kernel drops, TX failures.
+//!
+//! - [`middleware`]: ports that wrap ports: [`middleware::PcapPort`] (pcap capture),
+//!   [`middleware::FaultInjector`] (seeded faults for tests), [`middleware::Tracer`].
+//!
+//! Dependencies beyond the OS bindings: `pcap-file` (with `byteorder_slice`, which names its
+//! byte order) writes and reads the capture files, so they open in tcpdump and Wireshark without
+//! libpcap; `rand`'s seeded `SmallRng` drives the fault injector reproducibly.
 //!
 //! Every frame handed to [`Port::send_batch`] is either sent or counted as dropped in
 //! [`PortStats::tx_dropped`]; nothing is lost untracked.
@@ -23,6 +32,7 @@ mod batch;
 mod error;
 pub mod link;
 pub mod mem;
+pub mod middleware;
 pub mod mmsg;
 pub mod netns;
 pub mod packet;
@@ -32,10 +42,16 @@ pub mod ring;
 pub mod sandbox;
 pub mod skip;
 mod sys;
+pub mod xdp;
 
 pub use batch::{Batch, DEFAULT_FRAME_SIZE, HEADROOM, MAX_BATCH, MAX_FRAME_SIZE, MIN_FRAME_SIZE};
 pub use error::{IoError, Result};
 pub use mmsg::MmsgPort;
 pub use packet::PacketPort;
-pub use port::{ALL_INDICES, Driver, Port, PortConfig, PortStats, open_port, wait_running};
-pub use ring::RingPort;
+pub use port::{
+    ALL_INDICES, Driver, Fallbacks, MAX_RX_QUEUE_FRAMES, Port, PortConfig, PortStats,
+    RX_FRAME_TRUESIZE, open_auto, open_port, rcvbuf_for_frames, wait_running,
+};
+pub use ring::{RingPort, RingRx};
+pub use sys::TX_WAIT_BUDGET;
+pub use xdp::{XdpMode, XdpPort, XdpUnavailable};

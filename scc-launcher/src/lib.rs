@@ -15,7 +15,8 @@
 //! - [`ovs`]: Open vSwitch's userspace datapath as the switch.
 //! - [`run`]: one run in run-time or profile mode; [`report`]: the report of `scc run --json`
 //!   and its table; [`proc`]: process helpers;
-//!   [`profile`]: the profiler's part; [`cgroup`]: per-NF cgroups.
+//!   [`profile`]: the profiler's part; [`cgroup`]: per-NF cgroups; [`capture`]: `--capture DIR`
+//!   (one pcap file per NF port).
 //! - [`traffic`]: the paced probe generator and the latency/loss sink.
 //! - [`kernel_nf`]: `kind = "kernel"` NFs (the kernel's own forwarding in a namespace).
 //! - [`experiment`]: `scc experiment`'s campaigns, plots and result files.
@@ -37,10 +38,12 @@
 //! ```
 #![warn(missing_docs)]
 
+pub mod capture;
 pub mod cgroup;
 pub mod chain;
 pub mod deploy;
 pub mod experiment;
+pub mod fusion;
 pub mod kernel_nf;
 pub mod ovs;
 pub mod plan;

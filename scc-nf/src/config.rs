@@ -12,6 +12,8 @@
 //! batch = 32                  # frames per batch (1..=1024)
 //! poll = "sleep"              # sleep | busy | adaptive
 //! spin_us = 200               # adaptive: spin this long after the last frame before sleeping
+//! rx_queue_frames = 64        # bound the kernel's receive queue to about this many frames
+//!                             # (default: scc-io's 4 MiB socket buffer, thousands of frames)
 //! routes = ["198.19.0.0/16 via 02:00:00:00:00:02"]   # lines of the routes file format
 //! routes_file = "routes.txt"  # see crate::route
 //! gw_mac = "02:00:00:00:00:02" # default gateway MAC (EtherEncap / EtherRewrite destination)
@@ -23,6 +25,8 @@
 //! mtu = 1500                  # MtuCheck's MTU (default: the tx interface's MTU)
 //! icmp_rate = 100             # ICMP errors per second per element (0: none), burst 10
 //! stats_file = "nf.jsonl"     # append the counters as one JSON line every second
+//! pcap = "nf.pcap"            # capture every frame of every port into one pcap file
+//! pcap_dir = "capture"        # or one pcap file per port: capture/<interface>.pcap
 //!
 //! # A custom graph: elements in processing order, the first is the entry. `outputs` lists the
 //! # targets of outputs 0, 1, ...: an element name, a port (`rx`, `tx`), `out` (the port
@@ -252,6 +256,9 @@ pub struct NfConfig {
     pub poll: Option<PollMode>,
     /// Adaptive polling: microseconds to spin after the last frame.
     pub spin_us: Option<u64>,
+    /// Bound on the kernel's receive queue of each port, in (64-byte) frames
+    /// ([`scc_io::PortConfig::rx_queue_frames`]).
+    pub rx_queue_frames: Option<usize>,
     /// Route lines.
     #[serde(default)]
     pub routes: Vec<String>,
@@ -275,6 +282,12 @@ pub struct NfConfig {
     pub icmp_rate: Option<u64>,
     /// Per-second stats file (JSON lines).
     pub stats_file: Option<String>,
+    /// Capture every port's frames into this pcap file (`scc-nf --pcap FILE`).
+    #[serde(default)]
+    pub pcap: Option<String>,
+    /// Capture each port's frames into `<pcap_dir>/<interface>.pcap` (`scc-nf --pcap-dir DIR`).
+    #[serde(default)]
+    pub pcap_dir: Option<String>,
     /// Custom graph.
     #[serde(default)]
     pub element: Vec<ElementSpec>,

@@ -88,6 +88,8 @@ pub struct RunOptions {
     /// Profile mode: also count each NF's memory references under cachegrind
     /// (`scc profile --simulate`); the model's memory terms it fills are labelled simulated.
     pub simulate: bool,
+    /// `--capture DIR`: one pcap file per NF port in this folder (off by default).
+    pub capture: Option<PathBuf>,
 }
 
 impl RunOptions {
@@ -103,6 +105,7 @@ impl RunOptions {
             log: Box::new(|_| {}),
             ready_timeout: Duration::from_secs(10),
             simulate: false,
+            capture: None,
         })
     }
 }
@@ -158,7 +161,22 @@ pub fn traffic_config(chain: &Chain, plan: &DeployPlan) -> Option<TrafficConfig>
 /// Runs `chain` (validated) from deployment to teardown.
 pub fn run_chain(chain: &Chain, opts: RunOptions) -> Result<RunReport, RunError> {
     let online = scc_sched::online_cpus().unwrap_or_default();
-    let plan = DeployPlan::new(chain, &opts.base, &online)?;
+    if let Some(e) = crate::fusion::exe_refusal(chain, opts.nf_exe.as_deref()) {
+        return Err(PlanError::Invalid(e.to_string()).into());
+    }
+    let mut plan = DeployPlan::new(chain, &opts.base, &online)?;
+    let capture = match &opts.capture {
+        Some(dir) => Some((
+            crate::capture::prepare(dir, &mut plan.nfs).map_err(|source| {
+                RunError::Deploy(DeployError::Io {
+                    what: format!("creating the capture folder {}", dir.display()),
+                    source: scc_io::IoError::from_io("mkdir", source),
+                })
+            })?,
+            plan.nfs.clone(),
+        )),
+        None => None,
+    };
     let mut stale_notes = if chain.interconnect.kind == crate::chain::InterconnectKind::Ovs {
         crate::ovs::remove_stale_dirs()
     } else {
@@ -202,6 +220,8 @@ pub fn run_chain(chain: &Chain, opts: RunOptions) -> Result<RunReport, RunError>
     dep.teardown();
     drop(guards);
     result.map(|mut r| {
+        // After teardown: the NFs have exited and flushed their files.
+        r.capture = capture.map(|(dir, nfs)| crate::capture::CaptureReport::read(&dir, &nfs));
         r.warnings
             .extend(stale_notes.into_iter().filter(|n| n.contains(" kept: ")));
         r.warnings.extend(sim_notes);
@@ -328,12 +348,30 @@ fn run_deployed(
     let outcomes = dep.outcomes();
     let mut nfs: Vec<NfReport> = outcomes
         .iter()
-        .map(|o| NfReport::from_outcome(&dep.plan, o))
+        .flat_map(|o| {
+            let r = NfReport::from_outcome(&dep.plan, o);
+            // A fused chain's one process reports every NF of the chain with its own counters.
+            if chain.schedule.plan == crate::chain::Plan::Fused {
+                crate::fusion::expand_fused(chain, &r, &o.stdout)
+            } else {
+                vec![r]
+            }
+        })
         .collect();
     for n in &mut nfs {
         n.sched = sched
             .iter()
             .find(|(name, _)| *name == n.name)
+            .map(|(_, m)| *m);
+    }
+    // A fused chain is one process: its scheduler times go with the first NF (once, so that
+    // sums over the NFs stay right); the others have none of their own.
+    if chain.schedule.plan == crate::chain::Plan::Fused
+        && let Some(first) = nfs.first_mut()
+    {
+        first.sched = sched
+            .iter()
+            .find(|(name, _)| name == crate::fusion::FUSED_PROC)
             .map(|(_, m)| *m);
     }
     let (profile, profile_table) = match profiler.as_ref() {
@@ -369,6 +407,7 @@ fn run_deployed(
         warnings,
         profile,
         profile_table,
+        capture: None,
     })
 }
 
