@@ -2,7 +2,7 @@
 //! `"chain-order"`.
 //!
 //! - **fused**: the chain's NFs run in one `scc nf chain` process (scc-nf's
-//!   [`FusedChain`](scc_nf::chain::FusedChain)) on one core. The plan ([`fused_plan`]) keeps only
+//!   [`FusedChain`](scc_nf::chain::FusedChain)) on one core. The plan ([`fused_proc`]) keeps only
 //!   the chain's two ends: `gen0 ══ <first>-rx [all NFs] <last>-tx ══ sink0` (through the switch
 //!   for `bridge`/`ovs`), gives every NF its own configuration ([`member_config`], passed inline
 //!   as `--nf-toml`), and puts every NF in the chain's one namespace: `env = "netns"` isolation is

@@ -16,6 +16,8 @@
 //!   all its ports, each with its own MAC and addresses.
 //! - [`chain`]: several NFs run chain-aware: fused into one process ([`chain::FusedChain`]) or
 //!   in chain order on a shared core ([`chain::order`]).
+//! - [`simulate`]: an offline run over in-memory ports for a fixed number of frames (for
+//!   cachegrind, `--simulate-packets`).
 //! - [`cli`]: the `scc-nf` command line ([`cli::main_from_args`]).
 //!
 //! Dependencies: scc-io (ports, batches); scc-sched only for [`chain::order`]'s hand-off token
@@ -39,6 +41,7 @@ pub mod nf;
 pub mod ports;
 pub mod route;
 mod setup;
+pub mod simulate;
 pub mod status;
 pub mod wire;
 
