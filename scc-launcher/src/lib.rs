@@ -15,7 +15,8 @@
 //! - [`ovs`]: Open vSwitch's userspace datapath as the switch.
 //! - [`run`]: one run in run-time or profile mode; [`report`]: the report of `scc run --json`
 //!   and its table; [`proc`]: process helpers;
-//!   [`profile`]: the profiler's part; [`cgroup`]: per-NF cgroups.
+//!   [`profile`]: the profiler's part; [`cgroup`]: per-NF cgroups; [`privilege`]: the
+//!   capabilities each NF keeps, and whether the launcher holds host privileges.
 //! - [`traffic`]: the paced probe generator and the latency/loss sink.
 //!
 //! ```no_run
@@ -40,6 +41,7 @@ pub mod chain;
 pub mod deploy;
 pub mod ovs;
 pub mod plan;
+pub mod privilege;
 pub mod proc;
 pub mod profile;
 pub mod report;

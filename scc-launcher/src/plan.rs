@@ -114,6 +114,9 @@ pub struct NfProc {
     pub tx: String,
     /// The next hop's MAC written by the NF.
     pub gw_mac: [u8; 6],
+    /// The only capabilities the NF process keeps when the launcher can drop the others
+    /// ([`crate::privilege::nf_capabilities`] of its I/O backend).
+    pub caps: scc_sched::CapSet,
 }
 
 /// The generator or the sink.
@@ -422,6 +425,7 @@ impl DeployPlan {
                 rx: rx_if(i),
                 tx: tx_if(i),
                 gw_mac,
+                caps: crate::privilege::nf_capabilities(io.driver),
             });
         }
 

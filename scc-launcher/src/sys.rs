@@ -33,6 +33,17 @@ pub fn child_setup(cmd: &mut Command, deathsig: libc::c_int, core: Option<usize>
     unsafe { cmd.pre_exec(hook) }
 }
 
+/// Makes `cmd`'s child keep only the capabilities in `keep`, for good (also across its
+/// `exec`; [`scc_sched::CapSet::limit_process`], with `PR_SET_NO_NEW_PRIVS`). Register it after
+/// every other hook that needs privileges (entering a namespace).
+pub fn limit_capabilities(cmd: &mut Command, keep: scc_sched::CapSet) -> &mut Command {
+    // scc-sched's call: prctl/capget/capset on stack values, async-signal-safe.
+    let hook = move || keep.limit_process();
+    // SAFETY: the hook runs between fork and exec and makes only async-signal-safe system calls
+    // on values copied before the fork; it allocates nothing.
+    unsafe { cmd.pre_exec(hook) }
+}
+
 /// Lets `cmd`'s child inherit descriptor `fd` (open in the launcher, close-on-exec) under the
 /// same number, e.g. the writing end of an NF's status pipe (`--status-fd N`). Only the child's
 /// copy loses close-on-exec, so no other child inherits it; the launcher closes its own copy

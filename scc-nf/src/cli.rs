@@ -287,6 +287,8 @@ pub fn run_until_signal_with(
 ) -> Result<NfCounters, (NfError, Option<Box<NfCounters>>)> {
     install_signal_handlers().map_err(|e| (e, None))?;
     let mut nf = prepare_nf(cfg).map_err(|e| (e, None))?;
+    // `ps`/`top`/`pgrep` show the NF by its name (best effort: a name is no reason to fail).
+    let _ = crate::title::set_current_name(&crate::title::process_name(&nf.counters().name));
     let reporting = status.is_some();
     if let Some(ch) = status {
         nf.set_status(ch);

@@ -12,7 +12,8 @@
 //! - [`config`]: the NF file format (TOML), the `router`, `firewall` and `forward` presets.
 //! - [`nf`]: the NF loop over scc-io ports (read a batch, process, write) and [`nf::NfCounters`],
 //!   the JSON counters an NF prints at exit.
-//! - [`cli`]: the `scc-nf` command line ([`cli::main_from_args`]).
+//! - [`cli`]: the `scc-nf` command line ([`cli::main_from_args`]); [`title`]: the NF's process
+//!   name (`scc-nf:<name>`).
 #![warn(missing_docs)]
 
 pub mod cli;
@@ -27,6 +28,7 @@ pub mod lpm;
 pub mod nf;
 pub mod route;
 pub mod status;
+pub mod title;
 pub mod wire;
 
 pub use error::{NfError, Result};

@@ -64,8 +64,13 @@ fn reader(mut r: impl Read + Send + 'static) -> Option<JoinHandle<String>> {
 }
 
 impl Deployment {
-    /// Starts every NF in its namespace (pinned, in its own process group, dying with us).
+    /// Starts every NF in its namespace (pinned, in its own process group, dying with us),
+    /// named `scc-nf:<name>` (its `argv[0]`, and `--name`, from which it sets its
+    /// `/proc/PID/comm`), and, when the launcher may drop capabilities (root, or root of a
+    /// user namespace), with only those of [`crate::plan::NfProc::caps`] and
+    /// `PR_SET_NO_NEW_PRIVS`.
     pub fn spawn_nfs(&mut self) -> Result<(), DeployError> {
+        let limit_caps = crate::privilege::can_limit_capabilities();
         for i in 0..self.plan.nfs.len() {
             let p = self.plan.nfs[i].clone();
             let ns = self.ns_ref(p.ns)?;
@@ -83,7 +88,13 @@ impl Deployment {
             })?;
             let status_fd = status_tx.as_raw_fd();
             let mut cmd = Command::new(prog);
+            std::os::unix::process::CommandExt::arg0(
+                &mut cmd,
+                scc_nf::title::process_name(&p.name),
+            );
             cmd.args(argv)
+                .arg("--name")
+                .arg(&p.name)
                 .arg("--status-fd")
                 .arg(status_fd.to_string())
                 .stdin(Stdio::null())
@@ -94,6 +105,10 @@ impl Deployment {
             command_in_netns(&mut cmd, ns);
             sys::child_setup(&mut cmd, libc::SIGKILL, p.core);
             sys::inherit_fd(&mut cmd, status_fd);
+            if limit_caps {
+                // Last: entering the namespace above needs CAP_SYS_ADMIN.
+                sys::limit_capabilities(&mut cmd, p.caps);
+            }
             let spawned = cmd.spawn();
             // Our copy of the writing end closes now: the reader sees EOF when the NF ends.
             drop(status_tx);
