@@ -68,3 +68,167 @@ scc_io::sandbox_test!(
         dep.teardown();
     }
 );
+
+// ---- through the `scc` binary ----
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+
+fn scc() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_scc"))
+}
+
+/// A scratch folder of this test, removed on drop.
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new(test: &str) -> Scratch {
+        let d = std::env::temp_dir().join(format!("scc-priv-{test}-{}", std::process::id()));
+        std::fs::create_dir_all(&d).unwrap();
+        Scratch(d)
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn one_router(name: &str, env: &str, secs: f64) -> String {
+    format!(
+        "name = \"{name}\"\n[[nf]]\nname = \"r1\"\nkind = \"router\"\nenv = \"{env}\"\n\
+         routes = [\"198.18.0.0/15\"]\n[traffic]\nrate_pps = 200\nduration_s = {secs}\n"
+    )
+}
+
+fn host_root() -> bool {
+    scc_launcher::privilege::host_root()
+}
+
+/// `scc run` (as root, or rootless in its own user namespace) starts its NFs with `CAP_NET_RAW`
+/// only, named `scc-nf:r1`: read from `/proc/PID/status` and `comm` of the running NF.
+#[test]
+fn scc_run_starts_nfs_with_least_privilege() {
+    let dir = Scratch::new("caps");
+    let f = dir.0.join("caps.toml");
+    std::fs::write(&f, one_router("caps", "native", 3.0)).unwrap();
+    let mut child = scc()
+        .args(["run", "-v"])
+        .arg(&f)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut seen = Vec::new();
+    let pid: u32 = loop {
+        let Some(Ok(l)) = lines.next() else {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("scc ended before logging the NF: {seen:?}");
+        };
+        if let Some(rest) = l.strip_prefix("scc: nf r1 pid ") {
+            break rest.split_whitespace().next().unwrap().parse().unwrap();
+        }
+        seen.push(l);
+    };
+    // The NF is ready once its socket is open and it named itself; poll briefly for the name.
+    let start = std::time::Instant::now();
+    let comm = loop {
+        let c = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+        if c.trim_end() == "scc-nf:r1" || start.elapsed() > Duration::from_secs(5) {
+            break c;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let eff = CapSet::effective_of(pid);
+    let nnp = std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .any(|l| l.starts_with("NoNewPrivs:") && l.ends_with('1'));
+    let rest: Vec<String> = lines.map_while(Result::ok).collect();
+    let st = child.wait().unwrap();
+    assert!(st.success(), "{seen:?} {rest:?}");
+    assert_eq!(comm.trim_end(), "scc-nf:r1");
+    assert_eq!(
+        eff,
+        Some(CapSet::of(&[CapSet::NET_RAW])),
+        "CapEff of the NF"
+    );
+    assert!(nnp, "NoNewPrivs not set");
+}
+
+/// The environment cannot choose the NF executable: `SCC_NF_EXE` naming a program that would
+/// leave a mark is not executed (only `--nf-exe` is).
+#[test]
+fn the_environment_does_not_choose_the_nf_executable() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = Scratch::new("nfexe");
+    let mark = dir.0.join("executed");
+    let fake = dir.0.join("fake-nf");
+    std::fs::write(
+        &fake,
+        format!("#!/bin/sh\ntouch {}\nexit 1\n", mark.display()),
+    )
+    .unwrap();
+    std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let f = dir.0.join("nfexe.toml");
+    std::fs::write(&f, one_router("nfexe", "native", 0.3)).unwrap();
+    let out = scc()
+        .args(["run", "--json"])
+        .arg(&f)
+        .env("SCC_NF_EXE", &fake)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!mark.exists(), "scc executed $SCC_NF_EXE");
+}
+
+/// As host root, `SCC_INNER` in the caller's environment does not switch off the launcher's
+/// own privileged steps: the `env = "netns"` NF still gets its cgroup.
+#[test]
+fn the_environment_does_not_skip_privilege_handling() {
+    if !host_root() {
+        println!(
+            "SKIPPED: the_environment_does_not_skip_privilege_handling: needs root in the initial user namespace"
+        );
+        return;
+    }
+    if scc_sched::CgroupLayout::detect().v2.is_none() {
+        println!(
+            "SKIPPED: the_environment_does_not_skip_privilege_handling: no cgroup2 hierarchy mounted"
+        );
+        return;
+    }
+    let dir = Scratch::new("inner");
+    let f = dir.0.join("inner.toml");
+    std::fs::write(&f, one_router("inner", "netns", 0.3)).unwrap();
+    let out = scc()
+        .args(["run", "--json"])
+        .arg(&f)
+        .env("SCC_INNER", "1")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let groups = v["schedule"]["nf_cgroups"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(groups.len(), 1, "{v}");
+    assert!(
+        !v["warnings"].to_string().contains("need root"),
+        "{}",
+        v["warnings"]
+    );
+}

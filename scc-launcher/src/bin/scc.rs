@@ -12,8 +12,11 @@ use scc_launcher::chain::{Chain, ChainError, HostInfo, Mode};
 use scc_launcher::plan::DeployPlan;
 use scc_launcher::run::{RunOptions, privilege_refusal, run_chain, stop_on_signals};
 
-/// Environment variable marking the copy of `scc` re-executed inside its own user namespace.
-const INNER_ENV: &str = "SCC_INNER";
+/// The hidden flag marking the copy of `scc` re-executed inside its own user namespace. It only
+/// stops a second re-execution (and words an error); whether the launcher holds host privileges
+/// is decided from the OS ([`scc_launcher::privilege::host_root`]), never from a flag or an
+/// environment variable the caller could set.
+const INNER_FLAG: &str = "--rootless-inner";
 
 #[derive(Parser)]
 #[command(
@@ -78,10 +81,12 @@ struct RunArgs {
     /// No progress line on stderr.
     #[arg(long)]
     no_progress: bool,
-    /// Run the NFs with this executable (the scc-nf command-line contract) instead of `scc nf`
-    /// (also `SCC_NF_EXE`).
+    /// Run the NFs with this executable (the scc-nf command-line contract) instead of `scc nf`.
     #[arg(long, value_name = "PATH")]
     nf_exe: Option<PathBuf>,
+    /// Set by `scc` itself on its copy inside a user namespace of its own.
+    #[arg(long = "rootless-inner", hide = true)]
+    rootless_inner: bool,
 }
 
 fn main() -> ExitCode {
@@ -178,7 +183,7 @@ fn cmd_run(a: RunArgs, force_mode: Option<Mode>) -> ExitCode {
         Ok(c) => c,
         Err(e) => return report_chain_error(&a.file, &e, a.json),
     };
-    let inner = std::env::var_os(INNER_ENV).is_some();
+    let inner = a.rootless_inner;
     if !inner && !scc_io::netns::have_net_admin() {
         if let Some(msg) = privilege_refusal(&chain) {
             eprintln!("{msg}");
@@ -266,8 +271,11 @@ fn reexec_rootless() -> ExitCode {
         eprintln!("scc: cannot install signal handlers: {e}");
         return ExitCode::from(1);
     }
+    // `scc run|profile --rootless-inner ARGS...`: the flag right after the subcommand, so it
+    // can never land after a `--`.
+    let mut args = std::env::args_os().skip(1);
     let mut cmd = std::process::Command::new(exe);
-    cmd.args(std::env::args_os().skip(1)).env(INNER_ENV, "1");
+    cmd.args(args.next()).arg(INNER_FLAG).args(args);
     scc_io::netns::command_in_new_user_netns(&mut cmd);
     scc_launcher::run::die_with_parent(&mut cmd, libc::SIGTERM);
     let mut child = match cmd.spawn() {

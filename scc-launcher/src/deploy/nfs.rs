@@ -99,8 +99,7 @@ impl Deployment {
                 .arg(status_fd.to_string())
                 .stdin(Stdio::null())
                 .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .env_remove("SCC_INNER");
+                .stderr(Stdio::piped());
             std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
             command_in_netns(&mut cmd, ns);
             sys::child_setup(&mut cmd, libc::SIGKILL, p.core);

@@ -71,7 +71,8 @@ pub struct RunOptions {
     /// The `scc` executable that runs `scc nf ...` (normally `std::env::current_exe()`).
     pub exe: PathBuf,
     /// An NF executable with the `scc-nf` contract (`EXE router --rx IF ...`) to use instead
-    /// of `scc nf ...` (`--nf-exe` / `SCC_NF_EXE`).
+    /// of `scc nf ...` (`scc run --nf-exe`; never taken from the environment, so a privileged
+    /// run executes only what its command line names).
     pub nf_exe: Option<PathBuf>,
     /// Folder for relative paths in the chain file.
     pub base: PathBuf,
@@ -92,7 +93,7 @@ impl RunOptions {
     pub fn new(stop: Arc<AtomicBool>) -> std::io::Result<Self> {
         Ok(Self {
             exe: std::env::current_exe()?,
-            nf_exe: std::env::var_os("SCC_NF_EXE").map(PathBuf::from),
+            nf_exe: None,
             base: PathBuf::from("."),
             mode: Mode::Runtime,
             stop,
@@ -160,7 +161,7 @@ pub fn run_chain(chain: &Chain, opts: RunOptions) -> Result<RunReport, RunError>
     } else {
         Vec::new()
     };
-    if sys::is_root() && std::env::var_os("SCC_INNER").is_none() {
+    if crate::privilege::host_root() {
         let layout = scc_sched::CgroupLayout::detect();
         let roots: Vec<PathBuf> = layout.v2.into_iter().chain(layout.v1_cpuset).collect();
         stale_notes.extend(crate::cgroup::remove_stale(&roots));
