@@ -59,6 +59,13 @@ enum Cmd {
         #[arg(long)]
         save: Option<PathBuf>,
     },
+    /// Remove what an `scc` killed with SIGKILL left: its cgroups (moving host tasks that
+    /// `schedule.isolate` confined back first; needs root) and its Open vSwitch folders.
+    Cleanup {
+        /// One JSON object on stdout: `{"actions": [...]}`.
+        #[arg(long)]
+        json: bool,
+    },
     /// Run one NF (used by the launcher inside the NF's namespace).
     #[command(hide = true, disable_help_flag = true)]
     Nf {
@@ -96,6 +103,7 @@ fn main() -> ExitCode {
         Cmd::Profile(a) => cmd_run(a, Some(Mode::Profile)),
         Cmd::Check { file, json } => cmd_check(&file, json),
         Cmd::Sysbench { quick, json, save } => cmd_sysbench(quick, json, save),
+        Cmd::Cleanup { json } => cmd_cleanup(json),
         Cmd::Nf { args } => cmd_nf(args),
     }
 }
@@ -348,6 +356,23 @@ fn cmd_sysbench(quick: bool, json: bool, save: Option<PathBuf>) -> ExitCode {
     match saved {
         Ok(()) => eprintln!("scc sysbench: latency table saved to {}", path.display()),
         Err(e) => eprintln!("scc sysbench: could not save to {}: {e}", path.display()),
+    }
+    ExitCode::SUCCESS
+}
+
+fn cmd_cleanup(json: bool) -> ExitCode {
+    let actions = scc_launcher::run::cleanup();
+    if json {
+        println!("{}", serde_json::json!({ "actions": actions }));
+    } else if actions.is_empty() {
+        println!("scc cleanup: nothing left by a killed scc");
+    } else {
+        for a in &actions {
+            println!("scc cleanup: {a}");
+        }
+    }
+    if !scc_launcher::privilege::host_root() {
+        eprintln!("scc cleanup: not root: cgroups were not looked at");
     }
     ExitCode::SUCCESS
 }

@@ -152,6 +152,27 @@ pub fn traffic_config(chain: &Chain, plan: &DeployPlan) -> Option<TrafficConfig>
     Some(TrafficConfig { generator, sink })
 }
 
+/// As host root ([`crate::privilege::host_root`]): removes the cgroups an `scc` killed with
+/// SIGKILL left behind (at the roots of the cgroup2 and v1 cpuset hierarchies), moving host
+/// tasks an `isolate` reservation confined back first ([`crate::cgroup::remove_stale`]).
+/// Otherwise does nothing. One message per group found.
+pub fn remove_stale_cgroups() -> Vec<String> {
+    if !crate::privilege::host_root() {
+        return Vec::new();
+    }
+    let layout = scc_sched::CgroupLayout::detect();
+    let roots: Vec<PathBuf> = layout.v2.into_iter().chain(layout.v1_cpuset).collect();
+    crate::cgroup::remove_stale(&roots)
+}
+
+/// What `scc cleanup` does: [`remove_stale_cgroups`] and the private Open vSwitch folders of
+/// dead `scc` processes ([`crate::ovs::remove_stale_dirs`]). One message per item found.
+pub fn cleanup() -> Vec<String> {
+    let mut v = crate::ovs::remove_stale_dirs();
+    v.extend(remove_stale_cgroups());
+    v
+}
+
 /// Runs `chain` (validated) from deployment to teardown.
 pub fn run_chain(chain: &Chain, opts: RunOptions) -> Result<RunReport, RunError> {
     let online = scc_sched::online_cpus().unwrap_or_default();
@@ -161,11 +182,7 @@ pub fn run_chain(chain: &Chain, opts: RunOptions) -> Result<RunReport, RunError>
     } else {
         Vec::new()
     };
-    if crate::privilege::host_root() {
-        let layout = scc_sched::CgroupLayout::detect();
-        let roots: Vec<PathBuf> = layout.v2.into_iter().chain(layout.v1_cpuset).collect();
-        stale_notes.extend(crate::cgroup::remove_stale(&roots));
-    }
+    stale_notes.extend(remove_stale_cgroups());
     let mut dep = Deployment::new(plan, opts.exe.clone(), opts.log);
     dep.set_nf_exe(opts.nf_exe.clone());
     for n in &stale_notes {
