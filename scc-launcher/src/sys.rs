@@ -80,6 +80,31 @@ pub fn pipe() -> io::Result<(std::fs::File, std::fs::File)> {
     Ok((r.into(), w.into()))
 }
 
+/// Creates a new folder `<prefix>XXXXXX` with six random characters, mode 0700, that did not
+/// exist before (`mkdtemp(3)`): nobody else can have made it or can look inside.
+pub fn mkdtemp(prefix: &std::path::Path) -> io::Result<std::path::PathBuf> {
+    use std::os::unix::ffi::{OsStrExt, OsStringExt};
+    let mut t = prefix.as_os_str().as_bytes().to_vec();
+    if t.contains(&0) {
+        return Err(io::Error::from_raw_os_error(libc::EINVAL));
+    }
+    t.extend_from_slice(b"XXXXXX\0");
+    // SAFETY: `t` is a writable, NUL-terminated buffer ending in "XXXXXX"; mkdtemp replaces
+    // those six bytes in place and returns `t`'s pointer or NULL.
+    let p = unsafe { libc::mkdtemp(t.as_mut_ptr().cast()) };
+    if p.is_null() {
+        return Err(io::Error::last_os_error());
+    }
+    t.pop();
+    Ok(std::ffi::OsString::from_vec(t).into())
+}
+
+/// The effective uid.
+pub fn euid() -> u32 {
+    // SAFETY: geteuid cannot fail and has no arguments.
+    unsafe { libc::geteuid() }
+}
+
 /// Sends `sig` to process `pid` (one of our children).
 pub fn signal(pid: u32, sig: libc::c_int) -> io::Result<()> {
     let pid = libc::pid_t::try_from(pid).map_err(|_| io::Error::from_raw_os_error(libc::ESRCH))?;
@@ -115,8 +140,7 @@ pub fn signal_name(sig: i32) -> String {
 
 /// True when the effective uid is 0 in the current user namespace.
 pub fn is_root() -> bool {
-    // SAFETY: geteuid cannot fail and has no arguments.
-    unsafe { libc::geteuid() == 0 }
+    euid() == 0
 }
 
 /// `clock_gettime(clock)` in ns (0 if the clock does not exist).

@@ -232,3 +232,145 @@ fn the_environment_does_not_skip_privilege_handling() {
         v["warnings"]
     );
 }
+
+// ---- Open vSwitch ----
+
+fn ns_of(pid: &str) -> String {
+    std::fs::read_link(format!("/proc/{pid}/ns/net"))
+        .map(|l| l.display().to_string())
+        .unwrap_or_default()
+}
+
+/// During an OVS run, `ovsdb-server` runs in the switch's namespace (that of `ovs-vswitchd`, not
+/// ours), and their folder is private: mode 0700, a random name, a marker naming its owner.
+#[test]
+fn open_vswitch_runs_in_the_switch_namespace_with_a_private_folder() {
+    use std::os::unix::fs::PermissionsExt;
+    if scc_launcher::ovs::OvsTools::find().is_err() {
+        println!(
+            "SKIPPED: open_vswitch_runs_in_the_switch_namespace_with_a_private_folder: Open vSwitch is not installed"
+        );
+        return;
+    }
+    if !scc_launcher::privilege::host_root()
+        && std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open("/dev/net/tun")
+            .is_err()
+    {
+        println!(
+            "SKIPPED: open_vswitch_runs_in_the_switch_namespace_with_a_private_folder: this user cannot open /dev/net/tun"
+        );
+        return;
+    }
+    let dir = Scratch::new("ovs");
+    let f = dir.0.join("ovs.toml");
+    std::fs::write(
+        &f,
+        one_router("ovs", "native", 2.0)
+            .replace("[[nf]]", "[interconnect]\nkind = \"ovs\"\n[[nf]]"),
+    )
+    .unwrap();
+    let mut child = scc()
+        .args(["run", "-v"])
+        .arg(&f)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut seen = Vec::new();
+    let (mut vswitchd, mut db) = (None, None);
+    while vswitchd.is_none() || db.is_none() {
+        let Some(Ok(l)) = lines.next() else {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("scc ended before logging the switch: {seen:?}");
+        };
+        if let Some(r) = l.strip_prefix("scc: ovs scc-br0 pid ") {
+            vswitchd = r.split_whitespace().next().map(str::to_string);
+        }
+        if let Some(r) = l.strip_prefix("scc: ovsdb-server pid ") {
+            let mut it = r.split_whitespace();
+            let pid = it.next().unwrap().to_string();
+            it.next(); // "dir"
+            db = Some((pid, PathBuf::from(it.next().unwrap())));
+        }
+        seen.push(l);
+    }
+    let (vswitchd, (db, folder)) = (vswitchd.unwrap(), db.unwrap());
+    let (ns_db, ns_vs, ns_me) = (ns_of(&db), ns_of(&vswitchd), ns_of("self"));
+    let mode = std::fs::metadata(&folder).map(|m| m.permissions().mode() & 0o777);
+    let marker = std::fs::read_to_string(folder.join(scc_launcher::ovs::MARKER));
+    let rest: Vec<String> = lines.map_while(Result::ok).collect();
+    let st = child.wait().unwrap();
+    assert!(st.success(), "{seen:?} {rest:?}");
+    assert!(!ns_db.is_empty() && !ns_vs.is_empty());
+    assert_eq!(ns_db, ns_vs, "ovsdb-server outside the switch namespace");
+    assert_ne!(ns_db, ns_me, "ovsdb-server in the caller's namespace");
+    assert_eq!(mode.ok(), Some(0o700), "{}", folder.display());
+    let name = folder.file_name().unwrap().to_string_lossy().into_owned();
+    let suffix = name.rsplit('-').next().unwrap();
+    assert_eq!(suffix.len(), 6, "{name}: not a mkdtemp name");
+    assert!(marker.is_ok_and(|m| m.trim().parse::<u32>().is_ok()));
+    assert!(!folder.exists(), "the private folder was left");
+}
+
+/// The stale-folder sweep removes only folders scc made (this user's, with the marker naming
+/// a dead PID); never one without the marker, a symbolic link, a live scc's, or (as root)
+/// another user's.
+#[test]
+fn the_stale_ovs_sweep_removes_only_what_scc_made() {
+    use scc_launcher::ovs::{MARKER, remove_stale_dirs_in};
+    let scratch = Scratch::new("ovs-sweep");
+    let base = &scratch.0;
+    let mut c = Command::new("true").spawn().unwrap();
+    let dead = c.id();
+    c.wait().unwrap();
+    let mk = |name: &str, marker: Option<String>| {
+        let d = base.join(name);
+        std::fs::create_dir(&d).unwrap();
+        std::fs::write(d.join("conf.db"), "x").unwrap();
+        if let Some(m) = marker {
+            std::fs::write(d.join(MARKER), m).unwrap();
+        }
+        d
+    };
+    let stale = mk(&format!("scc-ovs-{dead}-aB3xYz"), Some(dead.to_string()));
+    let no_marker = mk(&format!("scc-ovs-{dead}-nomark"), None);
+    let wrong_pid = mk(&format!("scc-ovs-{dead}-wrongp"), Some("1".into()));
+    let live = mk(
+        &format!("scc-ovs-{}-livexx", std::process::id()),
+        Some(std::process::id().to_string()),
+    );
+    let target = mk("elsewhere", Some(dead.to_string()));
+    let link = base.join(format!("scc-ovs-{dead}-linkxx"));
+    std::os::unix::fs::symlink(&target, &link).unwrap();
+    let foreign = if scc_launcher::privilege::host_root() {
+        let d = mk(&format!("scc-ovs-{dead}-foreig"), Some(dead.to_string()));
+        for p in [d.clone(), d.join(MARKER)] {
+            std::os::unix::fs::lchown(&p, Some(65534), Some(65534)).unwrap();
+        }
+        Some(d)
+    } else {
+        println!(
+            "SKIPPED: the_stale_ovs_sweep_removes_only_what_scc_made (another user's folder part): needs root"
+        );
+        None
+    };
+    let notes = remove_stale_dirs_in(base);
+    assert!(!stale.exists(), "{notes:?}");
+    assert_eq!(notes.len(), 1, "{notes:?}");
+    for kept in [&no_marker, &wrong_pid, &live, &target, &link]
+        .into_iter()
+        .chain(foreign.as_ref())
+    {
+        assert!(
+            std::fs::symlink_metadata(kept).is_ok(),
+            "{} removed",
+            kept.display()
+        );
+    }
+    assert!(target.join(MARKER).exists());
+}
