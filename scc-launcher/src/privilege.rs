@@ -17,6 +17,8 @@ use scc_sched::CapSet;
 ///   `net.core.rmem_max` (`SO_RCVBUFFORCE`) would need `CAP_NET_ADMIN`; scc-io then falls back
 ///   to `SO_RCVBUF`, so it is not kept.
 /// - `mem`: nothing (in-process ports).
+/// - any other (kernel-bypass) backend, i.e. AF_XDP and `auto` (which may pick it):
+///   [`KERNEL_BYPASS_CAPS`].
 ///
 /// No NF sets its own scheduling (the launcher does, from outside), so none keeps
 /// `CAP_SYS_NICE`.
@@ -27,11 +29,24 @@ use scc_sched::CapSet;
 /// assert_eq!(nf_capabilities(scc_io::Driver::Ring), CapSet::of(&[CapSet::NET_RAW]));
 /// ```
 pub fn nf_capabilities(driver: Driver) -> CapSet {
+    #[allow(unreachable_patterns)] // the last arm is for backends beyond these (AF_XDP, auto)
     match driver {
         Driver::Packet | Driver::Mmsg | Driver::Ring => CapSet::of(&[CapSet::NET_RAW]),
         Driver::Mem => CapSet::EMPTY,
+        _ => KERNEL_BYPASS_CAPS,
     }
 }
+
+/// What an AF_XDP NF needs: `CAP_NET_RAW` (the `AF_XDP` socket), `CAP_BPF` (loading its XDP
+/// program and XSK map, Linux 5.8+), `CAP_NET_ADMIN` (attaching the program to the interface)
+/// and `CAP_IPC_LOCK` (its UMEM is charged to `RLIMIT_MEMLOCK` unless the process has it; the
+/// default limit is 8 MiB).
+pub const KERNEL_BYPASS_CAPS: CapSet = CapSet(
+    (1 << CapSet::NET_RAW)
+        | (1 << CapSet::NET_ADMIN)
+        | (1 << CapSet::BPF)
+        | (1 << CapSet::IPC_LOCK),
+);
 
 /// True when this process is root in the initial user namespace: it may touch host cgroups and
 /// sysctls. Root of a user namespace (the rootless launcher's inner copy, the test sandbox) is
@@ -44,4 +59,30 @@ pub fn host_root() -> bool {
 /// root, or root of a user namespace).
 pub fn can_limit_capabilities() -> bool {
     CapSet::effective_of(std::process::id()).is_some_and(|c| c.contains(CapSet::SETPCAP))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_backend_keeps_what_it_needs() {
+        let raw = CapSet::of(&[CapSet::NET_RAW]);
+        for d in ["packet", "mmsg", "ring"] {
+            let d: Driver = d.parse().unwrap();
+            assert_eq!(nf_capabilities(d), raw, "{d:?}");
+            assert!(!nf_capabilities(d).contains(CapSet::SYS_NICE));
+        }
+        assert_eq!(nf_capabilities(Driver::Mem), CapSet::EMPTY);
+        assert_eq!(
+            KERNEL_BYPASS_CAPS.names(),
+            ["CAP_NET_ADMIN", "CAP_NET_RAW", "CAP_IPC_LOCK", "CAP_BPF"]
+        );
+        // AF_XDP and `auto` (where the backend exists in scc-io).
+        for d in ["xdp", "auto"] {
+            if let Ok(d) = d.parse::<Driver>() {
+                assert_eq!(nf_capabilities(d), KERNEL_BYPASS_CAPS, "{d:?}");
+            }
+        }
+    }
 }
