@@ -50,6 +50,13 @@ use netlink_packet_route::address::{AddressAttribute, AddressMessage};
 use netlink_packet_route::link::{
     InfoData, InfoKind, InfoVeth, LinkAttribute, LinkFlags, LinkInfo as NlLinkInfo, LinkMessage,
 };
+use netlink_packet_route::neighbour::{
+    NeighbourAddress, NeighbourAttribute, NeighbourMessage, NeighbourState,
+};
+use netlink_packet_route::route::{
+    RouteAddress, RouteAttribute, RouteFlags, RouteHeader, RouteMessage, RouteProtocol, RouteScope,
+    RouteType,
+};
 use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
 use netlink_sys::{Socket, SocketAddr, protocols::NETLINK_ROUTE};
 
@@ -412,6 +419,67 @@ impl Netlink {
             }
         }
         Ok(out)
+    }
+
+    /// Adds the IPv4 route `dst/prefix_len via gateway dev ifname onlink` to the main table
+    /// (the gateway needs no address of ours on that link: with a permanent neighbour entry,
+    /// see [`Netlink::add_neighbour_v4`], it is a static next hop).
+    pub fn add_route_v4(
+        &mut self,
+        dst: Ipv4Addr,
+        prefix_len: u8,
+        gateway: Ipv4Addr,
+        ifname: &str,
+    ) -> Result<()> {
+        if prefix_len > 32 {
+            return Err(IoError::Netlink(format!(
+                "bad IPv4 prefix length {prefix_len} (0..=32)"
+            )));
+        }
+        let index = self.index(ifname)?;
+        let mut msg = RouteMessage::default();
+        msg.header.address_family = AddressFamily::Inet;
+        msg.header.destination_prefix_length = prefix_len;
+        msg.header.table = RouteHeader::RT_TABLE_MAIN;
+        msg.header.protocol = RouteProtocol::Static;
+        msg.header.scope = RouteScope::Universe;
+        msg.header.kind = RouteType::Unicast;
+        msg.header.flags = RouteFlags::Onlink;
+        msg.attributes
+            .push(RouteAttribute::Destination(RouteAddress::Inet(dst)));
+        msg.attributes
+            .push(RouteAttribute::Gateway(RouteAddress::Inet(gateway)));
+        msg.attributes.push(RouteAttribute::Oif(index));
+        self.change(
+            RouteNetlinkMessage::NewRoute(msg),
+            NLM_F_CREATE | NLM_F_EXCL,
+        )
+        .map_err(|f| {
+            typed(
+                &format!("add route {dst}/{prefix_len} via {gateway}"),
+                ifname,
+                f,
+            )
+        })
+    }
+
+    /// Adds a permanent IPv4 neighbour entry (`ip neigh add IP lladdr MAC dev IF nud
+    /// permanent`): the kernel then never sends ARP for `ip`.
+    pub fn add_neighbour_v4(&mut self, ifname: &str, ip: Ipv4Addr, mac: [u8; 6]) -> Result<()> {
+        let index = self.index(ifname)?;
+        let mut msg = NeighbourMessage::default();
+        msg.header.family = AddressFamily::Inet;
+        msg.header.ifindex = index;
+        msg.header.state = NeighbourState::Permanent;
+        msg.attributes
+            .push(NeighbourAttribute::Destination(NeighbourAddress::Inet(ip)));
+        msg.attributes
+            .push(NeighbourAttribute::LinkLayerAddress(mac.to_vec()));
+        self.change(
+            RouteNetlinkMessage::NewNeighbour(msg),
+            NLM_F_CREATE | NLM_F_EXCL,
+        )
+        .map_err(|f| typed(&format!("add neighbour {ip}"), ifname, f))
     }
 
     /// Deletes `ifname` (for a veth, both ends go).

@@ -18,6 +18,8 @@
 //!   [`profile`]: the profiler's part; [`cgroup`]: per-NF cgroups; [`privilege`]: the
 //!   capabilities each NF keeps, and whether the launcher holds host privileges.
 //! - [`traffic`]: the paced probe generator and the latency/loss sink.
+//! - [`kernel_nf`]: `kind = "kernel"` NFs (the kernel's own forwarding in a namespace).
+//! - [`experiment`]: `scc experiment`'s campaigns, plots and result files.
 //!
 //! ```no_run
 //! use std::sync::{Arc, atomic::AtomicBool};
@@ -39,6 +41,8 @@
 pub mod cgroup;
 pub mod chain;
 pub mod deploy;
+pub mod experiment;
+pub mod kernel_nf;
 pub mod ovs;
 pub mod plan;
 pub mod privilege;

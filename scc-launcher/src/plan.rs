@@ -117,6 +117,8 @@ pub struct NfProc {
     /// The only capabilities the NF process keeps when the launcher can drop the others
     /// ([`crate::privilege::nf_capabilities`] of its I/O backend).
     pub caps: scc_sched::CapSet,
+    /// `kind = "kernel"`: the routes the namespace gets (no process, empty `argv`).
+    pub routes: Vec<String>,
 }
 
 /// The generator or the sink.
@@ -416,16 +418,25 @@ impl DeployPlan {
                 argv.push("--config".into());
                 argv.push(base.join(f).display().to_string());
             }
+            if nf.kind == NfKind::Kernel {
+                argv.clear();
+            }
             nfs.push(NfProc {
                 name: nf.name.clone(),
                 kind: nf.kind,
                 ns: nf_ns[i],
+                routes: nf.routes.clone(),
                 argv,
-                core: nf_core(i),
+                // No process to pin: the kernel forwards in the sender's softirq.
+                core: (nf.kind != NfKind::Kernel).then(|| nf_core(i)).flatten(),
                 rx: rx_if(i),
                 tx: tx_if(i),
                 gw_mac,
-                caps: crate::privilege::nf_capabilities(io.driver),
+                caps: if nf.kind == NfKind::Kernel {
+                    scc_sched::CapSet::EMPTY // no process
+                } else {
+                    crate::privilege::nf_capabilities(io.driver)
+                },
             });
         }
 
@@ -537,11 +548,15 @@ impl DeployPlan {
             }
         }
         for p in &self.nfs {
+            let what = if p.kind == NfKind::Kernel {
+                format!("kernel ip_forward, routes {}", p.routes.join(" "))
+            } else {
+                format!("scc {}", p.argv.join(" "))
+            };
             s.push_str(&format!(
-                "  nf {:<8} core {:<4} scc {}\n",
+                "  nf {:<8} core {:<4} {what}\n",
                 p.name,
                 p.core.map_or("-".into(), |c| c.to_string()),
-                p.argv.join(" ")
             ));
         }
         s

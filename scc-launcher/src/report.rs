@@ -33,6 +33,9 @@ pub struct NfReport {
     pub exit: String,
     /// Its full counters object (scc-nf's `NfCounters`, as on its stdout; `null` if none).
     pub counters: Option<serde_json::Value>,
+    /// Its scheduler times over the traffic run (schedstat: run, run-queue wait, not
+    /// runnable; Wait/RunTime, SchedContention/RunTime); `null` when not measurable.
+    pub sched: Option<scc_profiler::sched::SchedMetrics>,
 }
 
 /// What the scheduler did (run-time mode).
@@ -198,6 +201,7 @@ fn nf_report(plan: &DeployPlan, o: &NfOutcome) -> NfReport {
         Some(c) => serde_json::to_value(c).ok(),
         None => printed,
     };
+    let kernel = p.is_some_and(|p| p.kind == crate::chain::NfKind::Kernel);
     NfReport {
         name: o.name.clone(),
         kind: p.map_or(String::new(), |p| p.kind.name().to_string()),
@@ -206,12 +210,15 @@ fn nf_report(plan: &DeployPlan, o: &NfOutcome) -> NfReport {
         rx: c.as_ref().map(|c| c.rx),
         tx: c.as_ref().map(|c| c.tx),
         drops: c.as_ref().map(|c| c.drops.clone()).unwrap_or_default(),
-        syscalls: c.as_ref().map(|c| c.syscalls),
-        exit: o
-            .status
-            .as_ref()
-            .map_or("not reaped".into(), describe_status),
+        // A kernel NF makes no NF system calls and has no process.
+        syscalls: c.as_ref().map(|c| c.syscalls).filter(|_| !kernel),
+        exit: match &o.status {
+            _ if kernel => "kernel forwarding (no process)".into(),
+            Some(st) => describe_status(st),
+            None => "not reaped".into(),
+        },
         counters: json,
+        sched: None,
     }
 }
 

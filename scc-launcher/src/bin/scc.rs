@@ -1,4 +1,5 @@
-//! The `scc` command line: `scc run|profile|check FILE`, `scc sysbench`, each with `--json`.
+//! The `scc` command line: `scc run|profile|check FILE`, `scc sysbench`, `scc experiment NAME`,
+//! each with `--json`.
 //! (`scc nf ...` is the hidden entry point the launcher uses to start an NF in its namespace.)
 
 use std::path::{Path, PathBuf};
@@ -66,6 +67,8 @@ enum Cmd {
         #[arg(long)]
         json: bool,
     },
+    /// Run a measurement campaign that redoes the paper's figures (`scc experiment list`).
+    Experiment(ExperimentArgs),
     /// Run one NF (used by the launcher inside the NF's namespace).
     #[command(hide = true, disable_help_flag = true)]
     Nf {
@@ -96,6 +99,36 @@ struct RunArgs {
     rootless_inner: bool,
 }
 
+#[derive(clap::Args)]
+struct ExperimentArgs {
+    /// Campaign (`drivers`, `batch-sweep`, `chain-length`), or `list`.
+    name: String,
+    /// The short form (ends within a minute).
+    #[arg(long)]
+    quick: bool,
+    /// Output folder for the CSV, JSON and SVG files (default: results/NAME).
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
+    /// The campaign's JSON report on stdout instead of the table.
+    #[arg(long)]
+    json: bool,
+    /// Repeat every point N times (default 3, or 1 with --quick).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=100))]
+    repeat: Option<u64>,
+    /// Print each run's deployment events (namespaces, NF PIDs, teardown) on stderr.
+    #[arg(short, long)]
+    verbose: bool,
+    /// Run the NFs with this executable (the scc-nf contract) instead of `scc nf`.
+    #[arg(long, value_name = "PATH")]
+    nf_exe: Option<PathBuf>,
+    /// Measure nothing: draw the plots again from NAME.json in --out DIR.
+    #[arg(long)]
+    replot: bool,
+    /// Set by `scc` itself on its copy inside a user namespace of its own.
+    #[arg(long = "rootless-inner", hide = true)]
+    rootless_inner: bool,
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.cmd {
@@ -104,6 +137,7 @@ fn main() -> ExitCode {
         Cmd::Check { file, json } => cmd_check(&file, json),
         Cmd::Sysbench { quick, json, save } => cmd_sysbench(quick, json, save),
         Cmd::Cleanup { json } => cmd_cleanup(json),
+        Cmd::Experiment(a) => cmd_experiment(a),
         Cmd::Nf { args } => cmd_nf(args),
     }
 }
@@ -279,7 +313,7 @@ fn reexec_rootless() -> ExitCode {
         eprintln!("scc: cannot install signal handlers: {e}");
         return ExitCode::from(1);
     }
-    // `scc run|profile --rootless-inner ARGS...`: the flag right after the subcommand, so it
+    // `scc run|profile|experiment --rootless-inner ARGS...`: the flag right after the subcommand, so it
     // can never land after a `--`.
     let mut args = std::env::args_os().skip(1);
     let mut cmd = std::process::Command::new(exe);
@@ -375,6 +409,128 @@ fn cmd_cleanup(json: bool) -> ExitCode {
         eprintln!("scc cleanup: not root: cgroups were not looked at");
     }
     ExitCode::SUCCESS
+}
+
+fn cmd_experiment(a: ExperimentArgs) -> ExitCode {
+    use scc_launcher::experiment::{self, Campaign, CampaignName, ExperimentOptions, Progress};
+    if a.name == "list" {
+        print!("{}", experiment::list_text());
+        return ExitCode::SUCCESS;
+    }
+    let Some(name) = CampaignName::parse(&a.name) else {
+        let names: Vec<&str> = experiment::CAMPAIGNS.iter().map(|c| c.0.name()).collect();
+        eprintln!(
+            "scc experiment: unknown campaign `{}` (one of: {}, or `list`)",
+            a.name,
+            names.join(", ")
+        );
+        return ExitCode::from(2);
+    };
+    let out = a
+        .out
+        .unwrap_or_else(|| PathBuf::from("results").join(name.name()));
+    if a.replot {
+        return match experiment::replot(&out, name) {
+            Ok(files) => {
+                println!("{} plots redrawn in {}", files.len(), out.display());
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("scc experiment: {e}");
+                ExitCode::from(1)
+            }
+        };
+    }
+    if !a.rootless_inner && !scc_io::netns::have_net_admin() {
+        return reexec_rootless();
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    if let Err(e) = stop_on_signals(&stop) {
+        eprintln!("scc: cannot install signal handlers: {e}");
+        return ExitCode::from(1);
+    }
+    let campaign = Campaign::new(
+        name,
+        a.quick,
+        a.repeat.map(|r| r as usize),
+        experiment::host_caps(),
+    );
+    let opts = ExperimentOptions {
+        out,
+        stop: Arc::clone(&stop),
+        exe: None,
+        nf_exe: a.nf_exe,
+        progress: if is_tty_stderr() {
+            Progress::Bar
+        } else {
+            Progress::Lines
+        },
+        verbose: a.verbose,
+    };
+    let report = match experiment::run_campaign(&campaign, &opts) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("scc experiment: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    if a.json {
+        match serde_json::to_string(&report) {
+            Ok(s) => println!("{s}"),
+            Err(e) => {
+                eprintln!("scc experiment: cannot encode the report: {e}");
+                return ExitCode::from(1);
+            }
+        }
+    } else {
+        println!(
+            "{} ({}), {} runs, load before: {}, after: {}",
+            report.campaign,
+            report.reproduces,
+            report.rows.len(),
+            report.machine.uptime_start,
+            report.machine.uptime_end
+        );
+        print!("{}", experiment::summary::table(&report.summary));
+        for f in report.fits.iter().filter(|f| f.points.len() >= 2) {
+            if let Some(fit) = f.fit {
+                println!(
+                    "fit {} ({}): median = {:.1} us x NFs {:+.1} us (r2 {}) from {} NFs on",
+                    f.series,
+                    f.regime,
+                    fit.slope,
+                    fit.intercept,
+                    fit.r2.map_or("-".into(), |r| format!("{r:.3}")),
+                    f.from_x
+                );
+            }
+        }
+        for s in &report.skipped {
+            println!("skipped: {s}");
+        }
+        let failed = report
+            .rows
+            .iter()
+            .filter(|r| r.error.is_some() && !r.interrupted)
+            .count();
+        if failed > 0 {
+            println!("{failed} runs failed (their `error` column says why)");
+        }
+        println!("files in {}: {}", opts.out.display(), report.files.len());
+    }
+    if report.interrupted {
+        eprintln!(
+            "scc experiment: interrupted; the {} runs measured so far are in {}",
+            report.rows.len(),
+            opts.out.display()
+        );
+        ExitCode::from(130)
+    } else if report.summary.is_empty() {
+        eprintln!("scc experiment: no point was measured");
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
 }
 
 fn cmd_nf(args: Vec<String>) -> ExitCode {

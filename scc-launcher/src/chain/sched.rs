@@ -1,6 +1,6 @@
 //! The chain's scheduling as scc-sched's request: policy, slice and the Fig. 7 plan (pure).
 
-use super::schema::{Chain, InterconnectKind};
+use super::schema::{Chain, InterconnectKind, NfKind};
 
 /// The switch's task name in scc-sched's plan.
 pub const SWITCH_TASK: &str = "switch";
@@ -17,7 +17,9 @@ impl Chain {
             || !s.cores.is_empty()
             || self.nfs.iter().any(|n| n.core.is_some())
             || self.interconnect.core.is_some();
-        if !asked {
+        // Kernel NFs have no process to schedule (their forwarding runs in the sender's
+        // softirq).
+        if !asked || self.nfs.iter().all(|n| n.kind == NfKind::Kernel) {
             return Ok(None);
         }
         let nf_spec = s.sched_spec()?;
@@ -26,6 +28,7 @@ impl Chain {
             nfs: self
                 .nfs
                 .iter()
+                .filter(|n| n.kind != NfKind::Kernel)
                 .map(|n| scc_sched::NfRequest {
                     name: n.name.clone(),
                     cores: n.core.map(|c| vec![c]),

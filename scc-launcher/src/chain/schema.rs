@@ -235,6 +235,10 @@ pub enum NfKind {
     Firewall,
     /// A wire that rewrites MACs.
     Forward,
+    /// The Linux kernel's own forwarding (`ip_forward` in the NF's namespace, its `routes`
+    /// via a static next hop at `gw_mac`): the launcher configures the namespace instead of
+    /// starting a process (paper Fig. 4's kernel-space router). Needs `env = "netns"`.
+    Kernel,
 }
 
 impl NfKind {
@@ -244,6 +248,7 @@ impl NfKind {
             NfKind::Router => "router",
             NfKind::Firewall => "firewall",
             NfKind::Forward => "forward",
+            NfKind::Kernel => "kernel",
         }
     }
 }

@@ -74,6 +74,17 @@ impl Deployment {
         for i in 0..self.plan.nfs.len() {
             let p = self.plan.nfs[i].clone();
             let ns = self.ns_ref(p.ns)?;
+            if p.kind == crate::chain::NfKind::Kernel {
+                // No process: the namespace forwards (crate::kernel_nf).
+                crate::kernel_nf::configure(ns, &p)?;
+                self.done.push(Step::SpawnNf(i));
+                (self.log)(&format!(
+                    "nf {} kernel ip_forward, {} route(s)",
+                    p.name,
+                    p.routes.len()
+                ));
+                continue;
+            }
             // `exe` is `scc` itself (`scc nf router ...`) unless an NF executable with the
             // scc-nf contract was given (`scc-nf router ...`).
             let (prog, argv) = match &self.nf_exe {
@@ -199,6 +210,7 @@ impl Deployment {
 
     /// Stops every NF: SIGTERM to all, then waits (SIGKILL after [`STOP_GRACE`]).
     pub fn stop_nfs(&mut self) {
+        self.collect_kernel_nfs();
         for c in self.nfs.iter_mut().flatten() {
             if c.status.is_none() {
                 if let Ok(Some(st)) = c.child.try_wait() {
@@ -236,6 +248,33 @@ impl Deployment {
                         .map_or("not reaped".into(), describe_status)
                 ));
             }
+        }
+    }
+
+    /// Kernel NFs (no process): their namespace's IP counters, read once, before teardown.
+    fn collect_kernel_nfs(&mut self) {
+        for i in 0..self.plan.nfs.len() {
+            let p = &self.plan.nfs[i];
+            if p.kind != crate::chain::NfKind::Kernel
+                || self.outcomes[i].is_some()
+                || !self.done.contains(&Step::SpawnNf(i))
+            {
+                continue;
+            }
+            let Some(ns) = self.netns(p.ns) else { continue };
+            let counters = crate::kernel_nf::read_counters(ns, &p.name);
+            self.outcomes[i] = Some(NfOutcome {
+                name: p.name.clone(),
+                pid: 0,
+                status: None,
+                stopped_by_us: true,
+                stdout: counters
+                    .as_ref()
+                    .and_then(|c| serde_json::to_string(c).ok())
+                    .unwrap_or_default(),
+                counters,
+                stderr: String::new(),
+            });
         }
     }
 

@@ -244,6 +244,11 @@ fn run_deployed(
         Mode::Runtime => None,
     };
 
+    // Scheduler times of every NF over the traffic run (the NFs are gone after stop_nfs).
+    let sched_before: Vec<_> = pids
+        .iter()
+        .map(|(_, p)| scc_profiler::sched::snapshot(*p as i32).ok())
+        .collect();
     let traffic = match traffic_config(chain, &dep.plan) {
         Some(cfg) => {
             let traffic_stop = AtomicBool::new(false);
@@ -293,12 +298,29 @@ fn run_deployed(
         p.stop()?;
     }
     dep.check_alive()?;
+    let sched: Vec<(String, scc_profiler::sched::SchedMetrics)> = pids
+        .iter()
+        .zip(&sched_before)
+        .filter_map(|((name, p), before)| {
+            let after = scc_profiler::sched::snapshot(*p as i32).ok()?;
+            Some((
+                name.clone(),
+                scc_profiler::sched::delta(before.as_ref()?, &after),
+            ))
+        })
+        .collect();
     dep.stop_nfs();
     let outcomes = dep.outcomes();
-    let nfs: Vec<NfReport> = outcomes
+    let mut nfs: Vec<NfReport> = outcomes
         .iter()
         .map(|o| NfReport::from_outcome(&dep.plan, o))
         .collect();
+    for n in &mut nfs {
+        n.sched = sched
+            .iter()
+            .find(|(name, _)| *name == n.name)
+            .map(|(_, m)| *m);
+    }
     let (profile, profile_table) = match profiler.as_ref() {
         Some(p) => {
             let (v, t) = p.report(chain, &nfs, traffic.as_ref());

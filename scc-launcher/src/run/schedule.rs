@@ -45,7 +45,11 @@ pub(super) fn container_cgroups(
         return Ok(Vec::new());
     };
     let pids = dep.pids();
-    let members: Vec<(String, u32)> = netns.iter().filter_map(|&i| pids.get(i).cloned()).collect();
+    // By name: kernel NFs have no PID, so `pids` is not indexed like `chain.nfs`.
+    let members: Vec<(String, u32)> = netns
+        .iter()
+        .filter_map(|&i| pids.iter().find(|(n, _)| *n == chain.nfs[i].name).cloned())
+        .collect();
     let groups = crate::cgroup::NfCgroups::create(
         &mount,
         &format!(

@@ -3,7 +3,7 @@
 
 use super::Problems;
 use crate::chain::host::HostInfo;
-use crate::chain::schema::{Chain, IF_SUFFIXES, InterconnectKind, MAX_IFNAME, NfKind, NfSpec};
+use crate::chain::schema::{Chain, Env, IF_SUFFIXES, InterconnectKind, MAX_IFNAME, NfKind, NfSpec};
 
 /// Every `[[nf]]`.
 pub(super) fn nfs(chain: &Chain, host: &HostInfo, p: &mut Problems) {
@@ -94,6 +94,32 @@ fn kind_fields(nf: &NfSpec, path: &str, p: &mut Problems) {
                     format!("{path}.rules"),
                     "rules are for a firewall, this NF is a router",
                 );
+            }
+        }
+        NfKind::Kernel => {
+            if nf.routes.is_empty() {
+                p.add(
+                    format!("{path}.routes"),
+                    "a kernel router needs routes (e.g. routes = [\"198.18.0.0/15\"])",
+                );
+            }
+            if nf.env != Env::Netns {
+                p.add(
+                    format!("{path}.env"),
+                    "a kernel NF forwards in its own namespace: use env = \"netns\"",
+                );
+            }
+            for (field, set) in [
+                ("routes_file", nf.routes_file.is_some()),
+                ("config", nf.config.is_some()),
+                ("rules", has_rules),
+            ] {
+                if set {
+                    p.add(
+                        format!("{path}.{field}"),
+                        "not for a kernel NF (it has `routes` only)",
+                    );
+                }
             }
         }
         NfKind::Firewall | NfKind::Forward => {

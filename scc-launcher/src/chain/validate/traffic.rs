@@ -99,7 +99,10 @@ fn frames(t: &Traffic, p: &mut Problems) {
 /// Every router with inline routes must route the probes' destination.
 fn routes_cover_dst(chain: &Chain, t: &Traffic, p: &mut Problems) {
     for (i, nf) in chain.nfs.iter().enumerate() {
-        if nf.kind != NfKind::Router || nf.routes.is_empty() || nf.routes_file.is_some() {
+        if !matches!(nf.kind, NfKind::Router | NfKind::Kernel)
+            || nf.routes.is_empty()
+            || nf.routes_file.is_some()
+        {
             continue;
         }
         let covered = nf
