@@ -64,6 +64,17 @@ pub enum IoError {
     /// A name the kernel would refuse (empty, longer than 15 bytes, `/`, `:` or whitespace).
     #[error("invalid interface name `{0}` (1 to 15 bytes, no `/`, `:` or whitespace)")]
     InvalidInterfaceName(String),
+    /// A pcap capture file could not be created, written or read.
+    #[error("pcap file {path}: {reason}")]
+    Pcap {
+        /// The file.
+        path: String,
+        /// What went wrong.
+        reason: String,
+    },
+    /// A [`crate::middleware::FaultConfig`] with a rate outside 0..=1 or no error to inject.
+    #[error("bad fault injector configuration: {0}")]
+    BadFaultConfig(String),
     /// Any other system call failure, with the call that failed.
     #[error("{call}: {source}")]
     Sys {

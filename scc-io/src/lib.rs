@@ -15,6 +15,13 @@
 //!   paper's future work) and `mem` (an in-process port pair, for tests and fused chains).
 //! - [`PortStats`]: frames, bytes, system calls, empty polls, kernel drops, TX failures.
 //!
+//! - [`middleware`]: ports that wrap ports: [`middleware::PcapPort`] (pcap capture),
+//!   [`middleware::FaultInjector`] (seeded faults for tests), [`middleware::Tracer`].
+//!
+//! Dependencies beyond the OS bindings: `pcap-file` (with `byteorder_slice`, which names its
+//! byte order) writes and reads the capture files, so they open in tcpdump and Wireshark without
+//! libpcap; `rand`'s seeded `SmallRng` drives the fault injector reproducibly.
+//!
 //! Every frame handed to [`Port::send_batch`] is either sent or counted as dropped in
 //! [`PortStats::tx_dropped`]; nothing is lost untracked.
 #![warn(missing_docs)]
@@ -23,6 +30,7 @@ mod batch;
 mod error;
 pub mod link;
 pub mod mem;
+pub mod middleware;
 pub mod mmsg;
 pub mod netns;
 pub mod packet;
@@ -38,3 +46,4 @@ pub use mmsg::MmsgPort;
 pub use packet::PacketPort;
 pub use port::{ALL_INDICES, Driver, Port, PortConfig, PortStats, open_port, wait_running};
 pub use ring::RingPort;
+pub use sys::TX_WAIT_BUDGET;

@@ -151,6 +151,16 @@ pub struct PortStats {
     pub tx_dropped: u64,
     /// Transmit attempts that failed transiently (EAGAIN/ENOBUFS) and were retried.
     pub tx_retries: u64,
+    /// Of [`PortStats::tx_dropped`]: frames dropped because the socket stayed congested
+    /// (EAGAIN/ENOBUFS) after the per-call wait budget ([`crate::TX_WAIT_BUDGET`]) was spent (`packet`
+    /// and `mmsg` backends; the others count such frames in `tx_dropped` only).
+    #[serde(default)]
+    pub tx_congested: u64,
+    /// Frames taken from the kernel (or the peer) that the port could not place in the batch.
+    /// The backends size each receive call to the batch's free places, so this stays 0; it
+    /// exists so that a frame is counted, never lost, should a commit into the batch ever fail.
+    #[serde(default)]
+    pub rx_dropped: u64,
 }
 
 impl PortStats {
@@ -199,6 +209,57 @@ pub trait Port: Send {
 
     /// The interface (or mem port) name.
     fn name(&self) -> &str;
+}
+
+/// A boxed port is a port (so middleware such as [`crate::middleware::PcapPort`] can wrap the
+/// `Box<dyn Port>` that [`open_port`] returns).
+impl<P: Port + ?Sized> Port for Box<P> {
+    fn recv_batch(&mut self, batch: &mut Batch) -> Result<usize> {
+        (**self).recv_batch(batch)
+    }
+    fn send_frames(&mut self, batch: &Batch, indices: &[u16]) -> Result<usize> {
+        (**self).send_frames(batch, indices)
+    }
+    fn send_batch(&mut self, batch: &Batch) -> Result<usize> {
+        (**self).send_batch(batch)
+    }
+    fn wait_readable(&mut self, timeout: Option<Duration>) -> Result<bool> {
+        (**self).wait_readable(timeout)
+    }
+    fn stats(&mut self) -> PortStats {
+        (**self).stats()
+    }
+    fn driver(&self) -> Driver {
+        (**self).driver()
+    }
+    fn name(&self) -> &str {
+        (**self).name()
+    }
+}
+
+/// A borrowed port is a port (so middleware can wrap a port the caller keeps).
+impl<P: Port + ?Sized> Port for &mut P {
+    fn recv_batch(&mut self, batch: &mut Batch) -> Result<usize> {
+        (**self).recv_batch(batch)
+    }
+    fn send_frames(&mut self, batch: &Batch, indices: &[u16]) -> Result<usize> {
+        (**self).send_frames(batch, indices)
+    }
+    fn send_batch(&mut self, batch: &Batch) -> Result<usize> {
+        (**self).send_batch(batch)
+    }
+    fn wait_readable(&mut self, timeout: Option<Duration>) -> Result<bool> {
+        (**self).wait_readable(timeout)
+    }
+    fn stats(&mut self) -> PortStats {
+        (**self).stats()
+    }
+    fn driver(&self) -> Driver {
+        (**self).driver()
+    }
+    fn name(&self) -> &str {
+        (**self).name()
+    }
 }
 
 /// `0, 1, 2, ..., MAX_BATCH - 1`, for sending whole batches without building index lists.

@@ -513,8 +513,17 @@ impl RawSocket {
 /// Bounded retry policy of the TX paths: at most this many transient failures (EAGAIN/ENOBUFS)
 /// are retried per `send_frames` call; after that, frames that still fail are dropped (counted).
 pub(crate) const TX_RETRY_BUDGET: u32 = 8;
-/// How long one retry waits for the socket to become writable.
-pub(crate) const TX_RETRY_WAIT: Duration = Duration::from_micros(500);
+/// Longest one `send_frames` call waits for a congested socket (EAGAIN/ENOBUFS) to take frames,
+/// summed over all its retries. When it is spent, the frames that still cannot be sent are
+/// dropped and counted ([`crate::PortStats::tx_dropped`] and, for the `packet` and `mmsg`
+/// backends, [`crate::PortStats::tx_congested`]), so a congested output never stalls the
+/// single-threaded NF loop, and its input, for longer than this per batch.
+pub const TX_WAIT_BUDGET: Duration = Duration::from_millis(1);
+/// How long one retry waits at most for the socket to become writable: the budget shared out
+/// over [`TX_RETRY_BUDGET`] retries (so a backend that counts retries only, not time, is bounded
+/// by [`TX_WAIT_BUDGET`] too).
+pub(crate) const TX_RETRY_WAIT: Duration =
+    Duration::from_nanos(TX_WAIT_BUDGET.as_nanos() as u64 / TX_RETRY_BUDGET as u64);
 
 /// Per-call TX bookkeeping shared by the backends: the retry budget and the first oversize frame
 /// (reported as [`IoError::FrameTooLarge`] once the rest of the batch has been sent).
@@ -523,6 +532,8 @@ pub(crate) struct TxOutcome {
     pub sent: usize,
     pub retries_left: u32,
     pub oversize: Option<(usize, usize)>,
+    /// End of the call's wait budget, set at the first retry (no clock read when uncongested).
+    deadline: Option<std::time::Instant>,
 }
 
 impl TxOutcome {
@@ -531,7 +542,34 @@ impl TxOutcome {
             sent: 0,
             retries_left: TX_RETRY_BUDGET,
             oversize: None,
+            deadline: None,
         }
+    }
+
+    /// After a transient failure: waits (bounded) for `raw` to become writable and returns true
+    /// when the caller should try again; false when the call's retry count or wait budget
+    /// ([`TX_WAIT_BUDGET`]) is spent and the frame must be dropped (see [`Self::congested`]).
+    pub(crate) fn retry(&mut self, raw: &mut RawSocket) -> bool {
+        if self.retries_left == 0 {
+            return false;
+        }
+        let now = std::time::Instant::now();
+        let deadline = *self.deadline.get_or_insert(now + TX_WAIT_BUDGET);
+        let left = deadline.saturating_duration_since(now);
+        if left.is_zero() {
+            self.retries_left = 0;
+            return false;
+        }
+        self.retries_left -= 1;
+        raw.stats.tx_retries += 1;
+        raw.wait_writable(left.min(TX_RETRY_WAIT));
+        true
+    }
+
+    /// Counts `n` frames dropped because the socket stayed congested past the budget.
+    pub(crate) fn congested(stats: &mut PortStats, n: u64) {
+        stats.tx_dropped += n;
+        stats.tx_congested += n;
     }
 
     /// `Ok(sent)`, or the oversize error when a frame was too large.

@@ -15,8 +15,9 @@
 //! - [`ovs`]: Open vSwitch's userspace datapath as the switch.
 //! - [`run`]: one run in run-time or profile mode; [`report`]: the report of `scc run --json`
 //!   and its table; [`proc`]: process helpers;
-//!   [`profile`]: the profiler's part; [`cgroup`]: per-NF cgroups; [`privilege`]: the
-//!   capabilities each NF keeps, and whether the launcher holds host privileges.
+//!   [`profile`]: the profiler's part; [`cgroup`]: per-NF cgroups; [`capture`]: `--capture DIR`
+//!   (one pcap file per NF port); [`privilege`]: the capabilities each NF keeps, and whether
+//!   the launcher holds host privileges.
 //! - [`traffic`]: the paced probe generator and the latency/loss sink.
 //! - [`kernel_nf`]: `kind = "kernel"` NFs (the kernel's own forwarding in a namespace).
 //! - [`experiment`]: `scc experiment`'s campaigns, plots and result files.
@@ -38,6 +39,7 @@
 //! ```
 #![warn(missing_docs)]
 
+pub mod capture;
 pub mod cgroup;
 pub mod chain;
 pub mod deploy;

@@ -100,6 +100,9 @@ pub struct RunReport {
     /// Profile mode: the profiler's table (Table 4 columns and Table 5 metrics).
     #[serde(skip)]
     pub profile_table: Option<String>,
+    /// `--capture DIR`: the pcap file of every NF port, with its frame count.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub capture: Option<crate::capture::CaptureReport>,
 }
 
 impl RunReport {
@@ -164,6 +167,9 @@ impl RunReport {
                 s.push_str(&format!("; keep-awake {k}"));
             }
             s.push('\n');
+        }
+        if let Some(c) = &self.capture {
+            s.push_str(&c.to_text());
         }
         if self.interrupted {
             s.push_str("interrupted: the run ended early\n");

@@ -147,7 +147,9 @@ fn run_and_check_counts(kind: &str) {
     let received = v["received"].as_u64().unwrap();
     let lost = v["lost"].as_u64().unwrap();
     assert_eq!(sent, 2000);
-    assert_eq!(sent, received + lost);
+    // `lost` is `sent - received` by definition; the identities below compare counts kept by
+    // different parties instead (generator, each NF, the sink's port).
+    assert!(lost <= sent);
     assert!(received * 100 >= sent * 95, "too much loss at 2 kpps: {v}");
     let nfs = v["nfs"].as_array().unwrap();
     assert_eq!(nfs.len(), 2);
@@ -167,12 +169,33 @@ fn run_and_check_counts(kind: &str) {
             n["name"]
         );
         assert!(tx <= rx, "{n}");
+        // What reached the NF's interface was received or dropped by its socket (the kernel's
+        // PACKET_STATISTICS, in the NF's own counters): veth delivers synchronously.
+        let kernel_drops = n["counters"]["kernel_drops"].as_u64().unwrap();
+        assert_eq!(upstream, rx + kernel_drops, "{}: {n}", n["name"]);
         assert!(n["syscalls"].as_u64().unwrap() > 0, "{n}");
-        // Every frame in is forwarded or dropped with a reason.
-        assert!(tx + drops >= rx, "unaccounted frames in {n}");
+        // Every frame in is forwarded or dropped with a reason (the NF's rx, tx and drop
+        // counters are kept at different points of its loop).
+        assert_eq!(tx + drops, rx, "unaccounted frames in {n}");
         upstream = tx;
     }
     assert!(received <= upstream);
+    // What the last NF sent reached the sink's port or was dropped there by the kernel (the
+    // sink's own counters): veth delivers synchronously.
+    let sink = &v["traffic"]["sink"];
+    let sink_rx = sink["rx_frames"].as_u64().unwrap();
+    let sink_drops = sink["kernel_drops"].as_u64().unwrap();
+    assert_eq!(upstream, sink_rx + sink_drops, "{sink}");
+    // Every frame the sink took is a probe counted once, a duplicate, or counted as other.
+    let other: u64 = ["non_probe", "bad_checksum", "foreign"]
+        .iter()
+        .map(|k| sink[*k].as_u64().unwrap())
+        .sum();
+    assert_eq!(
+        sink_rx,
+        received + sink["duplicates"].as_u64().unwrap() + other,
+        "{sink}"
+    );
 }
 
 fn ovs_installed() -> bool {

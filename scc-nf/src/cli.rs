@@ -5,6 +5,7 @@
 //! scc-nf router   --rx IF --tx IF --io packet|mmsg|ring --batch N --route PREFIX/LEN [--route ...]
 //!                 [--routes FILE] --gw-mac MAC [--src-mac MAC] [--addr IP] [--mtu N]
 //!                 [--poll sleep|busy|adaptive] [--spin-us N] [--stats-file FILE] [--config NF.toml]
+//!                 [--pcap FILE | --pcap-dir DIR]
 //! scc-nf firewall --rx IF --tx IF ... [--rules FILE | --rule LINE ...] [--gw-mac MAC]
 //! scc-nf forward  --rx IF --tx IF ... [--gw-mac MAC]
 //! scc-nf run      --config NF.toml [flags overriding the file]
@@ -18,13 +19,15 @@
 
 use std::ffi::OsString;
 use std::net::Ipv4Addr;
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use scc_io::link::Netlink;
-use scc_io::{Driver, IoError, PortConfig, open_port};
+use scc_io::middleware::{PcapFile, PcapPort};
+use scc_io::{Driver, IoError, Port, PortConfig, open_port};
 
 use crate::config::{Env, NfConfig, PollMode, Preset, build_pipeline};
 use crate::error::{NfError, Result};
@@ -119,6 +122,13 @@ struct NfArgs {
     /// Name shown in the counters.
     #[arg(long)]
     name: Option<String>,
+    /// Capture every frame received and sent, on every port, into this pcap file (readable by
+    /// tcpdump and Wireshark). Off by default.
+    #[arg(long, value_name = "FILE", conflicts_with = "pcap_dir")]
+    pcap: Option<String>,
+    /// Capture each port's frames into DIR/<interface>.pcap (the folder is created).
+    #[arg(long, value_name = "DIR")]
+    pcap_dir: Option<String>,
     /// Report on this inherited file descriptor (a pipe), one JSON line each: `ready` once the
     /// ports are open, `counters` every second, `final` when stopping (see [`crate::status`]).
     /// The counters on stdout stay as they are.
@@ -164,7 +174,8 @@ impl NfArgs {
         }
         over!(name <- name, rx <- rx, tx <- tx, io <- io, batch <- batch, poll <- poll,
               spin_us <- spin_us, routes_file <- routes, gw_mac <- gw_mac, src_mac <- src_mac,
-              rules_file <- rules, mtu <- mtu, icmp_rate <- icmp_rate, stats_file <- stats_file);
+              rules_file <- rules, mtu <- mtu, icmp_rate <- icmp_rate, stats_file <- stats_file,
+              pcap <- pcap, pcap_dir <- pcap_dir);
         c.routes.extend(self.route);
         c.addrs.extend(self.addr);
         c.rules.extend(self.rule);
@@ -219,11 +230,12 @@ pub fn prepare_nf(cfg: &NfConfig) -> Result<Nf> {
     };
     let pipeline = build_pipeline(cfg, &env)?;
     let driver = cfg.io.unwrap_or(Driver::Mmsg);
-    let mut ports = vec![open_port(&PortConfig::new(rx.clone(), driver, batch))?];
+    let capture = Capture::new(cfg)?;
+    let mut ports = vec![capture.open(&PortConfig::new(rx.clone(), driver, batch))?];
     let map = if tx == rx {
         vec![0, 0]
     } else {
-        ports.push(open_port(&PortConfig::new(tx.clone(), driver, batch))?);
+        ports.push(capture.open(&PortConfig::new(tx.clone(), driver, batch))?);
         vec![0, 1]
     };
     let kind = if cfg.element.is_empty() {
@@ -245,6 +257,72 @@ pub fn prepare_nf(cfg: &NfConfig) -> Result<Nf> {
             stats_file: cfg.stats_file.clone(),
         },
     )
+}
+
+/// Where the NF's ports are captured (`--pcap` / `--pcap-dir`); off by default.
+enum Capture {
+    Off,
+    /// Every port into one shared file.
+    File(PcapFile),
+    /// One file per port in this folder.
+    Dir(PathBuf),
+}
+
+impl Capture {
+    fn new(cfg: &NfConfig) -> Result<Self> {
+        if let Some(f) = &cfg.pcap {
+            if cfg.pcap_dir.is_some() {
+                return Err(NfError::Config(
+                    "give either --pcap FILE or --pcap-dir DIR, not both".into(),
+                ));
+            }
+            return Ok(Capture::File(PcapFile::create(f)?));
+        }
+        match &cfg.pcap_dir {
+            None => Ok(Capture::Off),
+            Some(d) => {
+                std::fs::create_dir_all(d).map_err(|source| NfError::File {
+                    path: d.clone(),
+                    source,
+                })?;
+                Ok(Capture::Dir(PathBuf::from(d)))
+            }
+        }
+    }
+
+    /// Opens a port, wrapped in a [`PcapPort`] when capturing (unwrapped, and so at no cost,
+    /// otherwise).
+    fn open(&self, pc: &PortConfig) -> Result<Box<dyn Port>> {
+        let port = open_port(pc)?;
+        let file = match self {
+            Capture::Off => return Ok(port),
+            Capture::File(f) => f.clone(),
+            Capture::Dir(d) => PcapFile::create(d.join(format!("{}.pcap", pc.ifname)))?,
+        };
+        CAPTURES
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(file.clone());
+        Ok(Box::new(PcapPort::new(port, file)))
+    }
+}
+
+/// The capture files of this process, checked for write errors when the NF stops.
+static CAPTURES: std::sync::Mutex<Vec<PcapFile>> = std::sync::Mutex::new(Vec::new());
+
+/// Says on stderr which capture files are incomplete (a write failed: disk full, file gone).
+fn warn_about_captures() {
+    for f in CAPTURES.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+        let _ = f.flush();
+        let st = f.stats();
+        if let Some(e) = st.error {
+            eprintln!(
+                "scc-nf: warning: capture {} is incomplete: {} frames not written ({e})",
+                f.path().display(),
+                st.lost
+            );
+        }
+    }
 }
 
 static STOP: AtomicBool = AtomicBool::new(false);
@@ -303,6 +381,8 @@ pub fn run_until_signal_with(
     if reporting {
         nf.send_status(&Status::Final(c.clone()));
     }
+    drop(nf);
+    warn_about_captures();
     match r {
         Ok(_) => Ok(c),
         Err(e) => Err((e, Some(Box::new(c)))),

@@ -23,6 +23,8 @@
 //! mtu = 1500                  # MtuCheck's MTU (default: the tx interface's MTU)
 //! icmp_rate = 100             # ICMP errors per second per element (0: none), burst 10
 //! stats_file = "nf.jsonl"     # append the counters as one JSON line every second
+//! pcap = "nf.pcap"            # capture every frame of every port into one pcap file
+//! pcap_dir = "capture"        # or one pcap file per port: capture/<interface>.pcap
 //!
 //! # A custom graph: elements in processing order, the first is the entry. `outputs` lists the
 //! # targets of outputs 0, 1, ...: an element name, a port (`rx`, `tx`), `out` (the port
@@ -275,6 +277,12 @@ pub struct NfConfig {
     pub icmp_rate: Option<u64>,
     /// Per-second stats file (JSON lines).
     pub stats_file: Option<String>,
+    /// Capture every port's frames into this pcap file (`scc-nf --pcap FILE`).
+    #[serde(default)]
+    pub pcap: Option<String>,
+    /// Capture each port's frames into `<pcap_dir>/<interface>.pcap` (`scc-nf --pcap-dir DIR`).
+    #[serde(default)]
+    pub pcap_dir: Option<String>,
     /// Custom graph.
     #[serde(default)]
     pub element: Vec<ElementSpec>,

@@ -49,6 +49,7 @@ impl NfError {
                     | scc_io::IoError::BadBatchSize(_)
                     | scc_io::IoError::BadFrameSize(_)
                     | scc_io::IoError::UnknownDriver(_)
+                    | scc_io::IoError::Pcap { .. }
             ),
         }
     }

@@ -94,6 +94,10 @@ struct RunArgs {
     /// Run the NFs with this executable (the scc-nf command-line contract) instead of `scc nf`.
     #[arg(long, value_name = "PATH")]
     nf_exe: Option<PathBuf>,
+    /// Capture every NF port into DIR/<interface>.pcap (every frame received and sent, with
+    /// timestamps; readable by tcpdump and Wireshark). Off by default.
+    #[arg(long, value_name = "DIR")]
+    capture: Option<PathBuf>,
     /// Set by `scc` itself on its copy inside a user namespace of its own.
     #[arg(long = "rootless-inner", hide = true)]
     rootless_inner: bool,
@@ -254,6 +258,7 @@ fn cmd_run(a: RunArgs, force_mode: Option<Mode>) -> ExitCode {
     if let Some(exe) = a.nf_exe {
         opts.nf_exe = Some(exe);
     }
+    opts.capture = a.capture;
     opts.progress = !a.no_progress && is_tty_stderr();
     if a.verbose {
         opts.log = Box::new(|l| eprintln!("scc: {l}"));

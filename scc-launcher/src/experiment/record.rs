@@ -451,6 +451,7 @@ pub(crate) mod tests {
             warnings: vec![],
             profile: None,
             profile_table: None,
+            capture: None,
         }
     }
 

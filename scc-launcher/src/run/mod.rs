@@ -86,6 +86,8 @@ pub struct RunOptions {
     pub log: Log,
     /// How long NFs get to open their sockets.
     pub ready_timeout: Duration,
+    /// `--capture DIR`: one pcap file per NF port in this folder (off by default).
+    pub capture: Option<PathBuf>,
 }
 
 impl RunOptions {
@@ -100,6 +102,7 @@ impl RunOptions {
             progress: false,
             log: Box::new(|_| {}),
             ready_timeout: Duration::from_secs(10),
+            capture: None,
         })
     }
 }
@@ -176,7 +179,19 @@ pub fn cleanup() -> Vec<String> {
 /// Runs `chain` (validated) from deployment to teardown.
 pub fn run_chain(chain: &Chain, opts: RunOptions) -> Result<RunReport, RunError> {
     let online = scc_sched::online_cpus().unwrap_or_default();
-    let plan = DeployPlan::new(chain, &opts.base, &online)?;
+    let mut plan = DeployPlan::new(chain, &opts.base, &online)?;
+    let capture = match &opts.capture {
+        Some(dir) => Some((
+            crate::capture::prepare(dir, &mut plan.nfs).map_err(|source| {
+                RunError::Deploy(DeployError::Io {
+                    what: format!("creating the capture folder {}", dir.display()),
+                    source: scc_io::IoError::from_io("mkdir", source),
+                })
+            })?,
+            plan.nfs.clone(),
+        )),
+        None => None,
+    };
     let mut stale_notes = if chain.interconnect.kind == crate::chain::InterconnectKind::Ovs {
         crate::ovs::remove_stale_dirs()
     } else {
@@ -202,6 +217,8 @@ pub fn run_chain(chain: &Chain, opts: RunOptions) -> Result<RunReport, RunError>
     dep.teardown();
     drop(guards);
     result.map(|mut r| {
+        // After teardown: the NFs have exited and flushed their files.
+        r.capture = capture.map(|(dir, nfs)| crate::capture::CaptureReport::read(&dir, &nfs));
         r.warnings
             .extend(stale_notes.into_iter().filter(|n| n.contains(" kept: ")));
         r
@@ -354,6 +371,7 @@ fn run_deployed(
         warnings,
         profile,
         profile_table,
+        capture: None,
     })
 }
 

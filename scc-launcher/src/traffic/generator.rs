@@ -95,14 +95,15 @@ impl GenConfig {
 }
 
 /// What a generator run did.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct GenReport {
     /// Stream id of the probes.
     pub stream: u16,
     /// Frames the generator tried to send (offered to the port).
     pub attempted: u64,
     /// Frames of the schedule never offered because the generator fell too far behind (the run
-    /// ends at the duration plus a grace of 10% or 100 ms; 0 when stopped or unbounded).
+    /// ends at the duration plus a grace of 10% or 100 ms) or a send error ended the run
+    /// (see `send_errors`); 0 when stopped or unbounded.
     pub unsent: u64,
     /// Frames the port accepted.
     pub sent: u64,
@@ -137,6 +138,28 @@ pub struct GenReport {
     pub max_lateness_us: f64,
     /// True when the stop flag ended the run.
     pub stopped: bool,
+    /// `send_batch` calls that returned an error. The frames of such a call that the port did
+    /// not send are in `tx_dropped` (the port counts them), those it sent in `sent`. A frame
+    /// too large for the interface or a transient failure lets the run go on; any other error
+    /// (the interface went down or away) ends it, and the report keeps what was sent so far.
+    #[serde(default)]
+    pub send_errors: u64,
+    /// The first send error, as text (`None` when every send succeeded).
+    #[serde(default)]
+    pub send_error: Option<String>,
+}
+
+/// True for port errors after which the generator (or the sink) goes on: a frame too large
+/// for the interface (the rest of the batch was sent) and transient OS errors.
+pub(super) fn is_transient(e: &scc_io::IoError) -> bool {
+    match e {
+        scc_io::IoError::FrameTooLarge { .. } => true,
+        scc_io::IoError::Sys { source, .. } => matches!(
+            source.raw_os_error(),
+            Some(libc::EAGAIN) | Some(libc::ENOBUFS) | Some(libc::EINTR)
+        ),
+        _ => false,
+    }
 }
 
 /// A generator: pre-built templates and one send batch. Reusable for several runs.
@@ -219,6 +242,7 @@ impl Generator {
         let (mut attempted, mut sent, mut calls) = (0u64, 0u64, 0u64);
         let (mut late_sum, mut late_max) = (0u64, 0u64);
         let mut stopped = false;
+        let (mut send_errors, mut send_error, mut failed) = (0u64, None, false);
         let cpu0 = thread_cpu_ns();
         let wait0 = thread_runq_wait_ns();
         let start = now_ns();
@@ -265,12 +289,27 @@ impl Generator {
                 late_sum += late;
                 late_max = late_max.max(late);
             }
-            sent += port.send_batch(&self.batch)? as u64;
             calls += 1;
             attempted += self.batch.len() as u64;
+            match port.send_batch(&self.batch) {
+                Ok(k) => sent += k as u64,
+                Err(e) => {
+                    // The port sent what it could and counted the rest as dropped: read back
+                    // how many went out (error path only), count the error, keep the report.
+                    let tx = port.stats().tx_frames.saturating_sub(before.tx_frames);
+                    sent = sent.max(tx.min(attempted));
+                    send_errors += 1;
+                    let fatal = !is_transient(&e);
+                    send_error.get_or_insert_with(|| e.to_string());
+                    if fatal {
+                        failed = true;
+                        break;
+                    }
+                }
+            }
         }
         let mut end = now_ns();
-        if !stopped && !pacer.unpaced() {
+        if !stopped && !failed && !pacer.unpaced() {
             // The run lasts its whole schedule: the duration, or `count / rate`.
             let nominal = start + duration_ns.unwrap_or_else(|| pacer.span_of(attempted));
             while end < nominal && !stop.load(Ordering::Relaxed) {
@@ -323,6 +362,8 @@ impl Generator {
             },
             max_lateness_us: late_max as f64 / 1000.0,
             stopped,
+            send_errors,
+            send_error,
         })
     }
 }

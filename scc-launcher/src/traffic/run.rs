@@ -56,6 +56,13 @@ pub struct TrafficReport {
     pub duplicates: u64,
     /// One-way latency, microseconds.
     pub latency_us: Option<LatencySummary>,
+    /// `send_batch` calls of the generator that failed (`generator.send_errors`); the report
+    /// still counts every frame sent before and after.
+    #[serde(default)]
+    pub send_errors: u64,
+    /// The generator's first send error, as text.
+    #[serde(default)]
+    pub send_error: Option<String>,
     /// Generator details.
     pub generator: GenReport,
     /// Sink details.
@@ -74,6 +81,8 @@ impl TrafficReport {
             reordered: sink.reordered,
             duplicates: sink.duplicates,
             latency_us: sink.latency_us,
+            send_errors: generator.send_errors,
+            send_error: generator.send_error.clone(),
             generator,
             sink,
         }
@@ -112,6 +121,20 @@ impl TrafficReport {
             self.generator.mean_lateness_us,
             self.generator.max_lateness_us
         ));
+        if self.sink.recv_errors > 0 {
+            s.push_str(&format!(
+                "\nsink receive errors {} (first: {})",
+                self.sink.recv_errors,
+                self.sink.recv_error.as_deref().unwrap_or("?")
+            ));
+        }
+        if self.send_errors > 0 {
+            s.push_str(&format!(
+                "\nsend errors {} (first: {}); frames not sent by the failing calls are in tx dropped",
+                self.send_errors,
+                self.send_error.as_deref().unwrap_or("?")
+            ));
+        }
         s
     }
 }

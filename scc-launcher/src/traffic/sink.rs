@@ -194,6 +194,14 @@ pub struct SinkReport {
     pub runq_wait_s: Option<f64>,
     /// True when the timeout ended the run.
     pub timed_out: bool,
+    /// `recv_batch`/`wait_readable` calls that returned an error. Transient ones (EAGAIN,
+    /// ENOBUFS, EINTR) let the sink go on; any other ends its run, and the report keeps
+    /// everything received so far.
+    #[serde(default)]
+    pub recv_errors: u64,
+    /// The first receive error, as text.
+    #[serde(default)]
+    pub recv_error: Option<String>,
     /// The latency histogram in ns (for the profiler; not serialised).
     #[serde(skip)]
     pub histogram: Option<Histogram<u64>>,
@@ -256,10 +264,23 @@ impl Sink {
         let mut drain_from: Option<u64> = None;
         let mut last_rx = start;
         let mut timed_out = false;
+        let (mut recv_errors, mut recv_error) = (0u64, None);
         ctl.set_ready();
         loop {
             self.batch.clear();
-            let n = port.recv_batch(&mut self.batch)?;
+            let n = match port.recv_batch(&mut self.batch) {
+                Ok(n) => n,
+                Err(e) => {
+                    recv_errors += 1;
+                    let fatal = !super::generator::is_transient(&e);
+                    recv_error.get_or_insert_with(|| e.to_string());
+                    if fatal {
+                        ctl.halt.store(true, Ordering::Relaxed);
+                        break;
+                    }
+                    0
+                }
+            };
             let now = now_ns();
             if n > 0 {
                 last_rx = now;
@@ -309,7 +330,15 @@ impl Sink {
                     std::hint::spin_loop();
                 } else {
                     // Wake at least every 10 ms to see the flags and deadlines.
-                    port.wait_readable(Some(Duration::from_millis(10)))?;
+                    if let Err(e) = port.wait_readable(Some(Duration::from_millis(10))) {
+                        recv_errors += 1;
+                        let fatal = !super::generator::is_transient(&e);
+                        recv_error.get_or_insert_with(|| e.to_string());
+                        if fatal {
+                            ctl.halt.store(true, Ordering::Relaxed);
+                            break;
+                        }
+                    }
                 }
             }
         }
@@ -341,6 +370,8 @@ impl Sink {
             cpu_s,
             runq_wait_s,
             timed_out,
+            recv_errors,
+            recv_error,
             histogram: Some(lat.into_histogram()),
         })
     }
