@@ -374,3 +374,37 @@ fn the_stale_ovs_sweep_removes_only_what_scc_made() {
     }
     assert!(target.join(MARKER).exists());
 }
+
+/// As root, `--capture DIR` works in a folder of another user although the NFs keep no
+/// `CAP_DAC_OVERRIDE`: the launcher creates the files, the NFs write them.
+#[test]
+fn capture_into_another_users_folder_as_root() {
+    if !host_root() {
+        println!(
+            "SKIPPED: capture_into_another_users_folder_as_root: needs root in the initial user namespace"
+        );
+        return;
+    }
+    let dir = Scratch::new("capture");
+    let cap = dir.0.join("cap");
+    std::fs::create_dir(&cap).unwrap();
+    std::os::unix::fs::chown(&cap, Some(65534), Some(65534)).unwrap();
+    let f = dir.0.join("capture.toml");
+    std::fs::write(&f, one_router("capture", "native", 0.3)).unwrap();
+    let out = scc()
+        .args(["run", "--json", "--capture"])
+        .arg(&cap)
+        .arg(&f)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let files = v["capture"]["files"].as_array().unwrap();
+    assert_eq!(files.len(), 2, "{v}");
+    let rx = files.iter().find(|f| f["interface"] == "r1-rx").unwrap();
+    assert_eq!(rx["frames"], v["nfs"][0]["counters"]["rx"], "{v}");
+}
