@@ -435,7 +435,9 @@ impl DeployPlan {
                 caps: if nf.kind == NfKind::Kernel {
                     scc_sched::CapSet::EMPTY // no process
                 } else {
-                    crate::privilege::nf_capabilities(io.driver)
+                    let reads_files =
+                        nf.routes_file.is_some() || nf.rules_file.is_some() || nf.config.is_some();
+                    crate::privilege::nf_capabilities_reading(io.driver, reads_files)
                 },
             });
         }

@@ -37,6 +37,19 @@ pub fn nf_capabilities(driver: Driver) -> CapSet {
     }
 }
 
+/// [`nf_capabilities`], plus `CAP_DAC_READ_SEARCH` when the NF reads files named in the chain
+/// (`routes_file`, `rules_file`, `config`): as root without it, the NF could not read a file
+/// that only the chain's author may read (e.g. under a home folder of mode 0700 or 0750),
+/// which root could before. It grants reading and searching only, never writing.
+pub fn nf_capabilities_reading(driver: Driver, reads_files: bool) -> CapSet {
+    let caps = nf_capabilities(driver);
+    if reads_files {
+        caps.with(CapSet::DAC_READ_SEARCH)
+    } else {
+        caps
+    }
+}
+
 /// What an AF_XDP NF needs: `CAP_NET_RAW` (the `AF_XDP` socket), `CAP_BPF` (loading its XDP
 /// program and XSK map, Linux 5.8+), `CAP_NET_ADMIN` (attaching the program to the interface)
 /// and `CAP_IPC_LOCK` (its UMEM is charged to `RLIMIT_MEMLOCK` unless the process has it; the
@@ -74,6 +87,12 @@ mod tests {
             assert!(!nf_capabilities(d).contains(CapSet::SYS_NICE));
         }
         assert_eq!(nf_capabilities(Driver::Mem), CapSet::EMPTY);
+        let ring = "ring".parse().unwrap();
+        assert_eq!(nf_capabilities_reading(ring, false), raw);
+        assert_eq!(
+            nf_capabilities_reading(ring, true).names(),
+            ["CAP_DAC_READ_SEARCH", "CAP_NET_RAW"]
+        );
         assert_eq!(
             KERNEL_BYPASS_CAPS.names(),
             ["CAP_NET_ADMIN", "CAP_NET_RAW", "CAP_IPC_LOCK", "CAP_BPF"]

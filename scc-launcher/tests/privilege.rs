@@ -408,3 +408,43 @@ fn capture_into_another_users_folder_as_root() {
     let rx = files.iter().find(|f| f["interface"] == "r1-rx").unwrap();
     assert_eq!(rx["frames"], v["nfs"][0]["counters"]["rx"], "{v}");
 }
+
+/// As root, an NF still reads a routes file only its owner may read (in a 0700 folder of
+/// another user), and keeps `CAP_DAC_READ_SEARCH` for that, nothing more.
+#[test]
+fn an_nf_reads_a_private_routes_file_as_root() {
+    if !host_root() {
+        println!(
+            "SKIPPED: an_nf_reads_a_private_routes_file_as_root: needs root in the initial user namespace"
+        );
+        return;
+    }
+    use std::os::unix::fs::PermissionsExt;
+    let dir = Scratch::new("private-routes");
+    let home = dir.0.join("home");
+    std::fs::create_dir(&home).unwrap();
+    std::fs::write(home.join("routes.txt"), "198.18.0.0/15\n").unwrap();
+    let f = home.join("c.toml");
+    std::fs::write(
+        &f,
+        one_router("private", "native", 0.3).replace(
+            "routes = [\"198.18.0.0/15\"]",
+            "routes_file = \"routes.txt\"",
+        ),
+    )
+    .unwrap();
+    for p in [home.join("routes.txt"), f.clone(), home.clone()] {
+        std::os::unix::fs::chown(&p, Some(65534), Some(65534)).unwrap();
+        let mode = if p == home { 0o700 } else { 0o600 };
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode)).unwrap();
+    }
+    let out = scc().args(["run", "--json"]).arg(&f).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    // The routes were read: the router forwarded (an NF without them exits at start).
+    assert!(v["nfs"][0]["counters"]["tx"].as_u64() > Some(0), "{v}");
+}

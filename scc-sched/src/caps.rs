@@ -75,6 +75,8 @@ const CAP_NAMES: [&str; 41] = [
 ];
 
 impl CapSet {
+    /// `CAP_DAC_READ_SEARCH`: read any file and search any folder (no writing).
+    pub const DAC_READ_SEARCH: u32 = 2;
     /// `CAP_SETPCAP`: change the bounding set (needed to drop capabilities for good).
     pub const SETPCAP: u32 = 8;
     /// `CAP_NET_ADMIN`: interface, XDP program and socket-buffer (`SO_RCVBUFFORCE`) settings.
@@ -526,6 +528,10 @@ mod tests {
         assert_eq!(CAP_NAMES[CapSet::SYS_NICE as usize], "CAP_SYS_NICE");
         assert_eq!(CAP_NAMES[CapSet::SETPCAP as usize], "CAP_SETPCAP");
         assert_eq!(CAP_NAMES[CapSet::IPC_LOCK as usize], "CAP_IPC_LOCK");
+        assert_eq!(
+            CAP_NAMES[CapSet::DAC_READ_SEARCH as usize],
+            "CAP_DAC_READ_SEARCH"
+        );
         assert!(CapSet::effective_of(std::process::id()).is_some());
     }
 
