@@ -45,7 +45,10 @@ fn c_figure(dir: Dir, case: &Case) -> Option<(f64, &'static str)> {
         (Dir::Rx, Kind::Mmsg | Kind::RawMmsg) if case.batch == 32 => {
             Some((1300.0, "recvmmsg b32 ~1.3us"))
         }
-        (Dir::Rx, Kind::RingTx) | (Dir::Rx, Kind::Ring) => Some((52.5, "TPACKET_V3 40-65ns")),
+        (Dir::Rx, Kind::RingTx) | (Dir::Rx, Kind::Ring) | (Dir::Rx, Kind::RingV3) => {
+            Some((52.5, "TPACKET_V3 40-65ns"))
+        }
+        (Dir::Tx, Kind::Xdp) => Some((800.0, "AF_XDP copy ~0.80us")),
         _ => None,
     }
 }
@@ -62,8 +65,12 @@ enum Kind {
     Mmsg,
     /// Ring port, TX through the PACKET_TX_RING (RX: the V3 ring).
     RingTx,
-    /// Ring port, TX through sendmmsg (`ring_tx_frames = 0`).
+    /// Ring port, TX through sendmmsg (`ring_tx_frames = 0`); RX: the TPACKET_V2 ring (default).
     Ring,
+    /// Ring port with the TPACKET_V3 RX ring (RX only).
+    RingV3,
+    /// AF_XDP port, generic (SKB) attach, copy mode (root only; skipped otherwise).
+    Xdp,
     /// Reference: a bare libc loop of `sendto`/`recvfrom` on a socket of its own (what the C
     /// programs of FACTS.md do), measured in the same run.
     RawSingle,
@@ -84,6 +91,8 @@ impl Case {
             Kind::Mmsg => format!("mmsg/{}", self.batch),
             Kind::RingTx => format!("ring(txring)/{}", self.batch),
             Kind::Ring => format!("ring(sendmmsg)/{}", self.batch),
+            Kind::RingV3 => format!("ring(v3 rx)/{}", self.batch),
+            Kind::Xdp => format!("xdp(generic)/{}", self.batch),
             Kind::RawSingle => "raw libc 1/call".into(),
             Kind::RawMmsg => format!("raw libc mmsg/{}", self.batch),
         }
@@ -97,9 +106,18 @@ impl Case {
             Kind::Packet => Box::new(PacketPort::open(&cfg).expect("open packet port")),
             Kind::Mmsg => Box::new(MmsgPort::open(&cfg).expect("open mmsg port")),
             Kind::RawSingle | Kind::RawMmsg => unreachable!("raw cases have no port"),
-            Kind::RingTx | Kind::Ring => {
-                cfg.ring_blocks = 64;
+            Kind::Xdp => {
+                cfg.xdp_mode = scc_io::XdpMode::Generic;
+                cfg.xdp_ring_size = 2 * RX_CHUNK;
+                Box::new(scc_io::XdpPort::open(&cfg).expect("open xdp port"))
+            }
+            Kind::RingTx | Kind::Ring | Kind::RingV3 => {
+                // Room for a whole RX chunk: 128 x 64 KiB = 4096 V2 slots of 2 KiB.
+                cfg.ring_blocks = 128;
                 cfg.ring_block_size = 1 << 16;
+                if self.kind == Kind::RingV3 {
+                    cfg.ring_rx = scc_io::RingRx::V3;
+                }
                 cfg.ring_tx_frames = if self.kind == Kind::RingTx { 1024 } else { 0 };
                 Box::new(RingPort::open(&cfg).expect("open ring port"))
             }
@@ -129,6 +147,12 @@ fn tx_cases() -> Vec<Case> {
         kind: Kind::Ring,
         batch: 32,
     });
+    if scc_io::xdp::probe().is_ok() {
+        v.push(Case {
+            kind: Kind::Xdp,
+            batch: 32,
+        });
+    }
     v
 }
 
@@ -149,6 +173,16 @@ fn rx_cases() -> Vec<Case> {
         kind: Kind::Ring,
         batch: 256,
     });
+    v.push(Case {
+        kind: Kind::RingV3,
+        batch: 32,
+    });
+    if scc_io::xdp::probe().is_ok() {
+        v.push(Case {
+            kind: Kind::Xdp,
+            batch: 32,
+        });
+    }
     v
 }
 
@@ -200,7 +234,7 @@ impl RxBench {
             load: full_batch(256),
             port,
             batch: Batch::new(case.batch, 2048).expect("batch"),
-            ring: matches!(case.kind, Kind::Ring | Kind::RingTx),
+            ring: matches!(case.kind, Kind::RingV3),
         }
     }
 
@@ -677,7 +711,14 @@ fn enter_private_netns() {
     let exe = std::env::current_exe().expect("current_exe");
     let mut cmd = Command::new(exe);
     cmd.args(std::env::args_os().skip(1)).env(ENV_INSIDE, "1");
-    scc_io::netns::command_in_new_user_netns(&mut cmd);
+    // As root, a plain new network namespace (AF_XDP needs CAP_BPF in the initial user
+    // namespace); otherwise a user + network namespace, and the xdp cases are left out.
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } == 0 {
+        scc_io::netns::command_in_new_netns(&mut cmd);
+    } else {
+        scc_io::netns::command_in_new_user_netns(&mut cmd);
+    }
     match cmd.status() {
         Ok(st) => std::process::exit(st.code().unwrap_or(1)),
         Err(e) => {

@@ -34,6 +34,10 @@ struct Meta {
 pub struct Batch {
     arena: Box<[u8]>,
     meta: Box<[Meta]>,
+    /// Scratch for [`Batch::select`] (a copy of `meta[..len]`), allocated once.
+    scratch: Box<[Meta]>,
+    /// Scratch for [`Batch::select`]: which frames were taken.
+    taken: Box<[bool]>,
     stride: usize,
     frame_size: usize,
     len: usize,
@@ -61,6 +65,8 @@ impl Batch {
             .collect();
         Ok(Self {
             arena: vec![0u8; stride * capacity].into_boxed_slice(),
+            scratch: vec![Meta::default(); capacity].into_boxed_slice(),
+            taken: vec![false; capacity].into_boxed_slice(),
             meta,
             stride,
             frame_size,
@@ -274,6 +280,47 @@ impl Batch {
         removed
     }
 
+    /// Keeps only the frames listed in `indices`, renumbered `0, 1, ...` in the order listed;
+    /// every other frame is forgotten (its buffer becomes free). Returns the new `len()`.
+    /// Indices out of range and repeated indices are ignored. Moves descriptors only, never
+    /// frame bytes, and allocates nothing: this is how a fused chain (scc-nf's `chain` module) hands
+    /// the frames one NF sent on a port to the next NF.
+    ///
+    /// ```
+    /// # use scc_io::Batch;
+    /// let mut b = Batch::new(4, 64).unwrap();
+    /// for v in 0..4u8 { b.push(&[v]).unwrap(); }
+    /// assert_eq!(b.select(&[3, 1, 1, 9]), 2);
+    /// assert_eq!(b.iter().map(|f| f[0]).collect::<Vec<_>>(), vec![3, 1]);
+    /// b.push(&[7]).unwrap(); // a freed buffer is reused
+    /// assert_eq!(b.len(), 3);
+    /// ```
+    pub fn select(&mut self, indices: &[u16]) -> usize {
+        let len = self.len;
+        self.scratch[..len].copy_from_slice(&self.meta[..len]);
+        self.taken[..len].fill(false);
+        let mut w = 0;
+        for &i in indices {
+            let i = usize::from(i);
+            if i < len && !self.taken[i] {
+                self.taken[i] = true;
+                self.meta[w] = self.scratch[i];
+                w += 1;
+            }
+        }
+        // The frames not taken keep their slots, now behind the kept ones (free places), so
+        // every slot still belongs to exactly one descriptor.
+        let mut f = w;
+        for i in 0..len {
+            if !self.taken[i] {
+                self.meta[f] = self.scratch[i];
+                f += 1;
+            }
+        }
+        self.len = w;
+        w
+    }
+
     /// Raw pointer and capacity of the receive area of free place `k`, for backends that hand
     /// buffer addresses to the kernel (iovecs). The pointer stays valid as long as the batch lives
     /// and is not moved out of; it must only be written before a matching [`Batch::commit`].
@@ -341,6 +388,29 @@ mod tests {
             b.push(&[0; 65]),
             Err(IoError::FrameTooLarge { len: 65, cap: 64 })
         ));
+        assert!(b.is_empty());
+    }
+
+    #[test]
+    fn select_reorders_descriptors_and_keeps_every_slot_once() {
+        let mut b = Batch::new(6, 64).unwrap();
+        for v in 0..5u8 {
+            b.push(&[v]).unwrap();
+        }
+        assert_eq!(b.select(&[4, 0, 2, 2, 77]), 3);
+        assert_eq!(b.iter().map(|f| f[0]).collect::<Vec<_>>(), vec![4, 0, 2]);
+        let mut slots: Vec<u32> = b.meta.iter().map(|m| m.slot).collect();
+        slots.sort();
+        assert_eq!(slots, vec![0, 1, 2, 3, 4, 5]);
+        for v in 10..13u8 {
+            b.push(&[v]).unwrap();
+        }
+        assert!(b.is_full());
+        assert_eq!(
+            b.iter().map(|f| f[0]).collect::<Vec<_>>(),
+            vec![4, 0, 2, 10, 11, 12]
+        );
+        assert_eq!(b.select(&[]), 0);
         assert!(b.is_empty());
     }
 

@@ -26,6 +26,9 @@ pub enum IoError {
     /// A batch size of zero or above [`crate::MAX_BATCH`].
     #[error("bad batch size {0}: must be between 1 and {max}", max = crate::MAX_BATCH)]
     BadBatchSize(usize),
+    /// A receive queue bound (`rx_queue_frames`) of zero or above [`crate::MAX_RX_QUEUE_FRAMES`].
+    #[error("bad receive queue size {0}: must be between 1 and {max} frames", max = crate::MAX_RX_QUEUE_FRAMES)]
+    BadQueueSize(usize),
     /// A frame buffer size outside the supported range.
     #[error("bad frame buffer size {0}: must be between {min} and {max} bytes", min = crate::MIN_FRAME_SIZE, max = crate::MAX_FRAME_SIZE)]
     BadFrameSize(usize),
@@ -45,7 +48,7 @@ pub enum IoError {
     #[error("batch is full ({0} frames)")]
     BatchFull(usize),
     /// An unknown backend name was given to [`crate::Driver`]'s parser.
-    #[error("unknown I/O driver `{0}` (expected packet, mmsg, ring or mem)")]
+    #[error("unknown I/O driver `{0}` (expected packet, mmsg, ring, xdp, auto or mem)")]
     UnknownDriver(String),
     /// The backend is not available on this host or build (with the reason).
     #[error("I/O driver `{driver}` unavailable: {reason}")]
@@ -54,6 +57,15 @@ pub enum IoError {
         driver: &'static str,
         /// Why it cannot be used.
         reason: String,
+    },
+    /// AF_XDP cannot be used here; the reason says why (kernel, privilege or driver) and, for a
+    /// missing privilege, which one is needed, in one line.
+    #[error("AF_XDP unavailable on `{ifname}`: {reason}")]
+    XdpUnavailable {
+        /// The interface.
+        ifname: String,
+        /// Why.
+        reason: crate::xdp::XdpUnavailable,
     },
     /// A netlink request failed (with the kernel's answer).
     #[error("netlink: {0}")]

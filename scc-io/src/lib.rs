@@ -12,7 +12,9 @@
 //! - Backends, chosen at run time by name ([`Driver`]):
 //!   `packet` (one `recvfrom`/`sendto` per frame, the paper's baseline), `mmsg`
 //!   (`recvmmsg`/`sendmmsg`, the paper's I/O multiplexing), `ring` (`PACKET_MMAP` rings, the
-//!   paper's future work) and `mem` (an in-process port pair, for tests and fused chains).
+//!   paper's future work), `xdp` (AF_XDP with an XDP program scc loads itself, [`xdp`]), `auto`
+//!   (the fastest of xdp, ring, mmsg that opens) and `mem` (an in-process port pair, for tests
+//!   and fused chains).
 //! - [`PortStats`]: frames, bytes, system calls, empty polls, kernel drops, TX failures.
 //!
 //! - [`middleware`]: ports that wrap ports: [`middleware::PcapPort`] (pcap capture),
@@ -39,11 +41,16 @@ pub mod ring;
 #[cfg(feature = "test-util")]
 pub mod sandbox;
 mod sys;
+pub mod xdp;
 
 pub use batch::{Batch, DEFAULT_FRAME_SIZE, HEADROOM, MAX_BATCH, MAX_FRAME_SIZE, MIN_FRAME_SIZE};
 pub use error::{IoError, Result};
 pub use mmsg::MmsgPort;
 pub use packet::PacketPort;
-pub use port::{ALL_INDICES, Driver, Port, PortConfig, PortStats, open_port, wait_running};
-pub use ring::RingPort;
+pub use port::{
+    ALL_INDICES, Driver, Fallbacks, MAX_RX_QUEUE_FRAMES, Port, PortConfig, PortStats,
+    RX_FRAME_TRUESIZE, open_auto, open_port, rcvbuf_for_frames, wait_running,
+};
+pub use ring::{RingPort, RingRx};
 pub use sys::TX_WAIT_BUDGET;
+pub use xdp::{XdpMode, XdpPort, XdpUnavailable};

@@ -49,6 +49,7 @@ use netlink_packet_core::{
 use netlink_packet_route::address::{AddressAttribute, AddressMessage};
 use netlink_packet_route::link::{
     InfoData, InfoKind, InfoVeth, LinkAttribute, LinkFlags, LinkInfo as NlLinkInfo, LinkMessage,
+    LinkXdp, XdpAttached,
 };
 use netlink_packet_route::neighbour::{
     NeighbourAddress, NeighbourAttribute, NeighbourMessage, NeighbourState,
@@ -87,6 +88,9 @@ pub struct LinkInfo {
     pub lower_up: bool,
     /// Index of the bridge this interface is attached to.
     pub master: Option<u32>,
+    /// The XDP program attached to the interface (`IFLA_XDP`): its id and whether it runs
+    /// generic (`skb`) or native (`drv`); `None` when none is attached.
+    pub xdp: Option<(u32, &'static str)>,
 }
 
 /// A handle on the kernel's interface tables of one network namespace (the one of the thread
@@ -529,6 +533,7 @@ fn parse_link(msg: RouteNetlinkMessage) -> Option<LinkInfo> {
         kind: None,
         lower_up: m.header.flags.contains(LinkFlags::LowerUp),
         master: None,
+        xdp: None,
     };
     for attr in m.attributes {
         match attr {
@@ -536,6 +541,7 @@ fn parse_link(msg: RouteNetlinkMessage) -> Option<LinkInfo> {
             LinkAttribute::Address(a) if a.len() == 6 => info.mac.copy_from_slice(&a),
             LinkAttribute::Mtu(mtu) => info.mtu = mtu,
             LinkAttribute::Controller(i) if i != 0 => info.master = Some(i),
+            LinkAttribute::Xdp(xdp) => info.xdp = parse_xdp(&xdp),
             LinkAttribute::LinkInfo(infos) => {
                 for i in infos {
                     if let NlLinkInfo::Kind(k) = i {
@@ -547,6 +553,27 @@ fn parse_link(msg: RouteNetlinkMessage) -> Option<LinkInfo> {
         }
     }
     Some(info)
+}
+
+/// The attached XDP program of an `IFLA_XDP` attribute, if any: (id, mode).
+fn parse_xdp(nlas: &[LinkXdp]) -> Option<(u32, &'static str)> {
+    let mode = nlas.iter().find_map(|n| match n {
+        LinkXdp::Attached(XdpAttached::None) => Some(None),
+        LinkXdp::Attached(XdpAttached::Driver) => Some(Some("drv")),
+        LinkXdp::Attached(XdpAttached::SocketBuffer) => Some(Some("skb")),
+        LinkXdp::Attached(XdpAttached::Hardware) => Some(Some("hw")),
+        LinkXdp::Attached(XdpAttached::Multiple) => Some(Some("multi")),
+        LinkXdp::Attached(XdpAttached::Other(_)) => Some(Some("other")),
+        _ => None,
+    })??;
+    let id = nlas
+        .iter()
+        .find_map(|n| match n {
+            LinkXdp::ProgId(id) => Some(*id),
+            _ => None,
+        })
+        .unwrap_or(0);
+    Some((id, mode))
 }
 
 /// A veth pair in the namespace where it was created, deleted on drop (best effort; deleting one
@@ -661,6 +688,7 @@ mod tests {
                 kind: Some("veth".into()),
                 lower_up: true,
                 master: Some(3),
+                xdp: None,
             }
         );
         assert!(parse_link(RouteNetlinkMessage::DelLink(LinkMessage::default())).is_none());

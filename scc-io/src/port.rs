@@ -16,10 +16,17 @@ pub enum Driver {
     /// `recvmmsg`/`sendmmsg` over pre-allocated `mmsghdr`/`iovec` arrays: the paper's
     /// I/O multiplexing.
     Mmsg,
-    /// `PACKET_MMAP` rings (TPACKET_V3 RX): asynchronous, zero-syscall receive.
+    /// `PACKET_MMAP` rings (TPACKET_V2 RX by default): asynchronous, zero-syscall receive.
     Ring,
+    /// AF_XDP: a UMEM shared by RX and TX, fill/completion/RX/TX rings, and an XDP program
+    /// loaded by scc itself that redirects the interface's frames to the socket
+    /// ([`crate::xdp`]). Needs CAP_BPF and CAP_NET_ADMIN in the initial user namespace.
+    Xdp,
     /// In-process port pair ([`crate::mem::pair`]).
     Mem,
+    /// The fastest kernel backend that opens on this host: `xdp`, then `ring`, then `mmsg`
+    /// ([`open_port`] falls back with a warning; [`Port::driver`] tells which one was chosen).
+    Auto,
 }
 
 impl Driver {
@@ -29,12 +36,18 @@ impl Driver {
             Driver::Packet => "packet",
             Driver::Mmsg => "mmsg",
             Driver::Ring => "ring",
+            Driver::Xdp => "xdp",
             Driver::Mem => "mem",
+            Driver::Auto => "auto",
         }
     }
 
-    /// The backends that open a kernel interface.
+    /// The `AF_PACKET` backends: they open a kernel interface with no privilege beyond
+    /// CAP_NET_RAW (so they work in a rootless user namespace).
     pub const KERNEL: [Driver; 3] = [Driver::Packet, Driver::Mmsg, Driver::Ring];
+
+    /// The order in which [`Driver::Auto`] tries backends: fastest first.
+    pub const AUTO_ORDER: [Driver; 3] = [Driver::Xdp, Driver::Ring, Driver::Mmsg];
 }
 
 impl fmt::Display for Driver {
@@ -50,7 +63,9 @@ impl FromStr for Driver {
             "packet" => Ok(Driver::Packet),
             "mmsg" => Ok(Driver::Mmsg),
             "ring" => Ok(Driver::Ring),
+            "xdp" => Ok(Driver::Xdp),
             "mem" => Ok(Driver::Mem),
+            "auto" => Ok(Driver::Auto),
             other => Err(IoError::UnknownDriver(other.to_string())),
         }
     }
@@ -70,6 +85,14 @@ pub struct PortConfig {
     pub frame_size: usize,
     /// `SO_RCVBUF` in bytes (`SO_RCVBUFFORCE` is tried first); `None` keeps the default.
     pub rcvbuf: Option<usize>,
+    /// Bound on the frames the kernel queues for this port's receive (the NF's input queue):
+    /// when set it replaces `rcvbuf` with [`rcvbuf_for_frames`]`(n)`, room for about `n` small
+    /// (64-byte) frames; larger frames take more kernel memory each, so fewer of them fit (about
+    /// a third as many 1514-byte frames). A short queue bounds the time a frame can wait in
+    /// front of an overloaded NF; the excess is dropped by the kernel and counted in
+    /// [`PortStats::kernel_drops`]. Socket receive paths (`packet`, `mmsg`) only: the `ring`
+    /// backend receives from a `PACKET_MMAP` ring, whose size (`ring_blocks`) is its bound.
+    pub rx_queue_frames: Option<usize>,
     /// `SO_SNDBUF` in bytes (`SO_SNDBUFFORCE` is tried first); `None` keeps the default.
     pub sndbuf: Option<usize>,
     /// Set `PACKET_QDISC_BYPASS` (skip the qdisc layer on TX).
@@ -83,6 +106,18 @@ pub struct PortConfig {
     /// Ring backend: number of `PACKET_TX_RING` slots; 0 (the default) transmits with
     /// `sendmmsg` instead, which `benches/io.rs` measures as faster on veth (see the README).
     pub ring_tx_frames: usize,
+    /// Ring backend: which RX ring (TPACKET_V2 slots, the default, or TPACKET_V3 blocks).
+    pub ring_rx: crate::ring::RingRx,
+    /// Ring backend with [`crate::ring::RingRx::V3`]: block retire timeout in ms (1..=60000).
+    pub ring_block_timeout_ms: u32,
+    /// XDP backend: how to attach the XDP program (native, generic or auto: native, else
+    /// generic).
+    pub xdp_mode: crate::xdp::XdpMode,
+    /// XDP backend: descriptors of each of the four rings, and UMEM chunks per direction
+    /// (a power of two, 64..=16384).
+    pub xdp_ring_size: usize,
+    /// XDP backend: the interface RX queue to bind to.
+    pub xdp_queue: u32,
 }
 
 impl Default for PortConfig {
@@ -93,12 +128,18 @@ impl Default for PortConfig {
             batch: 32,
             frame_size: DEFAULT_FRAME_SIZE,
             rcvbuf: Some(4 << 20),
+            rx_queue_frames: None,
             sndbuf: None,
             qdisc_bypass: false,
             ignore_outgoing: true,
             ring_blocks: 64,
             ring_block_size: 1 << 16,
             ring_tx_frames: 0,
+            ring_rx: crate::ring::RingRx::V2,
+            ring_block_timeout_ms: crate::ring::RING_BLOCK_TIMEOUT_MS,
+            xdp_mode: crate::xdp::XdpMode::Auto,
+            xdp_ring_size: 1024,
+            xdp_queue: 0,
         }
     }
 }
@@ -114,16 +155,45 @@ impl PortConfig {
         }
     }
 
+    /// The `SO_RCVBUF` value to set: from [`PortConfig::rx_queue_frames`] when given, else
+    /// [`PortConfig::rcvbuf`].
+    pub fn effective_rcvbuf(&self) -> Option<usize> {
+        self.rx_queue_frames.map(rcvbuf_for_frames).or(self.rcvbuf)
+    }
+
     /// Checks the sizes without touching the OS.
     pub fn validate(&self) -> Result<()> {
         if self.batch == 0 || self.batch > MAX_BATCH {
             return Err(IoError::BadBatchSize(self.batch));
+        }
+        if let Some(n) = self.rx_queue_frames
+            && !(1..=MAX_RX_QUEUE_FRAMES).contains(&n)
+        {
+            return Err(IoError::BadQueueSize(n));
         }
         if !(crate::MIN_FRAME_SIZE..=crate::MAX_FRAME_SIZE).contains(&self.frame_size) {
             return Err(IoError::BadFrameSize(self.frame_size));
         }
         Ok(())
     }
+}
+
+/// Kernel memory one small received frame takes in a socket's receive queue (its `skb`
+/// truesize), measured on this kernel for 64-byte frames on veth: 8 KiB of `SO_RCVBUF` held 10
+/// frames, 128 KiB held 158 (about 830 bytes each; 512-byte frames ~1270, 1514-byte ~2300).
+pub const RX_FRAME_TRUESIZE: usize = 832;
+
+/// Largest [`PortConfig::rx_queue_frames`] accepted.
+pub const MAX_RX_QUEUE_FRAMES: usize = 1 << 16;
+
+/// The `SO_RCVBUF` value that lets the kernel queue about `frames` small frames (the kernel
+/// doubles the value it is given and admits a frame while the queued memory is below it).
+///
+/// ```
+/// assert_eq!(scc_io::rcvbuf_for_frames(32), 32 * scc_io::RX_FRAME_TRUESIZE / 2);
+/// ```
+pub fn rcvbuf_for_frames(frames: usize) -> usize {
+    frames.saturating_mul(RX_FRAME_TRUESIZE) / 2
 }
 
 /// Counters of one port. All counts are totals since the port was opened.
@@ -288,7 +358,54 @@ pub fn open_port(cfg: &PortConfig) -> Result<Box<dyn Port>> {
         Driver::Packet => Ok(Box::new(crate::packet::PacketPort::open(cfg)?)),
         Driver::Mmsg => Ok(Box::new(crate::mmsg::MmsgPort::open(cfg)?)),
         Driver::Ring => Ok(Box::new(crate::ring::RingPort::open(cfg)?)),
+        Driver::Xdp => Ok(Box::new(crate::xdp::XdpPort::open(cfg)?)),
+        Driver::Auto => {
+            let (port, fallbacks) = open_auto(cfg)?;
+            for (driver, why) in &fallbacks {
+                eprintln!(
+                    "scc-io: warning: driver auto on `{}`: {driver} unavailable ({why}); using {}",
+                    cfg.ifname,
+                    port.driver()
+                );
+            }
+            Ok(port)
+        }
     }
+}
+
+/// The backends [`open_auto`] skipped, each with the error that made it skip.
+pub type Fallbacks = Vec<(Driver, IoError)>;
+
+/// [`Driver::Auto`]: opens the first backend of [`Driver::AUTO_ORDER`] that works on `cfg`'s
+/// interface and returns it with the reasons the faster ones were skipped (for the caller's
+/// report; [`open_port`] prints them as warnings). [`Port::driver`] of the result names the
+/// backend chosen.
+///
+/// Errors that no backend can overcome (unknown or down interface, bad sizes) are returned at
+/// once; otherwise the last backend's error.
+pub fn open_auto(cfg: &PortConfig) -> Result<(Box<dyn Port>, Fallbacks)> {
+    cfg.validate()?;
+    let mut fallbacks = Vec::new();
+    for driver in Driver::AUTO_ORDER {
+        let mut c = cfg.clone();
+        c.driver = driver;
+        match open_port(&c) {
+            Ok(p) => return Ok((p, fallbacks)),
+            Err(
+                e @ (IoError::UnknownInterface(_)
+                | IoError::InterfaceDown(_)
+                | IoError::BadBatchSize(_)
+                | IoError::BadFrameSize(_)),
+            ) => return Err(e),
+            Err(e) if driver == Driver::Mmsg => return Err(e),
+            Err(e) => fallbacks.push((driver, e)),
+        }
+    }
+    // AUTO_ORDER ends with mmsg, which returned above.
+    Err(IoError::Unsupported {
+        driver: "auto",
+        reason: "no backend opened".into(),
+    })
 }
 
 /// Waits until interface `ifname` is operationally up (`IFF_RUNNING`), polling every

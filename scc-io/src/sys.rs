@@ -28,7 +28,6 @@ pub(crate) const PACKET_RX_RING: libc::c_int = 5;
 pub(crate) const PACKET_STATISTICS: libc::c_int = 6;
 pub(crate) const PACKET_VERSION: libc::c_int = 10;
 pub(crate) const PACKET_TX_RING: libc::c_int = 13;
-pub(crate) const PACKET_LOSS: libc::c_int = 14;
 pub(crate) const PACKET_QDISC_BYPASS: libc::c_int = 20;
 pub(crate) const PACKET_IGNORE_OUTGOING: libc::c_int = 23;
 pub(crate) const TPACKET_V2: libc::c_int = 1;
@@ -321,6 +320,51 @@ impl Mmap {
             .ok_or_else(|| io::Error::other("mmap returned null"))
     }
 
+    /// Maps `len` bytes at `offset` of `fd` shared and read-write (the AF_XDP rings, whose
+    /// offsets select the ring).
+    pub(crate) fn shared_at(fd: RawFd, len: usize, offset: u64) -> io::Result<Mmap> {
+        let off = libc::off_t::try_from(offset)
+            .map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
+        // SAFETY: a fresh shared mapping of the socket's ring pages (the kernel checks `len` and
+        // `offset` against the configured rings); no existing memory is affected.
+        let p = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED | libc::MAP_POPULATE,
+                fd,
+                off,
+            )
+        };
+        Self::from_raw(p, len)
+    }
+
+    /// Maps `len` zeroed, private, anonymous bytes (an AF_XDP UMEM; tests of ring code).
+    pub(crate) fn anonymous(len: usize) -> io::Result<Mmap> {
+        // SAFETY: a fresh private anonymous mapping; no existing memory is affected.
+        let p = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_POPULATE,
+                -1,
+                0,
+            )
+        };
+        Self::from_raw(p, len)
+    }
+
+    fn from_raw(p: *mut libc::c_void, len: usize) -> io::Result<Mmap> {
+        if p == libc::MAP_FAILED {
+            return Err(io::Error::last_os_error());
+        }
+        NonNull::new(p.cast::<u8>())
+            .map(|ptr| Mmap { ptr, len })
+            .ok_or_else(|| io::Error::other("mmap returned null"))
+    }
+
     /// Start of the mapping.
     pub(crate) fn ptr(&self) -> *mut u8 {
         self.ptr.as_ptr()
@@ -411,7 +455,7 @@ impl RawSocket {
                 setsockopt_int(fd, SOL_PACKET, PACKET_IGNORE_OUTGOING, 1)
                     .map_err(|e| IoError::from_io("setsockopt(PACKET_IGNORE_OUTGOING)", e))?;
             }
-            if let Some(n) = cfg.rcvbuf {
+            if let Some(n) = cfg.effective_rcvbuf() {
                 raw.set_buf(SO_RCVBUFFORCE, libc::SO_RCVBUF, n)
                     .map_err(|e| IoError::from_io("setsockopt(SO_RCVBUF)", e))?;
             }

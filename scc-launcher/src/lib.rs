@@ -44,6 +44,7 @@ pub mod cgroup;
 pub mod chain;
 pub mod deploy;
 pub mod experiment;
+pub mod fusion;
 pub mod kernel_nf;
 pub mod ovs;
 pub mod plan;

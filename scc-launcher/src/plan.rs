@@ -117,6 +117,8 @@ pub struct NfProc {
     /// The only capabilities the NF process keeps when the launcher can drop the others
     /// ([`crate::privilege::nf_capabilities`] of its I/O backend).
     pub caps: scc_sched::CapSet,
+    /// Chain order: its place in its core's hand-off ring (the launcher adds `--handoff`).
+    pub order: Option<crate::fusion::OrderSlot>,
     /// `kind = "kernel"`: the routes the namespace gets (no process, empty `argv`).
     pub routes: Vec<String>,
 }
@@ -254,14 +256,17 @@ impl DeployPlan {
         }
         let ovs = chain.interconnect.kind == InterconnectKind::Ovs;
         let bridge = chain.interconnect.kind == InterconnectKind::Bridge || ovs;
+        // A fused chain is one process in one namespace with only the chain's two ends.
+        let fused = chain.schedule.plan == Plan::Fused;
+        let env_of = |nf: &crate::chain::NfSpec| if fused { Env::Native } else { nf.env };
         let mut namespaces = vec![NsRole::Gen, NsRole::Sink];
-        let chain_ns = chain.nfs.iter().any(|n| n.env == Env::Native).then(|| {
+        let chain_ns = chain.nfs.iter().any(|n| env_of(n) == Env::Native).then(|| {
             namespaces.push(NsRole::Chain);
             namespaces.len() - 1
         });
         let mut nf_ns = Vec::new();
         for nf in &chain.nfs {
-            nf_ns.push(match nf.env {
+            nf_ns.push(match env_of(nf) {
                 Env::Native => chain_ns.unwrap_or(0),
                 Env::Netns => {
                     namespaces.push(NsRole::Nf(nf.name.clone()));
@@ -324,8 +329,12 @@ impl DeployPlan {
             };
             add(gen_ns, GEN_IF.into(), gen_mac, 0, 1);
             for (i, &ns) in nf_ns.iter().enumerate() {
-                add(ns, rx_if(i), rx_mac(i), (i + 1) as u8, 0);
-                add(ns, tx_if(i), tx_mac(i), (i + 1) as u8, 1);
+                if !fused || i == 0 {
+                    add(ns, rx_if(i), rx_mac(i), (i + 1) as u8, 0);
+                }
+                if !fused || i + 1 == n {
+                    add(ns, tx_if(i), tx_mac(i), (i + 1) as u8, 1);
+                }
             }
             add(sink_ns, SINK_IF.into(), sink_mac, 255, 0);
             if let Some(o) = ovs_plan.as_mut() {
@@ -337,6 +346,9 @@ impl DeployPlan {
                 b: end(nf_ns[0], rx_if(0), rx_mac(0), None),
             });
             for i in 0..n {
+                if fused && i + 1 < n {
+                    continue;
+                }
                 let (bns, bname, bmac) = if i + 1 < n {
                     (nf_ns[i + 1], rx_if(i + 1), rx_mac(i + 1))
                 } else {
@@ -359,7 +371,7 @@ impl DeployPlan {
             }
         }
 
-        let sched_plan = sched_plan(chain, online)?;
+        let mut sched_plan = sched_plan(chain, online)?;
         let nf_core = |i: usize| -> Option<usize> {
             match &sched_plan {
                 Some(p) => p
@@ -418,6 +430,8 @@ impl DeployPlan {
                 argv.push("--config".into());
                 argv.push(base.join(f).display().to_string());
             }
+            let q = crate::fusion::rx_queue_frames(chain, i);
+            argv.extend(["--rx-queue-frames".into(), q.to_string()]);
             if nf.kind == NfKind::Kernel {
                 argv.clear();
             }
@@ -439,7 +453,27 @@ impl DeployPlan {
                         nf.routes_file.is_some() || nf.rules_file.is_some() || nf.config.is_some();
                     crate::privilege::nf_capabilities_reading(io.driver, reads_files)
                 },
+                order: None,
             });
+        }
+        // A kernel NF has no process to take turns: it is in no hand-off ring.
+        let rings = crate::fusion::order_rings(
+            chain.schedule.plan,
+            &nfs.iter()
+                .map(|p| p.core.filter(|_| p.kind != NfKind::Kernel))
+                .collect::<Vec<_>>(),
+        );
+        for (p, slot) in nfs.iter_mut().zip(rings) {
+            p.order = slot;
+        }
+        if fused {
+            nfs = vec![
+                crate::fusion::fused_proc(chain, base, &nfs, tx_mac)
+                    .map_err(|e| PlanError::Invalid(e.to_string()))?,
+            ];
+            if let Some(p) = sched_plan.as_mut() {
+                crate::fusion::fuse_sched_plan(p);
+            }
         }
 
         let s = &chain.schedule;
@@ -553,10 +587,27 @@ impl DeployPlan {
             let what = if p.kind == NfKind::Kernel {
                 format!("kernel ip_forward, routes {}", p.routes.join(" "))
             } else {
-                format!("scc {}", p.argv.join(" "))
+                // A fused chain's NF files are inline TOML: show one name per NF instead.
+                let argv: Vec<String> = p
+                    .argv
+                    .iter()
+                    .map(|a| match scc_nf::config::NfConfig::from_toml(a, "") {
+                        Ok(c) if a.contains('\n') => format!("<{}>", c.name.unwrap_or_default()),
+                        _ => a.clone(),
+                    })
+                    .collect();
+                format!("scc {}", argv.join(" "))
             };
+            let turn = p.order.map_or(String::new(), |o| {
+                format!(
+                    " (chain order: turn {}/{} on core {})",
+                    o.index + 1,
+                    o.members,
+                    o.core
+                )
+            });
             s.push_str(&format!(
-                "  nf {:<8} core {:<4} {what}\n",
+                "  nf {:<8} core {:<4} {what}{turn}\n",
                 p.name,
                 p.core.map_or("-".into(), |c| c.to_string()),
             ));

@@ -31,6 +31,12 @@ pub struct NfReport {
     pub syscalls: Option<u64>,
     /// How it ended.
     pub exit: String,
+    /// The I/O backend the NF actually used (with `driver = "auto"`, the one chosen; from its
+    /// counters, `null` when it reported none).
+    pub io: Option<String>,
+    /// Why faster backends were skipped (`driver = "auto"`): the NF's `scc-io: warning: driver
+    /// auto ...` lines.
+    pub io_fallbacks: Vec<String>,
     /// Its full counters object (scc-nf's `NfCounters`, as on its stdout; `null` if none).
     pub counters: Option<serde_json::Value>,
     /// Its scheduler times over the traffic run (schedstat: run, run-queue wait, not
@@ -126,8 +132,8 @@ impl RunReport {
             None => s.push_str("no [traffic] in the chain: deployed, checked and torn down\n"),
         }
         s.push_str(&format!(
-            "\n{:<10} {:>7} {:>5} {:>10} {:>10} {:>10}  {}\n",
-            "nf", "pid", "core", "rx", "tx", "syscalls", "drops"
+            "\n{:<10} {:>7} {:>5} {:>6} {:>10} {:>10} {:>10}  {}\n",
+            "nf", "pid", "core", "io", "rx", "tx", "syscalls", "drops"
         ));
         let opt = |v: Option<u64>| v.map_or("n/a".to_string(), |v| v.to_string());
         for n in &self.nfs {
@@ -141,10 +147,11 @@ impl RunReport {
                     .join(" ")
             };
             s.push_str(&format!(
-                "{:<10} {:>7} {:>5} {:>10} {:>10} {:>10}  {}\n",
+                "{:<10} {:>7} {:>5} {:>6} {:>10} {:>10} {:>10}  {}\n",
                 n.name,
                 n.pid,
                 n.core.map_or("-".into(), |c| c.to_string()),
+                n.io.as_deref().unwrap_or("n/a"),
                 opt(n.rx),
                 opt(n.tx),
                 opt(n.syscalls),
@@ -176,6 +183,11 @@ impl RunReport {
         }
         for w in &self.warnings {
             s.push_str(&format!("warning: {w}\n"));
+        }
+        for n in &self.nfs {
+            for f in &n.io_fallbacks {
+                s.push_str(&format!("warning: {}: {f}\n", n.name));
+            }
         }
         s
     }
@@ -223,9 +235,21 @@ fn nf_report(plan: &DeployPlan, o: &NfOutcome) -> NfReport {
             Some(st) => describe_status(st),
             None => "not reaped".into(),
         },
+        io: c.as_ref().map(|c| c.io.clone()),
+        io_fallbacks: io_fallbacks(&o.stderr),
         counters: json,
         sched: None,
     }
+}
+
+/// The `driver = "auto"` fallback warnings scc-io printed on an NF's stderr, without the prefix.
+fn io_fallbacks(stderr: &str) -> Vec<String> {
+    stderr
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("scc-io: warning: "))
+        .filter(|l| l.starts_with("driver auto"))
+        .map(String::from)
+        .collect()
 }
 
 /// Reads an NF's counters from the JSON object scc-nf prints (or sends on its status channel):
@@ -233,4 +257,19 @@ fn nf_report(plan: &DeployPlan, o: &NfOutcome) -> NfReport {
 /// record (counters missing stay unknown, never zero).
 pub fn parse_nf_counters(v: &serde_json::Value) -> Option<NfCounters> {
     serde::Deserialize::deserialize(v).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn auto_fallback_warnings_are_taken_from_stderr() {
+        let err = "something else\nscc-io: warning: driver auto on `r1-rx`: xdp unavailable (AF_XDP unavailable on `r1-rx`: permission: ...); using ring\n";
+        assert_eq!(
+            io_fallbacks(err),
+            vec!["driver auto on `r1-rx`: xdp unavailable (AF_XDP unavailable on `r1-rx`: permission: ...); using ring".to_string()]
+        );
+        assert!(io_fallbacks("scc-io: warning: other\n").is_empty());
+    }
 }

@@ -74,13 +74,14 @@ fn b2b_links_consecutive_nfs_and_next_hop_macs_chain_up() {
     uniq.sort();
     uniq.dedup();
     assert_eq!(uniq.len(), macs.len());
-    // argv: the scc-nf contract flags.
+    // argv: the scc-nf contract flags; a later NF's receive queue is 8 batches by default
+    // under the kernel's scheduling (scc_launcher::fusion::default_rx_queue_frames).
     let argv = p.nfs[1].argv.join(" ");
     assert_eq!(
         argv,
         format!(
             "nf router --rx b-rx --tx b-tx --io mmsg --batch 32 --poll sleep --gw-mac {} \
-             --route 198.18.0.0/15 --route 10.0.0.0/8",
+             --route 198.18.0.0/15 --route 10.0.0.0/8 --rx-queue-frames 256",
             fmt_mac(mac_of("sink0"))
         )
     );

@@ -117,6 +117,15 @@ fn check_accepts_every_example_and_names_the_field_of_a_bad_one() {
     assert_eq!(v["errors"][0]["path"], "schedule.polcy");
 }
 
+/// `scc run --json` on `f`, which must succeed; its report.
+fn run_json(f: &TempChain) -> Value {
+    let out = scc().args(["run", "--json"]).arg(f).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "scc run failed: {stderr}");
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&out.stdout)))
+}
+
 /// Runs a chain with `--json` and checks the counts from the generator through every NF to
 /// the sink.
 fn run_and_check_counts(kind: &str) {
@@ -124,11 +133,7 @@ fn run_and_check_counts(kind: &str) {
         &format!("counts-{kind}"),
         &two_routers(kind, kind, 2000, 1.0),
     );
-    let out = scc().args(["run", "--json"]).arg(&f).output().unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "scc run failed: {stderr}");
-    let v: Value = serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&out.stdout)));
+    let v = run_json(&f);
     for k in [
         "offered_pps",
         "achieved_pps",
@@ -408,25 +413,36 @@ fn sigint_to_scc_tears_everything_down() {
     assert_nothing_left(&lines, &before);
 }
 
-#[test]
-fn a_killed_nf_is_reported_and_everything_torn_down() {
+/// Starts `scc run -v` on `f`, waits for `wait` lines, SIGKILLs NF `victim` once `last` has
+/// started, and checks that `scc` reports it (exit 3, name, pid, signal) and leaves nothing.
+fn killed_nf_is_reported(f: &TempChain, wait: &[&str], victim: &str, last: &str) {
     let before = links();
-    let f = write_chain("crash", &two_routers("crash", "b2b", 1000, 30.0));
-    let run = Running::start(scc().args(["run", "-v"]).arg(&f));
-    let line = run.wait_for("scc: nf r1 pid", Duration::from_secs(20));
-    run.wait_for("scc: nf r2 pid", Duration::from_secs(20));
+    let run = Running::start(scc().args(["run", "-v"]).arg(f));
+    for w in wait {
+        run.wait_for(w, Duration::from_secs(20));
+    }
+    let line = run.wait_for(&format!("scc: nf {victim} pid"), Duration::from_secs(20));
+    run.wait_for(&format!("scc: nf {last} pid"), Duration::from_secs(20));
     let pid: i32 = line.split_whitespace().nth(4).unwrap().parse().unwrap();
     std::thread::sleep(Duration::from_millis(500));
-    // SAFETY: as above; `pid` is an NF started by the scc under test.
+    // SAFETY: kill has no memory arguments; `pid` is an NF started by the scc under test.
     unsafe { libc::kill(pid, libc::SIGKILL) };
     let (code, lines) = run.wait(Duration::from_secs(20));
     assert_eq!(code, Some(3), "{lines:?}");
     let msg = lines.last().unwrap();
     assert!(
-        msg.contains("NF `r1`") && msg.contains(&format!("pid {pid}")) && msg.contains("SIGKILL"),
+        msg.contains(&format!("NF `{victim}`"))
+            && msg.contains(&format!("pid {pid}"))
+            && msg.contains("SIGKILL"),
         "{msg}"
     );
     assert_nothing_left(&lines, &before);
+}
+
+#[test]
+fn a_killed_nf_is_reported_and_everything_torn_down() {
+    let f = write_chain("crash", &two_routers("crash", "b2b", 1000, 30.0));
+    killed_nf_is_reported(&f, &[], "r1", "r2");
 }
 
 fn user_copy_of_scc() -> PathBuf {
@@ -703,4 +719,338 @@ fn the_next_run_removes_stale_cgroups_as_root() {
     assert!(out.status.success(), "{err}");
     assert!(gone, "stale cgroup kept: {err}");
     assert!(err.contains("removed stale cgroup"), "{err}");
+}
+
+/// Three routers with `plan` (`fused` or `chain-order`) on one core, `rate` pps for `secs`.
+fn three_routers(name: &str, plan: &str, rate: u32, secs: f64) -> String {
+    three_routers_on(name, plan, "b2b", rate, secs)
+}
+
+/// [`three_routers`] with interconnect `kind`.
+fn three_routers_on(name: &str, plan: &str, kind: &str, rate: u32, secs: f64) -> String {
+    let nf = |n: &str, env: &str| {
+        format!(
+            "[[nf]]\nname = \"{n}\"\nkind = \"router\"\nenv = \"{env}\"\nroutes = [\"198.18.0.0/15\"]\n"
+        )
+    };
+    format!(
+        "name = \"{name}\"\n[io]\ndriver = \"mmsg\"\nbatch = 32\n[interconnect]\nkind = \"{kind}\"\n[schedule]\nplan = \"{plan}\"\ncores = [{core}]\n{}{}{}[traffic]\nrate_pps = {rate}\nframe_size = 64\nduration_s = {secs}\ncore = 0\ndrain_ms = 1000\n",
+        nf("r1", "netns"),
+        nf("r2", "native"),
+        nf("r3", "native"),
+        core = scc_sched::online_cpus()
+            .ok()
+            .and_then(|c| c.last().copied())
+            .unwrap_or(0),
+    )
+}
+
+/// `scc run --json` of three routers under `plan`: exact counts hop by hop, each counted by a
+/// different party (generator, each NF, sink). Returns the report.
+fn run_three(plan: &str) -> Value {
+    run_three_on(plan, "b2b")
+}
+
+/// [`run_three`] with interconnect `kind`.
+fn run_three_on(plan: &str, kind: &str) -> Value {
+    let f = write_chain(
+        &format!("three-{plan}-{kind}"),
+        &three_routers_on(plan, plan, kind, 2000, 1.0),
+    );
+    let v = run_json(&f);
+    let nfs = v["nfs"].as_array().unwrap();
+    let names: Vec<&str> = nfs.iter().map(|n| n["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["r1", "r2", "r3"], "one entry per NF: {v}");
+    let (sent, received, lost) = (
+        v["sent"].as_u64().unwrap(),
+        v["received"].as_u64().unwrap(),
+        v["lost"].as_u64().unwrap(),
+    );
+    let num = |n: &Value, k: &str| n[k].as_u64().unwrap_or_else(|| panic!("no {k}: {n}"));
+    // Every frame offered was sent or counted by the generator as not sent (a loaded machine
+    // can leave some unsent or dropped at the generator's own port).
+    let g = &v["traffic"]["generator"];
+    assert_eq!(sent + num(g, "tx_dropped") + num(g, "unsent"), 2000, "{g}");
+    assert_eq!(sent, received + lost);
+    let kd0 = num(&nfs[0]["counters"], "kernel_drops");
+    assert_eq!(sent, num(&nfs[0], "rx") + kd0, "generator -> r1: {v}");
+    for (k, n) in nfs.iter().enumerate() {
+        let drops: u64 = n["drops"]
+            .as_object()
+            .unwrap()
+            .values()
+            .filter_map(Value::as_u64)
+            .sum();
+        assert_eq!(num(n, "rx"), num(n, "tx") + drops, "{n}");
+        if k + 1 < nfs.len() {
+            assert_eq!(num(n, "tx"), num(&nfs[k + 1], "rx"), "hop {k}: {v}");
+        }
+    }
+    assert_eq!(num(&nfs[2], "tx"), received, "r3 -> sink: {v}");
+    // How much a 2 kpps run loses depends on the machine's load (a starved chain overflows its
+    // bounded entry queue); every lost frame is counted above, at r1's kernel queue or as an NF
+    // drop. Traffic must still pass.
+    assert!(received * 2 >= sent, "most frames lost at 2 kpps: {v}");
+    assert_eq!(v["schedule"]["plan"], plan);
+    v
+}
+
+#[test]
+fn three_routers_fused_pass_traffic_with_exact_per_nf_counts() {
+    let v = run_three("fused");
+    let nfs = v["nfs"].as_array().unwrap();
+    let pids: Vec<u64> = nfs.iter().map(|n| n["pid"].as_u64().unwrap()).collect();
+    assert!(pids.iter().all(|&p| p == pids[0]), "one process: {pids:?}");
+    assert_eq!(nfs[1]["counters"]["io"], "fused");
+    assert_eq!(
+        nfs[1]["counters"]["syscalls"], 0,
+        "the middle NF made no system call"
+    );
+}
+
+#[test]
+fn three_routers_in_chain_order_pass_traffic_with_exact_per_nf_counts() {
+    let v = run_three("chain-order");
+    let nfs = v["nfs"].as_array().unwrap();
+    let mut pids: Vec<u64> = nfs.iter().map(|n| n["pid"].as_u64().unwrap()).collect();
+    pids.dedup();
+    assert_eq!(pids.len(), 3, "separate processes");
+    let cores: Vec<&Value> = nfs.iter().map(|n| &n["core"]).collect();
+    assert!(cores.iter().all(|c| *c == cores[0]), "one core: {cores:?}");
+}
+
+#[test]
+fn three_routers_fused_and_in_chain_order_over_a_bridge() {
+    for plan in ["fused", "chain-order"] {
+        let v = run_three_on(plan, "bridge");
+        assert_eq!(v["interconnect"], "bridge", "{v}");
+    }
+}
+
+#[test]
+fn check_shows_the_plan_and_refuses_what_cannot_be_fused() {
+    let f = write_chain(
+        "check-fused",
+        &three_routers("check-fused", "fused", 1000, 1.0),
+    );
+    let out = scc().arg("check").arg(&f).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(
+        text.contains("plan fused: schedule.plan = \"fused\""),
+        "{text}"
+    );
+    assert!(
+        text.contains("gives up: env = \"netns\" isolation is given up under fusion: nf[0] (`r1`)"),
+        "{text}"
+    );
+    let out = scc().args(["check", "--json"]).arg(&f).output().unwrap();
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["plan"]["kind"], "fused");
+    assert_eq!(v["nfs"].as_array().unwrap().len(), 1, "one process: {v}");
+    // A custom NF executable cannot be fused: refused, naming the field.
+    let out = scc()
+        .arg("check")
+        .arg(&f)
+        .env("SCC_NF_EXE", "/opt/other-nf")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("schedule.plan") && err.contains("cannot be fused"),
+        "{err}"
+    );
+    // A kernel NF (the kernel's own forwarding) has no element graph to fuse.
+    let kernel = three_routers("check-kernel-fused", "fused", 1000, 1.0).replacen(
+        "name = \"r2\"\nkind = \"router\"\nenv = \"native\"",
+        "name = \"r2\"\nkind = \"kernel\"\nenv = \"netns\"",
+        1,
+    );
+    assert!(kernel.contains("kind = \"kernel\""));
+    let f = write_chain("check-kernel-fused", &kernel);
+    let out = scc().arg("check").arg(&f).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("nf[1].kind") && err.contains("`kernel` cannot be fused"),
+        "{err}"
+    );
+    let f = write_chain(
+        "check-profile-fused",
+        &format!(
+            "mode = \"profile\"\n{}",
+            three_routers("cpf", "fused", 1000, 1.0)
+        ),
+    );
+    let out = scc().arg("check").arg(&f).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("mode:") && err.contains("one process per NF"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_killed_chain_order_nf_is_reported_and_everything_torn_down() {
+    let f = write_chain(
+        "co-crash",
+        &three_routers("co-crash", "chain-order", 1000, 30.0),
+    );
+    killed_nf_is_reported(&f, &["chain order on core"], "r2", "r3");
+}
+
+#[test]
+fn an_idle_chain_order_chain_uses_under_5_percent_of_a_core() {
+    // 1 frame per second: the chain is idle almost all the time.
+    let f = write_chain("co-idle", &three_routers("co-idle", "chain-order", 1, 30.0));
+    let run = Running::start(scc().args(["run", "-v"]).arg(&f));
+    run.wait_for("scc: nf r3 pid", Duration::from_secs(20));
+    let pids = pids_in(&run.lines.lock().unwrap().clone());
+    assert_eq!(pids.len(), 3);
+    std::thread::sleep(Duration::from_millis(700));
+    let cpu = |pid: u32| -> u64 {
+        std::fs::read_to_string(format!("/proc/{pid}/schedstat"))
+            .ok()
+            .and_then(|s| s.split_whitespace().next()?.parse().ok())
+            .unwrap_or(0)
+    };
+    let before: u64 = pids.iter().map(|&p| cpu(p)).sum();
+    let t = Instant::now();
+    std::thread::sleep(Duration::from_secs(2));
+    let used = pids.iter().map(|&p| cpu(p)).sum::<u64>() - before;
+    let share = used as f64 / t.elapsed().as_nanos() as f64;
+    println!(
+        "idle chain-order chain of 3 under scc run: {:.3}% of a core",
+        share * 100.0
+    );
+    // SAFETY: kill has no memory arguments; the pid is our child.
+    unsafe { libc::kill(run.child.id() as i32, libc::SIGINT) };
+    let (code, lines) = run.wait(Duration::from_secs(20));
+    assert_eq!(code, Some(130), "{lines:?}");
+    assert!(
+        share < 0.05,
+        "an idle chain used {:.1}% of a core",
+        share * 100.0
+    );
+}
+
+/// `driver = "auto"`: every NF reports the backend it chose (`nfs[].io` in the JSON, the `io`
+/// column of the table): `xdp` where AF_XDP works (root), else `ring`, with the reason in
+/// `nfs[].io_fallbacks`; the frames are counted through the chain as with any backend.
+#[test]
+fn driver_auto_reports_the_backend_each_nf_chose() {
+    let text =
+        two_routers("auto", "b2b", 1000, 0.5).replace("driver = \"mmsg\"", "driver = \"auto\"");
+    let f = write_chain("auto", &text);
+    let out = scc().args(["run", "--json"]).arg(&f).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "scc run failed: {stderr}");
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let want = match scc_io::xdp::probe() {
+        Ok(()) => "xdp",
+        Err(why) => {
+            println!("note: AF_XDP unavailable here ({why}): auto must choose ring");
+            "ring"
+        }
+    };
+    let nfs = v["nfs"].as_array().unwrap();
+    assert_eq!(nfs.len(), 2);
+    for n in nfs {
+        assert_eq!(n["io"], want, "{n}");
+        assert_eq!(n["counters"]["io"], want, "{n}");
+        let fallbacks = n["io_fallbacks"].as_array().unwrap();
+        if want == "ring" {
+            assert!(!fallbacks.is_empty(), "the skipped xdp is reported: {n}");
+        } else {
+            assert!(fallbacks.is_empty(), "{n}");
+        }
+    }
+    assert_eq!(v["sent"], 500);
+    assert!(v["received"].as_u64().unwrap() > 0, "{v}");
+    // The table shows it too.
+    let out = scc().arg("run").arg(&f).output().unwrap();
+    assert!(out.status.success());
+    let table = String::from_utf8_lossy(&out.stdout);
+    let header = table
+        .lines()
+        .find(|l| l.starts_with("nf "))
+        .expect("NF table");
+    assert!(header.split_whitespace().any(|c| c == "io"), "{table}");
+    for nf in ["r1", "r2"] {
+        let row = table
+            .lines()
+            .find(|l| l.split_whitespace().next() == Some(nf))
+            .unwrap_or_else(|| panic!("no row for {nf}: {table}"));
+        assert!(row.split_whitespace().any(|c| c == want), "{row}");
+    }
+}
+
+/// As an ordinary user (a rootless run: NFs in a user namespace, where AF_XDP cannot load its
+/// program), `driver = "auto"` falls back to `ring` and the report says why, per NF.
+#[test]
+fn driver_auto_falls_back_to_ring_for_an_ordinary_user_and_says_why() {
+    use std::os::unix::fs::PermissionsExt;
+    let text =
+        two_routers("autouser", "b2b", 1000, 0.5).replace("driver = \"mmsg\"", "driver = \"auto\"");
+    let f = write_chain("autouser", &text);
+    let _ = Command::new("chmod")
+        .arg("-R")
+        .arg("a+rX")
+        .arg(f.parent().unwrap())
+        .status();
+    let mut copy_dir = None;
+    let mut cmd = if is_root() {
+        let Some(sp) = setpriv() else {
+            println!(
+                "SKIPPED: driver_auto_falls_back_to_ring_for_an_ordinary_user_and_says_why: setpriv (util-linux) is missing"
+            );
+            return;
+        };
+        // A world-readable copy of the binary of this test's own (the build tree may not be
+        // reachable for uid 65534).
+        let dir = std::env::temp_dir().join(format!("scc-cli-bin-auto-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let exe = dir.join("scc");
+        std::fs::copy(env!("CARGO_BIN_EXE_scc"), &exe).unwrap();
+        std::fs::set_permissions(&exe, std::fs::Permissions::from_mode(0o755)).unwrap();
+        copy_dir = Some(dir);
+        let mut c = Command::new(sp);
+        c.args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+            .arg(exe);
+        c
+    } else {
+        scc()
+    };
+    let out = cmd
+        .args(["run", "--json"])
+        .arg(&*f)
+        .current_dir("/")
+        .output()
+        .unwrap();
+    if let Some(d) = copy_dir {
+        let _ = std::fs::remove_dir_all(d);
+    }
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "rootless auto run failed: {stderr}");
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    for n in v["nfs"].as_array().unwrap() {
+        assert_eq!(n["io"], "ring", "{n}");
+        let why: Vec<&str> = n["io_fallbacks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(Value::as_str)
+            .collect();
+        assert!(!why.is_empty(), "{n}");
+        for w in why {
+            assert!(
+                w.contains("xdp unavailable") && w.contains("CAP_BPF") && w.contains("using ring"),
+                "{w}"
+            );
+        }
+    }
+    assert!(v["received"].as_u64().unwrap() > 0, "{v}");
 }

@@ -2,15 +2,25 @@
 //! can run an NF by re-executing themselves with an `nf` subcommand.
 //!
 //! ```text
-//! scc-nf router   --rx IF --tx IF --io packet|mmsg|ring --batch N --route PREFIX/LEN [--route ...]
+//! scc-nf router   --rx IF --tx IF --io packet|mmsg|ring|xdp|auto --batch N --route PREFIX/LEN [--route ...]
 //!                 [--routes FILE] --gw-mac MAC [--src-mac MAC] [--addr IP] [--mtu N]
 //!                 [--poll sleep|busy|adaptive] [--spin-us N] [--stats-file FILE] [--config NF.toml]
 //!                 [--pcap FILE | --pcap-dir DIR]
 //! scc-nf firewall --rx IF --tx IF ... [--rules FILE | --rule LINE ...] [--gw-mac MAC]
 //! scc-nf forward  --rx IF --tx IF ... [--gw-mac MAC]
 //! scc-nf run      --config NF.toml [flags overriding the file]
+//! scc-nf chain    --config A.toml --config B.toml ... | --nf-toml TEXT --nf-toml TEXT ...
+//!                 [--rx IF] [--tx IF] [--io ...] [--batch N]
+//!                 [--poll ...] [--rx-queue-frames N]    # the NFs fused into this one process
 //! scc-nf preset   router|firewall|forward      # print the preset's graph as TOML
 //! ```
+//! `chain` runs the NFs of the files, in order, as one run-to-completion pipeline
+//! ([`crate::chain::FusedChain`]): it reads the first NF's `rx` interface and writes the last
+//! NF's `tx`; the other NFs need no interface (an NF without one needs `src_mac`). `--rx` and
+//! `--tx` set the chain's two ends; `--io`, `--batch`, `--poll`, `--spin-us` and
+//! `--rx-queue-frames` apply to the whole chain (default: the first NF's). It prints a
+//! [`ChainCounters`] object whose `nfs` holds one [`NfCounters`] per NF.
+//!
 //! With `--status-fd N` the NF also reports on the inherited descriptor N: `ready`, counters
 //! every second and the final counters, one JSON line each ([`crate::status`]).
 //! On SIGINT or SIGTERM the NF prints its [`NfCounters`] as one JSON object on stdout and exits
@@ -19,21 +29,23 @@
 
 use std::ffi::OsString;
 use std::net::Ipv4Addr;
-use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
-use scc_io::link::Netlink;
-use scc_io::middleware::{PcapFile, PcapPort};
-use scc_io::{Driver, IoError, Port, PortConfig, open_port};
+use scc_io::{Driver, IoError};
 
-use crate::config::{Env, NfConfig, PollMode, Preset, build_pipeline};
+use crate::chain::ChainCounters;
+use crate::chain::order::{ChainOrder, DEFAULT_HANDOFF_TIMEOUT};
+use crate::config::{NfConfig, PollMode, Preset};
 use crate::error::{NfError, Result};
-use crate::nf::{Nf, NfCounters, NfOptions};
+use crate::nf::NfCounters;
 use crate::status::{Status, StatusChannel};
 use crate::wire::MacAddr;
+use scc_sched::handoff::Handoff;
+
+pub use crate::setup::{prepare_fused, prepare_nf};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -57,11 +69,58 @@ enum Cmd {
     Forward(NfArgs),
     /// Run the NF described by --config (a preset or a custom [[element]] graph).
     Run(NfArgs),
+    /// Run the NFs of several --config files, in order, fused into this one process (one
+    /// run-to-completion pipeline; only the chain's two ends touch the kernel).
+    Chain(ChainArgs),
     /// Print a preset's element graph in the NF file format (a start for a custom NF).
     Preset {
         /// router, firewall or forward.
         name: String,
     },
+}
+
+/// `scc-nf chain`'s flags.
+#[derive(Args, Debug, Default)]
+struct ChainArgs {
+    /// NF files (TOML), in chain order (repeat the flag).
+    #[arg(
+        long = "config",
+        value_name = "NF.toml",
+        required_unless_present = "nf_toml"
+    )]
+    configs: Vec<String>,
+    /// An NF file's text given inline, in chain order (repeat the flag; instead of --config,
+    /// for launchers that keep no files).
+    #[arg(long = "nf-toml", value_name = "TOML", conflicts_with = "configs")]
+    nf_toml: Vec<String>,
+    /// The chain's input interface (default: the first NF's `rx`).
+    #[arg(long, value_name = "IF")]
+    rx: Option<String>,
+    /// The chain's output interface (default: the last NF's `tx`).
+    #[arg(long, value_name = "IF")]
+    tx: Option<String>,
+    /// I/O backend of the two ends (default: the first NF's, else mmsg).
+    #[arg(long, value_name = "packet|mmsg|ring", value_parser = parse_driver)]
+    io: Option<Driver>,
+    /// Frames per batch (default: the first NF's, else 32).
+    #[arg(long, value_name = "N")]
+    batch: Option<usize>,
+    /// How the chain waits for input (default: the first NF's, else sleep).
+    #[arg(long, value_name = "sleep|busy|adaptive", value_parser = parse_poll)]
+    poll: Option<PollMode>,
+    /// Adaptive polling: microseconds to keep spinning after the last frame.
+    #[arg(long, value_name = "US")]
+    spin_us: Option<u64>,
+    /// Bound the entry port's kernel receive queue to about N frames.
+    #[arg(long, value_name = "N")]
+    rx_queue_frames: Option<usize>,
+    /// Report `ready` (name `fused`) on this inherited descriptor once the ports are open (the
+    /// counters stay on stdout: one `ChainCounters` object).
+    #[arg(long, value_name = "FD")]
+    status_fd: Option<i32>,
+    /// The process name: `scc-nf:<NAME>` in ps/top/pgrep (default `fused`).
+    #[arg(long)]
+    name: Option<String>,
 }
 
 /// The flags shared by every NF subcommand (they override `--config`).
@@ -76,8 +135,10 @@ struct NfArgs {
     /// Output interface (default: the input interface).
     #[arg(long, value_name = "IF")]
     tx: Option<String>,
-    /// I/O backend: packet (one syscall per frame), mmsg (recvmmsg/sendmmsg), ring (PACKET_MMAP).
-    #[arg(long, value_name = "packet|mmsg|ring", value_parser = parse_driver)]
+    /// I/O backend: packet (one syscall per frame), mmsg (recvmmsg/sendmmsg), ring (PACKET_MMAP),
+    /// xdp (AF_XDP; needs CAP_BPF + CAP_NET_ADMIN in the initial user namespace), auto (the
+    /// fastest of xdp, ring, mmsg that opens; a warning says why a faster one was skipped).
+    #[arg(long, value_name = "packet|mmsg|ring|xdp|auto", value_parser = parse_driver)]
     io: Option<Driver>,
     /// Frames per batch (1..=1024).
     #[arg(long, value_name = "N")]
@@ -88,6 +149,10 @@ struct NfArgs {
     /// Adaptive polling: microseconds to keep spinning after the last frame (default 200).
     #[arg(long, value_name = "US")]
     spin_us: Option<u64>,
+    /// Bound each port's kernel receive queue to about N (64-byte) frames (default: a 4 MiB
+    /// socket buffer). Excess frames are dropped by the kernel and counted in `kernel_drops`.
+    #[arg(long, value_name = "N")]
+    rx_queue_frames: Option<usize>,
     /// A static route `PREFIX/LEN [via MAC] [port rx|tx]` (repeatable).
     #[arg(long = "route", value_name = "PREFIX/LEN")]
     route: Vec<String>,
@@ -129,6 +194,17 @@ struct NfArgs {
     /// Capture each port's frames into DIR/<interface>.pcap (the folder is created).
     #[arg(long, value_name = "DIR")]
     pcap_dir: Option<String>,
+    /// Chain order: the hand-off file (made by the launcher) of the NFs sharing this NF's
+    /// core; the NF then runs one batch per turn, in chain order (see `scc_nf::chain::order`).
+    #[arg(long, value_name = "FILE", requires = "handoff_index")]
+    handoff: Option<String>,
+    /// Chain order: this NF's position among the NFs sharing its core (0 = first).
+    #[arg(long, value_name = "N", requires = "handoff")]
+    handoff_index: Option<usize>,
+    /// Chain order: give up after this many milliseconds without progress of the NF holding
+    /// the core (default 2000).
+    #[arg(long, value_name = "MS", requires = "handoff")]
+    handoff_timeout_ms: Option<u64>,
     /// Report on this inherited file descriptor (a pipe), one JSON line each: `ready` once the
     /// ports are open, `counters` every second, `final` when stopping (see [`crate::status`]).
     /// The counters on stdout stay as they are.
@@ -139,7 +215,7 @@ struct NfArgs {
 fn parse_driver(s: &str) -> std::result::Result<Driver, String> {
     match s.parse::<Driver>() {
         Ok(Driver::Mem) | Err(_) => Err(format!(
-            "unknown I/O driver `{s}` (expected packet, mmsg or ring)"
+            "unknown I/O driver `{s}` (expected packet, mmsg, ring, xdp or auto)"
         )),
         Ok(d) => Ok(d),
     }
@@ -173,155 +249,13 @@ impl NfArgs {
             ($($f:ident <- $a:ident),*) => { $( if self.$a.is_some() { c.$f = self.$a; } )* };
         }
         over!(name <- name, rx <- rx, tx <- tx, io <- io, batch <- batch, poll <- poll,
-              spin_us <- spin_us, routes_file <- routes, gw_mac <- gw_mac, src_mac <- src_mac,
+              spin_us <- spin_us, rx_queue_frames <- rx_queue_frames, routes_file <- routes, gw_mac <- gw_mac, src_mac <- src_mac,
               rules_file <- rules, mtu <- mtu, icmp_rate <- icmp_rate, stats_file <- stats_file,
               pcap <- pcap, pcap_dir <- pcap_dir);
         c.routes.extend(self.route);
         c.addrs.extend(self.addr);
         c.rules.extend(self.rule);
         Ok(c)
-    }
-}
-
-/// What an interface looks like to the NF.
-fn interface(nl: &mut Netlink, name: &str) -> Result<(MacAddr, u32, Vec<Ipv4Addr>)> {
-    let info = nl
-        .link(name)?
-        .ok_or_else(|| NfError::Io(IoError::UnknownInterface(name.to_string())))?;
-    let addrs = nl
-        .ipv4_addrs(name)
-        .map(|v| v.into_iter().map(|a| a.0).collect())
-        .unwrap_or_default();
-    Ok((MacAddr(info.mac), info.mtu, addrs))
-}
-
-/// Builds an NF from `cfg` in the calling thread's network namespace: resolves the interfaces
-/// (MAC, MTU, addresses), builds the pipeline and opens the ports.
-pub fn prepare_nf(cfg: &NfConfig) -> Result<Nf> {
-    let rx = cfg
-        .rx
-        .clone()
-        .ok_or_else(|| NfError::Config("no input interface: give --rx IF".into()))?;
-    let tx = cfg.tx.clone().unwrap_or_else(|| rx.clone());
-    let batch = cfg.batch.unwrap_or(32);
-    if batch == 0 || batch > scc_io::MAX_BATCH {
-        return Err(NfError::Io(IoError::BadBatchSize(batch)));
-    }
-    cfg.element_specs()?; // fail on a missing NF before touching interfaces
-    let mut nl = Netlink::open()?;
-    let (_, _, rx_addrs) = interface(&mut nl, &rx)?;
-    let (tx_mac, tx_mtu, tx_addrs) = interface(&mut nl, &tx)?;
-    let mut addrs = cfg.addrs.clone();
-    if addrs.is_empty() {
-        for a in rx_addrs.into_iter().chain(tx_addrs) {
-            if !addrs.contains(&a) {
-                addrs.push(a);
-            }
-        }
-    }
-    let env = Env {
-        src_mac: cfg.src_mac.unwrap_or(tx_mac),
-        gw_mac: cfg.gw_mac,
-        addrs,
-        mtu: cfg
-            .mtu
-            .unwrap_or_else(|| u16::try_from(tx_mtu).unwrap_or(u16::MAX).max(68)),
-        icmp_rate: cfg.icmp_rate.unwrap_or(100),
-    };
-    let pipeline = build_pipeline(cfg, &env)?;
-    let driver = cfg.io.unwrap_or(Driver::Mmsg);
-    let capture = Capture::new(cfg)?;
-    let mut ports = vec![capture.open(&PortConfig::new(rx.clone(), driver, batch))?];
-    let map = if tx == rx {
-        vec![0, 0]
-    } else {
-        ports.push(capture.open(&PortConfig::new(tx.clone(), driver, batch))?);
-        vec![0, 1]
-    };
-    let kind = if cfg.element.is_empty() {
-        cfg.preset.map_or("custom", Preset::name).to_string()
-    } else {
-        "custom".to_string()
-    };
-    Nf::new(
-        pipeline,
-        ports,
-        map,
-        NfOptions {
-            name: cfg.name.clone().unwrap_or_else(|| kind.clone()),
-            kind,
-            batch,
-            frame_size: scc_io::DEFAULT_FRAME_SIZE,
-            poll: cfg.poll.unwrap_or_default(),
-            spin: Duration::from_micros(cfg.spin_us.unwrap_or(200)),
-            stats_file: cfg.stats_file.clone(),
-        },
-    )
-}
-
-/// Where the NF's ports are captured (`--pcap` / `--pcap-dir`); off by default.
-enum Capture {
-    Off,
-    /// Every port into one shared file.
-    File(PcapFile),
-    /// One file per port in this folder.
-    Dir(PathBuf),
-}
-
-impl Capture {
-    fn new(cfg: &NfConfig) -> Result<Self> {
-        if let Some(f) = &cfg.pcap {
-            if cfg.pcap_dir.is_some() {
-                return Err(NfError::Config(
-                    "give either --pcap FILE or --pcap-dir DIR, not both".into(),
-                ));
-            }
-            return Ok(Capture::File(PcapFile::create(f)?));
-        }
-        match &cfg.pcap_dir {
-            None => Ok(Capture::Off),
-            Some(d) => {
-                std::fs::create_dir_all(d).map_err(|source| NfError::File {
-                    path: d.clone(),
-                    source,
-                })?;
-                Ok(Capture::Dir(PathBuf::from(d)))
-            }
-        }
-    }
-
-    /// Opens a port, wrapped in a [`PcapPort`] when capturing (unwrapped, and so at no cost,
-    /// otherwise).
-    fn open(&self, pc: &PortConfig) -> Result<Box<dyn Port>> {
-        let port = open_port(pc)?;
-        let file = match self {
-            Capture::Off => return Ok(port),
-            Capture::File(f) => f.clone(),
-            Capture::Dir(d) => PcapFile::create(d.join(format!("{}.pcap", pc.ifname)))?,
-        };
-        CAPTURES
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(file.clone());
-        Ok(Box::new(PcapPort::new(port, file)))
-    }
-}
-
-/// The capture files of this process, checked for write errors when the NF stops.
-static CAPTURES: std::sync::Mutex<Vec<PcapFile>> = std::sync::Mutex::new(Vec::new());
-
-/// Says on stderr which capture files are incomplete (a write failed: disk full, file gone).
-fn warn_about_captures() {
-    for f in CAPTURES.lock().unwrap_or_else(|e| e.into_inner()).iter() {
-        let _ = f.flush();
-        let st = f.stats();
-        if let Some(e) = st.error {
-            eprintln!(
-                "scc-nf: warning: capture {} is incomplete: {} frames not written ({e})",
-                f.path().display(),
-                st.lost
-            );
-        }
     }
 }
 
@@ -354,16 +288,36 @@ fn install_signal_handlers() -> Result<()> {
 /// Runs the NF of `cfg` until SIGINT/SIGTERM and returns its counters. When the loop fails
 /// (an I/O error), the counters so far come back with the error.
 pub fn run_until_signal(cfg: &NfConfig) -> Result<NfCounters, (NfError, Option<Box<NfCounters>>)> {
-    run_until_signal_with(cfg, None)
+    run_until_signal_with(cfg, None, None)
+}
+
+/// Where an NF sits in a chain-order ring: the hand-off file, its index, the timeout.
+#[derive(Debug, Clone)]
+pub struct OrderArgs {
+    /// The hand-off file.
+    pub file: String,
+    /// Position among the NFs sharing the core.
+    pub index: usize,
+    /// Give up after this long without progress of the holder.
+    pub timeout: Duration,
 }
 
 /// [`run_until_signal`], reporting on `status` (`--status-fd`): `ready` once the ports are
-/// open, the counters every second, and the final counters (also after an I/O failure).
+/// open, the counters every second, and the final counters (also after an I/O failure); in
+/// chain order when `order` is given (`--handoff`).
 pub fn run_until_signal_with(
     cfg: &NfConfig,
     status: Option<StatusChannel>,
+    order: Option<&OrderArgs>,
 ) -> Result<NfCounters, (NfError, Option<Box<NfCounters>>)> {
     install_signal_handlers().map_err(|e| (e, None))?;
+    let order = match order {
+        None => None,
+        Some(o) => Some(ChainOrder::new(
+            Handoff::open(std::path::Path::new(&o.file), o.index).map_err(|e| (e.into(), None))?,
+            o.timeout,
+        )),
+    };
     let mut nf = prepare_nf(cfg).map_err(|e| (e, None))?;
     // `ps`/`top`/`pgrep` show the NF by its name (best effort: a name is no reason to fail).
     let _ = crate::title::set_current_name(&crate::title::process_name(&nf.counters().name));
@@ -376,24 +330,89 @@ pub fn run_until_signal_with(
             pid: std::process::id(),
         });
     }
-    let r = nf.run(&STOP);
+    let r = match &order {
+        Some(o) => o.run(&mut nf, &STOP),
+        None => nf.run(&STOP),
+    };
     let c = nf.counters();
     if reporting {
         nf.send_status(&Status::Final(c.clone()));
     }
     drop(nf);
-    warn_about_captures();
+    crate::capture::warn_about_captures();
     match r {
         Ok(_) => Ok(c),
         Err(e) => Err((e, Some(Box::new(c)))),
     }
 }
 
-fn print_counters(c: &NfCounters) {
+/// The name a fused chain reports `ready` under on its status channel.
+pub const FUSED_NAME: &str = "fused";
+
+/// Runs the fused chain of `cfgs` until SIGINT/SIGTERM and returns its counters (with the error
+/// and the counters so far when the loop fails).
+pub fn run_fused_until_signal(
+    cfgs: &[NfConfig],
+    status: Option<StatusChannel>,
+) -> Result<ChainCounters, (NfError, Option<Box<ChainCounters>>)> {
+    install_signal_handlers().map_err(|e| (e, None))?;
+    let mut chain = prepare_fused(cfgs).map_err(|e| (e, None))?;
+    if let Some(mut ch) = status {
+        let ready = Status::Ready {
+            name: FUSED_NAME.into(),
+            pid: std::process::id(),
+        };
+        if let Err(e) = ch.send(&ready) {
+            eprintln!("scc-nf: status channel: {e}");
+        }
+    }
+    let r = chain.run(&STOP);
+    let c = chain.counters();
+    drop(chain);
+    crate::capture::warn_about_captures();
+    match r {
+        Ok(c) => Ok(c),
+        Err(e) => Err((e, Some(Box::new(c)))),
+    }
+}
+
+impl ChainArgs {
+    /// The NF files, with the chain-wide flags applied.
+    fn into_configs(self) -> Result<Vec<NfConfig>> {
+        let mut cfgs = self
+            .configs
+            .iter()
+            .map(|p| NfConfig::load(p))
+            .chain(
+                self.nf_toml
+                    .iter()
+                    .enumerate()
+                    .map(|(k, t)| NfConfig::from_toml(t, &format!("--nf-toml #{}", k + 1))),
+            )
+            .collect::<Result<Vec<_>>>()?;
+        let n = cfgs.len();
+        if let Some(first) = cfgs.first_mut() {
+            macro_rules! over {
+                ($($f:ident),*) => { $( if self.$f.is_some() { first.$f = self.$f; } )* };
+            }
+            over!(rx, io, batch, poll, spin_us, rx_queue_frames);
+        }
+        if let (Some(tx), Some(last)) = (self.tx, cfgs.get_mut(n.wrapping_sub(1))) {
+            last.tx = Some(tx);
+        }
+        Ok(cfgs)
+    }
+}
+
+fn print_json(c: &impl serde::Serialize) {
     match serde_json::to_string(c) {
         Ok(s) => println!("{s}"),
         Err(e) => eprintln!("scc-nf: cannot encode counters: {e}"),
     }
+}
+
+fn print_counters(c: &NfCounters) {
+    print_json(c);
 }
 
 fn run(cli: Cli) -> Result<()> {
@@ -406,12 +425,45 @@ fn run(cli: Cli) -> Result<()> {
         Cmd::Router(a) => (a, Some(Preset::Router)),
         Cmd::Firewall(a) => (a, Some(Preset::Firewall)),
         Cmd::Forward(a) => (a, Some(Preset::Forward)),
+        Cmd::Chain(a) => {
+            // Best effort: a name is no reason to fail.
+            let title = crate::title::process_name(a.name.as_deref().unwrap_or(FUSED_NAME));
+            let _ = crate::title::set_current_name(&title);
+            let status = match a.status_fd {
+                Some(fd) => Some(StatusChannel::open_fd(fd).map_err(|e| {
+                    NfError::Config(format!("--status-fd {fd}: not an open descriptor ({e})"))
+                })?),
+                None => None,
+            };
+            let cfgs = a.into_configs()?;
+            return match run_fused_until_signal(&cfgs, status) {
+                Ok(c) => {
+                    print_json(&c);
+                    Ok(())
+                }
+                Err((e, Some(c))) => {
+                    print_json(&c);
+                    Err(e)
+                }
+                Err((e, None)) => Err(e),
+            };
+        }
         Cmd::Run(a) => {
             if a.config.is_none() {
                 return Err(NfError::Config("`run` needs --config NF.toml".into()));
             }
             (a, None)
         }
+    };
+    let order = match (&args.handoff, args.handoff_index) {
+        (Some(file), Some(index)) => Some(OrderArgs {
+            file: file.clone(),
+            index,
+            timeout: args
+                .handoff_timeout_ms
+                .map_or(DEFAULT_HANDOFF_TIMEOUT, Duration::from_millis),
+        }),
+        _ => None,
     };
     let status = match args.status_fd {
         Some(fd) => Some(StatusChannel::open_fd(fd).map_err(|e| {
@@ -420,7 +472,7 @@ fn run(cli: Cli) -> Result<()> {
         None => None,
     };
     let cfg = args.into_config(preset)?;
-    match run_until_signal_with(&cfg, status) {
+    match run_until_signal_with(&cfg, status, order.as_ref()) {
         Ok(c) => {
             print_counters(&c);
             Ok(())

@@ -12,6 +12,8 @@
 //! batch = 32                  # frames per batch (1..=1024)
 //! poll = "sleep"              # sleep | busy | adaptive
 //! spin_us = 200               # adaptive: spin this long after the last frame before sleeping
+//! rx_queue_frames = 64        # bound the kernel's receive queue to about this many frames
+//!                             # (default: scc-io's 4 MiB socket buffer, thousands of frames)
 //! routes = ["198.19.0.0/16 via 02:00:00:00:00:02"]   # lines of the routes file format
 //! routes_file = "routes.txt"  # see crate::route
 //! gw_mac = "02:00:00:00:00:02" # default gateway MAC (EtherEncap / EtherRewrite destination)
@@ -254,6 +256,9 @@ pub struct NfConfig {
     pub poll: Option<PollMode>,
     /// Adaptive polling: microseconds to spin after the last frame.
     pub spin_us: Option<u64>,
+    /// Bound on the kernel's receive queue of each port, in (64-byte) frames
+    /// ([`scc_io::PortConfig::rx_queue_frames`]).
+    pub rx_queue_frames: Option<usize>,
     /// Route lines.
     #[serde(default)]
     pub routes: Vec<String>,

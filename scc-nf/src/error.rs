@@ -30,6 +30,23 @@ pub enum NfError {
     /// The routing table could not be compiled.
     #[error("routing table: {0}")]
     Lpm(#[from] LpmError),
+    /// The chain-order hand-off file could not be opened.
+    #[error(transparent)]
+    Handoff(#[from] scc_sched::handoff::HandoffError),
+    /// Chain order: the NF holding the core made no progress for `waited` (crashed or stuck);
+    /// this NF gives up so that the launcher can report it and tear the chain down.
+    #[error(
+        "chain-order hand-off stalled: NF #{holder}{} has held the core without progress for {waited:?}",
+        .pid.map(|p| format!(" (pid {p})")).unwrap_or_default()
+    )]
+    HandoffStalled {
+        /// Index in chain order of the member holding the token.
+        holder: usize,
+        /// Its PID, when it had registered.
+        pid: Option<u32>,
+        /// How long this NF waited without seeing progress.
+        waited: std::time::Duration,
+    },
     /// Packet I/O failed (opening an interface, receiving, sending).
     #[error(transparent)]
     Io(#[from] scc_io::IoError),
@@ -47,10 +64,13 @@ impl NfError {
                 e,
                 scc_io::IoError::UnknownInterface(_)
                     | scc_io::IoError::BadBatchSize(_)
+                    | scc_io::IoError::BadQueueSize(_)
                     | scc_io::IoError::BadFrameSize(_)
                     | scc_io::IoError::UnknownDriver(_)
                     | scc_io::IoError::Pcap { .. }
             ),
+            NfError::Handoff(_) => true,
+            NfError::HandoffStalled { .. } => false,
         }
     }
 }

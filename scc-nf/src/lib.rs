@@ -12,10 +12,17 @@
 //! - [`config`]: the NF file format (TOML), the `router`, `firewall` and `forward` presets.
 //! - [`nf`]: the NF loop over scc-io ports (read a batch, process, write) and [`nf::NfCounters`],
 //!   the JSON counters an NF prints at exit.
+//! - [`chain`]: several NFs run chain-aware: fused into one process ([`chain::FusedChain`]) or
+//!   in chain order on a shared core ([`chain::order`]).
 //! - [`cli`]: the `scc-nf` command line ([`cli::main_from_args`]); [`title`]: the NF's process
 //!   name (`scc-nf:<name>`).
+//!
+//! Dependencies: scc-io (ports, batches); scc-sched only for [`chain::order`]'s hand-off token
+//! ([`scc_sched::handoff`], the one definition of the chain-order mechanism).
 #![warn(missing_docs)]
 
+mod capture;
+pub mod chain;
 pub mod cli;
 pub mod config;
 pub mod element;
@@ -27,6 +34,7 @@ pub mod graph;
 pub mod lpm;
 pub mod nf;
 pub mod route;
+mod setup;
 pub mod status;
 pub mod title;
 pub mod wire;

@@ -87,12 +87,141 @@ pub struct Nf {
     tx_failed: u64,
     batches: u64,
     started: Instant,
-    stats_file: Option<std::fs::File>,
-    stats_path: String,
+    stats: Option<StatsFile>,
     last_stats: Instant,
     status: Option<crate::status::StatusChannel>,
     /// `started.elapsed()` of the last non-empty batch (ns), reused by the stats timer.
     last_batch_ns: u64,
+}
+
+/// Sends the frames `idx` of `batch` on `port` and returns how many went out; `port_tx` is the
+/// running count of frames sent on that port (to read back a partial send after an error: a port
+/// reports an oversize frame, or an interface gone, after sending what it could, and its own
+/// counter says how many went out). Error path only: no extra work per batch.
+pub(crate) fn send_counted(
+    port: &mut dyn Port,
+    batch: &Batch,
+    idx: &[u16],
+    port_tx: &mut u64,
+) -> usize {
+    let sent = match port.send_frames(batch, idx) {
+        Ok(s) => s,
+        Err(_) => port.stats().tx_frames.saturating_sub(*port_tx) as usize,
+    }
+    .min(idx.len());
+    *port_tx += sent as u64;
+    sent
+}
+
+/// An NF's drops by reason (the pipeline's, plus `tx_failed`) and events, zeros left out.
+pub(crate) fn pipeline_counters(
+    pipeline: &Pipeline,
+    tx_failed: u64,
+) -> (BTreeMap<String, u64>, BTreeMap<String, u64>) {
+    let mut drops = BTreeMap::new();
+    pipeline.drops_into(&mut drops);
+    if tx_failed > 0 {
+        *drops.entry(TX_FAILED.to_string()).or_insert(0) += tx_failed;
+    }
+    drops.retain(|_, v| *v > 0);
+    let mut events = pipeline.events();
+    events.retain(|_, v| *v > 0);
+    (drops, events)
+}
+
+/// A stats file: the counters appended as one JSON line every second.
+pub(crate) struct StatsFile {
+    file: std::fs::File,
+    path: String,
+    last: Instant,
+}
+
+impl StatsFile {
+    /// Opens (creates, appends to) `path`.
+    pub(crate) fn open(path: &str) -> Result<Self> {
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .map_err(|source| NfError::File {
+                path: path.to_string(),
+                source,
+            })?;
+        Ok(Self {
+            file,
+            path: path.to_string(),
+            last: Instant::now(),
+        })
+    }
+
+    /// True when a second has passed since the last line.
+    pub(crate) fn due(&self) -> bool {
+        self.last.elapsed() >= Duration::from_secs(1)
+    }
+
+    /// Appends `c` as one JSON line.
+    pub(crate) fn write(&mut self, c: &impl Serialize) -> Result<()> {
+        self.last = Instant::now();
+        let line = serde_json::to_string(c).unwrap_or_default();
+        writeln!(self.file, "{line}").map_err(|source| NfError::File {
+            path: self.path.clone(),
+            source,
+        })
+    }
+}
+
+/// What [`poll_loop`] drives: an NF, or NFs fused into one process.
+pub(crate) trait Rounds {
+    /// One round: receive a batch without blocking, process, send; the frames received.
+    fn round(&mut self) -> Result<usize>;
+    /// Sleeps until input arrives or `timeout` passes.
+    fn wait_input(&mut self, timeout: Duration) -> Result<bool>;
+    /// Reports the counters when due (`n`: frames of the round just done); with `last`, the
+    /// final stats line.
+    fn write_stats(&mut self, n: usize, last: bool) -> Result<()>;
+}
+
+impl Rounds for Nf {
+    fn round(&mut self) -> Result<usize> {
+        self.poll_once()
+    }
+    fn wait_input(&mut self, timeout: Duration) -> Result<bool> {
+        Nf::wait_input(self, timeout)
+    }
+    fn write_stats(&mut self, n: usize, last: bool) -> Result<()> {
+        Nf::write_stats(self, n, last)
+    }
+}
+
+/// The NF loop: rounds until `stop`, waiting for input as `poll` says.
+pub(crate) fn poll_loop(
+    r: &mut impl Rounds,
+    poll: PollMode,
+    spin: Duration,
+    stop: &AtomicBool,
+) -> Result<()> {
+    let mut last_frame = Instant::now();
+    while !stop.load(Ordering::Relaxed) {
+        let n = r.round()?;
+        if n > 0 {
+            if poll == PollMode::Adaptive {
+                last_frame = Instant::now();
+            }
+        } else {
+            let sleep = match poll {
+                PollMode::Busy => false,
+                PollMode::Sleep => true,
+                PollMode::Adaptive => last_frame.elapsed() >= spin,
+            };
+            if sleep {
+                r.wait_input(SLEEP_SLICE)?;
+            } else {
+                std::hint::spin_loop();
+            }
+        }
+        r.write_stats(n, false)?;
+    }
+    r.write_stats(0, true)
 }
 
 impl std::fmt::Debug for Nf {
@@ -138,19 +267,11 @@ impl Nf {
         {
             return Err(NfError::Config("bad port map".into()));
         }
-        let stats_file = match &opts.stats_file {
-            None => None,
-            Some(p) => Some(
-                std::fs::OpenOptions::new()
-                    .create(true)
-                    .append(true)
-                    .open(p)
-                    .map_err(|source| NfError::File {
-                        path: p.clone(),
-                        source,
-                    })?,
-            ),
-        };
+        let stats = opts
+            .stats_file
+            .as_deref()
+            .map(StatsFile::open)
+            .transpose()?;
         let nports = ports.len();
         Ok(Self {
             name: opts.name,
@@ -167,8 +288,7 @@ impl Nf {
             tx_failed: 0,
             batches: 0,
             started: Instant::now(),
-            stats_file,
-            stats_path: opts.stats_file.unwrap_or_default(),
+            stats,
             last_stats: Instant::now(),
             status: None,
             last_batch_ns: 0,
@@ -212,16 +332,12 @@ impl Nf {
                 continue;
             }
             let pi = self.map[p];
-            let port = &mut self.ports[pi];
-            let sent = match port.send_frames(&self.batch, idx) {
-                Ok(s) => s,
-                // A port reports an oversize frame (or an interface gone) after sending what it
-                // could; its own counter says how many went out, so read it back rather than
-                // count the whole call as failed. Error path only: no extra work per batch.
-                Err(_) => port.stats().tx_frames.saturating_sub(self.port_tx[pi]) as usize,
-            }
-            .min(idx.len());
-            self.port_tx[pi] += sent as u64;
+            let sent = send_counted(
+                self.ports[pi].as_mut(),
+                &self.batch,
+                idx,
+                &mut self.port_tx[pi],
+            );
             self.tx += sent as u64;
             self.tx_failed += (idx.len() - sent) as u64;
         }
@@ -230,34 +346,19 @@ impl Nf {
 
     /// Runs until `stop` is set; returns the final counters.
     pub fn run(&mut self, stop: &AtomicBool) -> Result<NfCounters> {
-        let mut last_frame = Instant::now();
-        while !stop.load(Ordering::Relaxed) {
-            let n = self.poll_once()?;
-            if n > 0 {
-                if self.poll == PollMode::Adaptive {
-                    last_frame = Instant::now();
-                }
-            } else {
-                let sleep = match self.poll {
-                    PollMode::Busy => false,
-                    PollMode::Sleep => true,
-                    PollMode::Adaptive => last_frame.elapsed() >= self.spin,
-                };
-                if sleep {
-                    self.ports[0].wait_readable(Some(SLEEP_SLICE))?;
-                } else {
-                    std::hint::spin_loop();
-                }
-            }
-            if (self.stats_file.is_some() || self.status.is_some()) && self.stats_due(n) {
-                self.last_stats = Instant::now();
-                self.write_stats()?;
-            }
-        }
-        if self.stats_file.is_some() {
-            self.write_stats()?;
-        }
+        let (poll, spin) = (self.poll, self.spin);
+        poll_loop(self, poll, spin, stop)?;
         Ok(self.counters())
+    }
+
+    /// The poll mode and adaptive spin time.
+    pub fn poll_mode(&self) -> (PollMode, Duration) {
+        (self.poll, self.spin)
+    }
+
+    /// Waits (in poll(), at most `timeout`) until the input port has a frame.
+    pub fn wait_input(&mut self, timeout: Duration) -> Result<bool> {
+        Ok(self.ports[0].wait_readable(Some(timeout))?)
     }
 
     /// Whether a second has passed since the last stats line. After a batch (`n > 0`) the
@@ -271,32 +372,32 @@ impl Nf {
         }
     }
 
-    fn write_stats(&mut self) -> Result<()> {
-        let c = self.counters();
-        if self.status.is_some() {
-            self.send_status(&crate::status::Status::Counters(c.clone()));
-        }
-        if self.stats_file.is_none() {
+    /// Reports the counters (stats file line, status channel) when a second has passed since
+    /// the last report (`n`: frames of the round just done). With `last`, only the stats file
+    /// gets its final line (the caller sends the final status).
+    pub fn write_stats(&mut self, n: usize, last: bool) -> Result<()> {
+        let due = if last {
+            self.stats.is_some()
+        } else {
+            (self.stats.is_some() || self.status.is_some()) && self.stats_due(n)
+        };
+        if !due {
             return Ok(());
         }
-        let line = serde_json::to_string(&c).unwrap_or_default();
-        if let Some(f) = &mut self.stats_file {
-            writeln!(f, "{line}").map_err(|source| NfError::File {
-                path: self.stats_path.clone(),
-                source,
-            })?;
+        self.last_stats = Instant::now();
+        let c = self.counters();
+        if !last && self.status.is_some() {
+            self.send_status(&crate::status::Status::Counters(c.clone()));
+        }
+        if let Some(f) = &mut self.stats {
+            f.write(&c)?;
         }
         Ok(())
     }
 
     /// The counters now.
     pub fn counters(&mut self) -> NfCounters {
-        let mut drops = BTreeMap::new();
-        self.pipeline.drops_into(&mut drops);
-        if self.tx_failed > 0 {
-            *drops.entry(TX_FAILED.to_string()).or_insert(0) += self.tx_failed;
-        }
-        drops.retain(|_, v| *v > 0);
+        let (drops, events) = pipeline_counters(&self.pipeline, self.tx_failed);
         let mut st = PortStats::default();
         for p in &mut self.ports {
             let s = p.stats();
@@ -305,8 +406,6 @@ impl Nf {
             st.kernel_drops += s.kernel_drops;
             st.empty_polls += s.empty_polls;
         }
-        let mut events = self.pipeline.events();
-        events.retain(|_, v| *v > 0);
         NfCounters {
             name: self.name.clone(),
             nf: self.kind.clone(),

@@ -34,8 +34,8 @@ fn bad_arguments_exit_2() {
     expect_usage_error(&[], "Usage");
     expect_usage_error(&["bogus"], "unrecognized subcommand");
     expect_usage_error(
-        &["router", "--rx", "lo", "--io", "xdp"],
-        "unknown I/O driver `xdp`",
+        &["router", "--rx", "lo", "--io", "dpdk"],
+        "unknown I/O driver `dpdk`",
     );
     expect_usage_error(
         &["router", "--rx", "lo", "--io", "mem"],
@@ -174,6 +174,38 @@ fn help_and_presets_exit_0() {
     let text = String::from_utf8_lossy(&out.stdout);
     let cfg = scc_nf::config::NfConfig::from_toml(&text, "preset").unwrap();
     assert_eq!(cfg.element.len(), 9);
+}
+
+#[test]
+fn chain_usage_errors_exit_2_and_name_the_problem() {
+    expect_usage_error(&["chain"], "--config");
+    let f = tmp("chain-a.toml", "preset = \"router\"\nrx = \"lo\"\n");
+    expect_usage_error(
+        &["chain", "--config", &f, "--nf-toml", "preset = \"router\""],
+        "cannot be used with",
+    );
+    expect_usage_error(&["chain", "--nf-toml", "bogus = 1"], "--nf-toml #1");
+    expect_usage_error(
+        &[
+            "chain",
+            "--nf-toml",
+            "preset = \"router\"\nrx = \"nope0\"\ntx = \"lo\"\nroutes = [\"198.19.0.0/16\"]",
+        ],
+        "nope0",
+    );
+    // An NF in the middle of a chain has no interface of its own: it needs src_mac.
+    let first = "name = \"a\"\npreset = \"forward\"\nrx = \"lo\"\ntx = \"nope1\"";
+    let last = "name = \"b\"\npreset = \"forward\"\nrx = \"nope2\"\ntx = \"lo\"";
+    expect_usage_error(
+        &["chain", "--nf-toml", first, "--nf-toml", last],
+        "NF `a`: no src_mac",
+    );
+    let first_ok = format!("{first}\nsrc_mac = \"{GW}\"");
+    let last_dup = last.replace("\"b\"", "\"a\"");
+    expect_usage_error(
+        &["chain", "--nf-toml", &first_ok, "--nf-toml", &last_dup],
+        "two NFs of the chain are named `a`",
+    );
 }
 
 #[test]

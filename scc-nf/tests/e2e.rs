@@ -5,14 +5,13 @@
 //! ```
 mod common;
 
-use std::net::Ipv4Addr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use common::*;
 use scc_io::link::{Netlink, VethPair};
-use scc_io::{Batch, Driver, Port, PortConfig, open_port, wait_running};
+use scc_io::{Driver, Port, PortConfig, open_port, wait_running};
 use scc_nf::config::{NfConfig, Preset};
 use scc_nf::nf::NfCounters;
 use scc_nf::status::Status;
@@ -44,57 +43,16 @@ fn burst(gen_mac: MacAddr, r_in_mac: MacAddr) -> Vec<Vec<u8>> {
         dst_mac: r_in_mac,
         ..spec()
     };
-    let mut v: Vec<Vec<u8>> = (0..BURST)
-        .map(|k| {
-            udp_frame(&UdpFrame {
-                ident: k as u16,
-                ..base
-            })
-        })
-        .collect();
-    for _ in 0..3 {
-        v.push(udp_frame(&UdpFrame { ttl: 1, ..base }));
-        let mut bad = udp_frame(&base);
-        bad[24] ^= 0x55;
-        v.push(bad);
-        v.push(udp_frame(&UdpFrame {
-            dst_ip: Ipv4Addr::new(8, 8, 8, 8),
-            ..base
-        }));
-    }
-    v
+    error_burst(&base, BURST, false)
 }
 
 fn send(port: &mut dyn Port, frames: &[Vec<u8>]) {
-    let mut b = Batch::new(frames.len(), 2048).unwrap();
-    for f in frames {
-        b.push(f).unwrap();
-    }
-    assert_eq!(port.send_batch(&b).unwrap(), frames.len());
+    assert_eq!(send_frames(port, frames), frames.len());
 }
 
 /// Receives IPv4 frames (ignoring the kernel's own IPv6 chatter) until `want` or a timeout.
 fn recv_ipv4(port: &mut dyn Port, want: usize) -> Vec<Vec<u8>> {
     recv_ipv4_for(port, want, Duration::from_secs(5))
-}
-
-fn recv_ipv4_for(port: &mut dyn Port, want: usize, timeout: Duration) -> Vec<Vec<u8>> {
-    let mut got = Vec::new();
-    let mut b = Batch::new(64, 2048).unwrap();
-    let deadline = Instant::now() + timeout;
-    while got.len() < want && Instant::now() < deadline {
-        b.clear();
-        if port.recv_batch(&mut b).unwrap() == 0 {
-            port.wait_readable(Some(Duration::from_millis(20))).unwrap();
-            continue;
-        }
-        for f in b.iter() {
-            if f.len() >= 14 && f[12..14] == [0x08, 0x00] {
-                got.push(f.to_vec());
-            }
-        }
-    }
-    got
 }
 
 fn check_forwarded(got: &[Vec<u8>], r_out_mac: MacAddr, sink_mac: MacAddr) {

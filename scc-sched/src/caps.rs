@@ -109,6 +109,11 @@ impl CapSet {
         CapSet(self.0 | CapSet::of(&[cap]).0)
     }
 
+    /// Every capability of either set.
+    pub fn union(self, other: CapSet) -> CapSet {
+        CapSet(self.0 | other.0)
+    }
+
     /// Whether `cap` is in the set.
     pub fn contains(self, cap: u32) -> bool {
         cap < 64 && self.0 & (1u64 << cap) != 0
@@ -521,6 +526,10 @@ mod tests {
             ["CAP_NET_ADMIN", "CAP_NET_RAW", "CAP_BPF"]
         );
         assert_eq!(CapSet(1 << 50).names(), ["cap_50"]);
+        assert_eq!(
+            CapSet::of(&[CapSet::NET_RAW]).union(CapSet::of(&[CapSet::BPF])),
+            CapSet::of(&[CapSet::NET_RAW, CapSet::BPF])
+        );
         assert_eq!(
             CapSet::parse_effective("Name:\tx\nCapEff:\t0000000000002000\n"),
             Some(CapSet::of(&[CapSet::NET_RAW]))

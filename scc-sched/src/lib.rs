@@ -17,6 +17,9 @@
 //! * [`KeepAwake`]: `/dev/cpu_dma_latency` held at 0, or SCHED_IDLE spinners on the chain's
 //!   cores, released on drop.
 //!
+//! * [`handoff`]: the `chain-order` plan's hand-off of a shared core between processes in chain
+//!   order (a futex token in a shared-memory file).
+//!
 //! Safety rules: a real-time policy is refused when it would cover every online core (a
 //! housekeeping core stays fair); a warning is returned when RT throttling is off.
 //!
@@ -39,6 +42,7 @@ mod caps;
 mod cpus;
 mod cpuset;
 mod error;
+pub mod handoff;
 pub mod plan;
 mod policy;
 pub mod quantum;

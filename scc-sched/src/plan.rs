@@ -7,6 +7,13 @@
 //!   another; generalised, every NF may ask for its own core(s) and each core gets one scheduler
 //!   instance coordinating the tasks placed there.
 //!
+//! * [`PlanKind::ChainOrder`] (issue 12): NFs that share a core run in chain order, one batch
+//!   each, handing the core on ([`crate::handoff`]); each core's instance lists its NFs in chain
+//!   order, the ring the hand-off follows. NFs default to one core (as Fig. 7a) and may each ask
+//!   for one core of their own.
+//! * [`PlanKind::Fused`] (issue 12): all NFs in one process on one core (placed as Fig. 7a: an NF
+//!   asking for another core than the rest is refused).
+//!
 //! The plan refuses a real-time policy that would cover every online core (a housekeeping core
 //! stays fair), cores the host does not have, and placements that contradict the plan kind.
 
@@ -17,7 +24,8 @@ use crate::cpuset::check_name;
 use crate::error::{Error, Result};
 use crate::policy::{Policy, SchedSpec};
 
-/// The two scheduling options of Fig. 7 (uniprocessor by default).
+/// The scheduling options of Fig. 7 (uniprocessor by default) and the chain-aware plans of
+/// issue 12.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum PlanKind {
@@ -26,6 +34,23 @@ pub enum PlanKind {
     Uniprocessor,
     /// Fig. 7b, generalised: the switch on its own core, NFs on theirs, one instance per core.
     Multiprocessor,
+    /// NFs sharing a core run in chain order, one batch per turn (`"chain-order"`).
+    #[serde(rename = "chain-order")]
+    ChainOrder,
+    /// All NFs in one process on one core, a run-to-completion pipeline (`"fused"`).
+    Fused,
+}
+
+impl PlanKind {
+    /// The name used in chain files.
+    pub fn name(self) -> &'static str {
+        match self {
+            PlanKind::Uniprocessor => "uniprocessor",
+            PlanKind::Multiprocessor => "multiprocessor",
+            PlanKind::ChainOrder => "chain-order",
+            PlanKind::Fused => "fused",
+        }
+    }
 }
 
 /// An NF of the chain, in chain order.
@@ -203,7 +228,7 @@ pub fn plan(req: &PlanRequest) -> Result<Plan> {
     let mut nf_cores: Vec<Vec<usize>> = Vec::new();
     let mut switch_core: Option<usize> = None;
     match req.kind {
-        PlanKind::Uniprocessor => {
+        PlanKind::Uniprocessor | PlanKind::Fused => {
             let mut wanted: Vec<(String, usize)> = Vec::new();
             for nf in &req.nfs {
                 if let Some(cs) = &nf.cores {
@@ -212,7 +237,8 @@ pub fn plan(req: &PlanRequest) -> Result<Plan> {
                     cs.dedup();
                     if cs.len() != 1 {
                         return Err(perr(format!(
-                            "uniprocessor plan: nf {} asks for several cores {cs:?}",
+                            "{} plan: nf {} asks for several cores {cs:?}",
+                            req.kind.name(),
                             nf.name
                         )));
                     }
@@ -226,15 +252,52 @@ pub fn plan(req: &PlanRequest) -> Result<Plan> {
             }
             let core = wanted.first().map(|w| w.1).unwrap_or(last);
             if let Some((who, c)) = wanted.iter().find(|w| w.1 != core) {
+                let hint = if req.kind == PlanKind::Fused {
+                    "a fused chain is one process on one core"
+                } else {
+                    "all tasks share one core (use multiprocessor)"
+                };
                 return Err(perr(format!(
-                    "uniprocessor plan: {who} asks for core {c} but {} asks for core {core}; \
-                     all tasks share one core (use multiprocessor)",
+                    "{} plan: {who} asks for core {c} but {} asks for core {core}; {hint}",
+                    req.kind.name(),
                     wanted[0].0
                 )));
             }
             nf_cores.resize(req.nfs.len(), vec![core]);
             if req.switch.is_some() {
                 switch_core = Some(core);
+            }
+        }
+        PlanKind::ChainOrder => {
+            // One core by default (the first one asked for, else the last available); an NF
+            // may ask for one core of its own, and NFs sharing a core form one hand-off ring.
+            let mut first_asked = None;
+            for nf in &req.nfs {
+                if let Some(cs) = &nf.cores {
+                    let mut cs = cs.clone();
+                    cs.sort_unstable();
+                    cs.dedup();
+                    if cs.len() != 1 {
+                        return Err(perr(format!(
+                            "chain-order plan: nf {} asks for several cores {cs:?}; an NF takes \
+                             its turns on one core",
+                            nf.name
+                        )));
+                    }
+                    first_asked.get_or_insert(cs[0]);
+                }
+            }
+            let default = first_asked
+                .or(req.switch.as_ref().and_then(|s| s.core))
+                .unwrap_or(last);
+            for nf in &req.nfs {
+                nf_cores.push(nf.cores.clone().map_or(vec![default], |mut cs| {
+                    cs.dedup();
+                    cs
+                }));
+            }
+            if let Some(s) = &req.switch {
+                switch_core = Some(s.core.unwrap_or(default));
             }
         }
         PlanKind::Multiprocessor => {
@@ -391,6 +454,47 @@ mod tests {
             core,
             spec: Some(SchedSpec::new(Policy::Other { nice: 0 })),
         })
+    }
+
+    #[test]
+    fn chain_order_groups_nfs_by_core_in_chain_order_and_fused_keeps_one_core() {
+        let mut r = req(PlanKind::ChainOrder, 4, &[0, 1, 2, 3]);
+        r.nfs[2].cores = Some(vec![2]);
+        let p = plan(&r).unwrap();
+        let cores: Vec<Vec<usize>> = p.placements.iter().map(|pl| pl.cores.clone()).collect();
+        // The first core asked for is the default: nf0, nf1, nf3 share core 2 with nf2.
+        assert_eq!(cores, vec![vec![2]; 4]);
+        let mut r = req(PlanKind::ChainOrder, 4, &[0, 1, 2, 3]);
+        r.nfs[1].cores = Some(vec![1]);
+        r.nfs[3].cores = Some(vec![3]);
+        let p = plan(&r).unwrap();
+        let per_core: Vec<(usize, Vec<String>)> = p
+            .instances
+            .iter()
+            .map(|i| (i.core, i.tasks.clone()))
+            .collect();
+        let names = |v: &[usize]| v.iter().map(|k| format!("r{}", k + 1)).collect::<Vec<_>>();
+        assert_eq!(
+            per_core,
+            vec![(1, names(&[0, 1, 2])), (3, names(&[3]))],
+            "chain order within each core"
+        );
+        r.nfs[0].cores = Some(vec![1, 2]);
+        assert!(plan(&r).unwrap_err().to_string().contains("several cores"));
+        let mut r = req(PlanKind::Fused, 3, &[0, 1]);
+        r.nfs[0].cores = Some(vec![0]);
+        r.nfs[2].cores = Some(vec![1]);
+        let e = plan(&r).unwrap_err().to_string();
+        assert!(
+            e.contains("fused plan") && e.contains("one process on one core"),
+            "{e}"
+        );
+        r.nfs[2].cores = None;
+        let p = plan(&r).unwrap();
+        assert!(p.placements.iter().all(|pl| pl.cores == vec![0]));
+        assert_eq!(PlanKind::ChainOrder.name(), "chain-order");
+        let k: PlanKind = serde_json::from_str("\"chain-order\"").unwrap();
+        assert_eq!(k, PlanKind::ChainOrder);
     }
 
     #[test]

@@ -150,6 +150,8 @@ fn load(file: &Path) -> Result<Chain, ChainError> {
     let chain = Chain::load(file)?;
     let mut problems = chain.problems(&HostInfo::detect());
     problems.extend(chain.file_problems(file.parent().unwrap_or(Path::new("."))));
+    let nf_exe = std::env::var_os("SCC_NF_EXE").map(PathBuf::from);
+    problems.extend(scc_launcher::fusion::exe_refusal(&chain, nf_exe.as_deref()));
     if problems.is_empty() {
         Ok(chain)
     } else {
@@ -212,10 +214,16 @@ fn cmd_check(file: &Path, json: bool) -> ExitCode {
             serde_json::json!({"file": file, "valid": true, "chain": chain.name,
                 "needs_root": needs_root,
                 "namespaces": plan.namespaces.iter().map(|n| n.label()).collect::<Vec<_>>(),
-                "nfs": nfs, "schedule": plan.sched.plan})
+                "nfs": nfs, "schedule": plan.sched.plan,
+                "plan": scc_launcher::fusion::plan_summary(&chain)})
         );
     } else {
         println!("{}: valid chain `{}`", file.display(), chain.name);
+        let summary = scc_launcher::fusion::plan_summary(&chain);
+        println!("  plan {}: {}", summary.kind, summary.why);
+        for g in &summary.gives_up {
+            println!("  gives up: {g}");
+        }
         print!("{}", plan.describe());
         if !needs_root.is_empty() {
             println!("  needs root for: {}", needs_root.join(", "));

@@ -46,6 +46,9 @@ pub struct IoSpec {
     pub batch: usize,
     /// `sleep` | `busy` | `adaptive`.
     pub poll: Poll,
+    /// Bound on each NF's kernel receive queue, in (64-byte) frames; default: from the batch and
+    /// the plan ([`crate::fusion::default_rx_queue_frames`]).
+    pub rx_queue_frames: Option<usize>,
 }
 
 impl Default for IoSpec {
@@ -54,6 +57,7 @@ impl Default for IoSpec {
             driver: Driver::Mmsg,
             batch: 32,
             poll: Poll::Sleep,
+            rx_queue_frames: None,
         }
     }
 }
@@ -68,6 +72,8 @@ pub struct IoOverride {
     pub batch: Option<usize>,
     /// Polling mode for this NF.
     pub poll: Option<Poll>,
+    /// Receive queue bound for this NF, in frames.
+    pub rx_queue_frames: Option<usize>,
 }
 
 /// How consecutive NFs are connected.
@@ -162,7 +168,8 @@ impl Policy {
     }
 }
 
-/// Scheduling plan (paper Fig. 7): scc-sched's `uniprocessor` | `multiprocessor`.
+/// Scheduling plan (paper Fig. 7): scc-sched's `uniprocessor` | `multiprocessor`, and the
+/// chain-aware plans `chain-order` | `fused` (issue 12; see [`crate::fusion`]).
 pub use scc_sched::PlanKind as Plan;
 
 /// `[schedule]`. Absent fields leave the kernel's defaults.
@@ -179,7 +186,7 @@ pub struct Schedule {
     pub rr_timeslice_ms: Option<u32>,
     /// EEVDF custom slice in microseconds for other/batch (100..=100000, kernel 6.12+).
     pub slice_us: Option<u64>,
-    /// `uniprocessor` | `multiprocessor`.
+    /// `uniprocessor` | `multiprocessor` | `chain-order` | `fused`.
     pub plan: Plan,
     /// The chain's cores: NFs go to `cores[0]` unless an NF names its own core; with the
     /// multiprocessor plan the switch goes to `cores[1]`.
@@ -242,6 +249,15 @@ pub enum NfKind {
 }
 
 impl NfKind {
+    /// Whether an NF of this kind can run inside a fused chain (an scc-nf element graph in the
+    /// fused process): the scc-nf kinds can, `kernel` (the kernel's own forwarding) cannot.
+    pub fn fusable(self) -> bool {
+        match self {
+            NfKind::Router | NfKind::Firewall | NfKind::Forward => true,
+            NfKind::Kernel => false,
+        }
+    }
+
     /// The name used in files and as the `scc nf` subcommand.
     pub fn name(self) -> &'static str {
         match self {
@@ -428,6 +444,9 @@ impl Chain {
             }
             if let Some(p) = nf.io.poll {
                 io.poll = p;
+            }
+            if let Some(q) = nf.io.rx_queue_frames {
+                io.rx_queue_frames = Some(q);
             }
         }
         io

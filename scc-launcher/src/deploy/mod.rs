@@ -105,6 +105,8 @@ pub struct Deployment {
     exe: PathBuf,
     nf_exe: Option<PathBuf>,
     ovs: Option<crate::ovs::OvsSwitch>,
+    /// Chain order: one hand-off file per shared core (removed at teardown).
+    handoffs: Vec<(usize, scc_sched::handoff::Handoff)>,
     log: Log,
     torn_down: bool,
 }
@@ -134,6 +136,7 @@ impl Deployment {
             exe,
             nf_exe: None,
             ovs: None,
+            handoffs: Vec::new(),
             log,
             torn_down: false,
         }
@@ -209,6 +212,9 @@ impl Deployment {
                     self.ns[i] = None;
                 }
             }
+        }
+        for (_, h) in self.handoffs.drain(..) {
+            let _ = std::fs::remove_file(h.path());
         }
         self.done.clear();
         (self.log)("teardown complete");

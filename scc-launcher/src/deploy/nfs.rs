@@ -12,8 +12,10 @@ use scc_io::netns::command_in_netns;
 
 use super::ready::{NfStatus, status_reader};
 use super::{DeployError, Deployment, NfCounters, STOP_GRACE, describe_status};
+use crate::fusion::OrderSlot;
 use crate::plan::Step;
 use crate::sys;
+use scc_sched::handoff::Handoff;
 
 /// A running NF process.
 #[derive(Debug)]
@@ -73,6 +75,10 @@ impl Deployment {
         let limit_caps = crate::privilege::can_limit_capabilities();
         for i in 0..self.plan.nfs.len() {
             let p = self.plan.nfs[i].clone();
+            let handoff = match p.order {
+                Some(slot) => Some((self.handoff_file(slot)?, slot.index)),
+                None => None,
+            };
             let ns = self.ns_ref(p.ns)?;
             if p.kind == crate::chain::NfKind::Kernel {
                 // No process: the namespace forwards (crate::kernel_nf).
@@ -103,10 +109,13 @@ impl Deployment {
                 &mut cmd,
                 scc_nf::title::process_name(&p.name),
             );
-            cmd.args(argv)
-                .arg("--name")
-                .arg(&p.name)
-                .arg("--status-fd")
+            cmd.args(argv).arg("--name").arg(&p.name);
+            if let Some((file, index)) = &handoff {
+                cmd.arg("--handoff")
+                    .arg(file)
+                    .args(["--handoff-index", &index.to_string()]);
+            }
+            cmd.arg("--status-fd")
                 .arg(status_fd.to_string())
                 .stdin(Stdio::null())
                 .stdout(Stdio::piped())
@@ -151,6 +160,56 @@ impl Deployment {
         Ok(())
     }
 
+    /// The hand-off file of the chain-order ring on `slot.core`, created (token with the first
+    /// NF) before its first NF starts.
+    fn handoff_file(&mut self, slot: OrderSlot) -> Result<std::path::PathBuf, DeployError> {
+        if let Some((_, h)) = self.handoffs.iter().find(|(c, _)| *c == slot.core) {
+            return Ok(h.path().to_path_buf());
+        }
+        let path = std::env::temp_dir().join(format!(
+            "scc-handoff-{}-core{}",
+            std::process::id(),
+            slot.core
+        ));
+        let h = Handoff::create(&path, slot.members).map_err(|e| DeployError::Io {
+            what: format!("chain-order hand-off for core {}", slot.core),
+            source: scc_io::IoError::Netlink(e.to_string()),
+        })?;
+        (self.log)(&format!(
+            "chain order on core {}: {} NFs, hand-off {}",
+            slot.core,
+            slot.members,
+            path.display()
+        ));
+        self.handoffs.push((slot.core, h));
+        Ok(path)
+    }
+
+    /// For a chain-order NF that gave up on a stalled hand-off: which NF held the core (by name,
+    /// from its ring's file), to add to the report.
+    fn stall_note(&self, i: usize) -> Option<String> {
+        let slot = self.plan.nfs.get(i)?.order?;
+        let (_, h) = self.handoffs.iter().find(|(c, _)| *c == slot.core)?;
+        let holder = h.holder();
+        let name = self
+            .plan
+            .nfs
+            .iter()
+            .find(|p| {
+                p.order
+                    .is_some_and(|o| o.core == slot.core && o.index == holder)
+            })?
+            .name
+            .clone();
+        Some(format!(
+            "the chain-order hand-off on core {} stalled at NF `{name}`{} (it held the core without progress)",
+            slot.core,
+            h.pid(holder)
+                .map(|p| format!(" (pid {p})"))
+                .unwrap_or_default()
+        ))
+    }
+
     /// Fails with [`DeployError::NfExited`] when an NF has ended without being asked to.
     pub fn check_alive(&mut self) -> Result<(), DeployError> {
         for i in 0..self.nfs.len() {
@@ -162,12 +221,19 @@ impl Deployment {
                 c.status = Some(st);
                 let pid = c.child.id();
                 let name = c.name.clone();
+                let note = self.stall_note(i);
                 let out = self.reap(i);
+                let mut stderr = out.map(|o| o.stderr).unwrap_or_default();
+                if let Some(n) = note
+                    && stderr.contains("hand-off stalled")
+                {
+                    stderr.push_str(&format!("\n{n}"));
+                }
                 return Err(DeployError::NfExited {
                     name,
                     pid,
                     status: describe_status(&st),
-                    stderr: out.map(|o| o.stderr).unwrap_or_default(),
+                    stderr,
                 });
             }
         }

@@ -420,6 +420,8 @@ pub(crate) mod tests {
             drops: [("no_route".to_string(), 2u64)].into_iter().collect(),
             syscalls: Some(rx / 2),
             exit: "exit 0".into(),
+            io: Some("mmsg".into()),
+            io_fallbacks: Vec::new(),
             counters: None,
             sched: sched.then(|| scc_profiler::sched::SchedMetrics {
                 run_ns: rx * 4000,

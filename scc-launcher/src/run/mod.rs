@@ -179,6 +179,9 @@ pub fn cleanup() -> Vec<String> {
 /// Runs `chain` (validated) from deployment to teardown.
 pub fn run_chain(chain: &Chain, opts: RunOptions) -> Result<RunReport, RunError> {
     let online = scc_sched::online_cpus().unwrap_or_default();
+    if let Some(e) = crate::fusion::exe_refusal(chain, opts.nf_exe.as_deref()) {
+        return Err(PlanError::Invalid(e.to_string()).into());
+    }
     let mut plan = DeployPlan::new(chain, &opts.base, &online)?;
     let capture = match &opts.capture {
         Some(dir) => Some((
@@ -330,12 +333,30 @@ fn run_deployed(
     let outcomes = dep.outcomes();
     let mut nfs: Vec<NfReport> = outcomes
         .iter()
-        .map(|o| NfReport::from_outcome(&dep.plan, o))
+        .flat_map(|o| {
+            let r = NfReport::from_outcome(&dep.plan, o);
+            // A fused chain's one process reports every NF of the chain with its own counters.
+            if chain.schedule.plan == crate::chain::Plan::Fused {
+                crate::fusion::expand_fused(chain, &r, &o.stdout)
+            } else {
+                vec![r]
+            }
+        })
         .collect();
     for n in &mut nfs {
         n.sched = sched
             .iter()
             .find(|(name, _)| *name == n.name)
+            .map(|(_, m)| *m);
+    }
+    // A fused chain is one process: its scheduler times go with the first NF (once, so that
+    // sums over the NFs stay right); the others have none of their own.
+    if chain.schedule.plan == crate::chain::Plan::Fused
+        && let Some(first) = nfs.first_mut()
+    {
+        first.sched = sched
+            .iter()
+            .find(|(name, _)| name == crate::fusion::FUSED_PROC)
             .map(|(_, m)| *m);
     }
     let (profile, profile_table) = match profiler.as_ref() {

@@ -83,10 +83,7 @@ pub(super) fn apply_schedule(
     let plan = dep.plan.clone();
     let guards = slot.get_or_insert_with(SchedGuards::default);
     let mut rep = SchedReport {
-        plan: match s.plan {
-            crate::chain::Plan::Uniprocessor => "uniprocessor".into(),
-            crate::chain::Plan::Multiprocessor => "multiprocessor".into(),
-        },
+        plan: s.plan.name().into(),
         policy: s.policy.map(|p| p.name().to_string()),
         per_core: plan.sched.per_core.clone(),
         ..SchedReport::default()

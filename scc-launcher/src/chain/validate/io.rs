@@ -20,6 +20,17 @@ pub(super) fn check_io(io: &IoSpec, path: &str, p: &mut Problems) {
             format!("{} is out of range: 1..={MAX_BATCH}", io.batch),
         );
     }
+    if let Some(q) = io.rx_queue_frames
+        && !(1..=scc_io::MAX_RX_QUEUE_FRAMES).contains(&q)
+    {
+        p.add(
+            format!("{path}.rx_queue_frames"),
+            format!(
+                "{q} is out of range: 1..={} frames",
+                scc_io::MAX_RX_QUEUE_FRAMES
+            ),
+        );
+    }
 }
 
 /// `[interconnect]`: OVS installed, a switch core only where there is a switch.

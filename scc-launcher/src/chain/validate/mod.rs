@@ -59,6 +59,7 @@ impl Chain {
         io::interconnect(self, host, &mut p);
         schedule::schedule(self, host, &mut p);
         nfs::nfs(self, host, &mut p);
+        p.0.extend(crate::fusion::fusion_problems(self));
         if let Some(t) = &self.traffic {
             traffic::traffic(self, t, host, &mut p);
         }
