@@ -40,6 +40,7 @@ mod port;
 pub mod ring;
 #[cfg(feature = "test-util")]
 pub mod sandbox;
+pub mod skip;
 mod sys;
 pub mod xdp;
 

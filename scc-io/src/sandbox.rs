@@ -188,6 +188,12 @@ pub fn sandboxed(test_path: &str, body: impl FnOnce()) {
     };
     print!("{}", out.stdout);
     eprint!("{}", out.stderr);
+    // The child's skip lines, past this harness's capture too (see `crate::skip`).
+    for l in out.stdout.lines().chain(out.stderr.lines()) {
+        if let Some((test, reason)) = crate::skip::parse(l) {
+            crate::skip::skipped(test, reason);
+        }
+    }
     if !out.passed() {
         let why = match out.status {
             None => "timed out (raise SCC_SANDBOX_TIMEOUT) and was killed".to_string(),

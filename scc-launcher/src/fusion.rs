@@ -2,7 +2,7 @@
 //! `"chain-order"`.
 //!
 //! - **fused**: the chain's NFs run in one `scc nf chain` process (scc-nf's
-//!   [`FusedChain`](scc_nf::chain::FusedChain)) on one core. The plan ([`fused_plan`]) keeps only
+//!   [`FusedChain`](scc_nf::chain::FusedChain)) on one core. The plan ([`fused_proc`]) keeps only
 //!   the chain's two ends: `gen0 ══ <first>-rx [all NFs] <last>-tx ══ sink0` (through the switch
 //!   for `bridge`/`ovs`), gives every NF its own configuration ([`member_config`], passed inline
 //!   as `--nf-toml`), and puts every NF in the chain's one namespace: `env = "netns"` isolation is
@@ -114,7 +114,7 @@ pub fn fusion_problems(chain: &Chain) -> Vec<FieldError> {
     v
 }
 
-/// The refusal of a custom NF executable (`--nf-exe` / `SCC_NF_EXE`) for a fused chain: the
+/// The refusal of a custom NF executable (`--nf-exe`) for a fused chain: the
 /// fused process is scc's own `nf chain`, which a foreign executable cannot join.
 pub fn exe_refusal(chain: &Chain, nf_exe: Option<&Path>) -> Option<FieldError> {
     let exe = nf_exe?;
@@ -122,7 +122,7 @@ pub fn exe_refusal(chain: &Chain, nf_exe: Option<&Path>) -> Option<FieldError> {
         path: "schedule.plan".into(),
         reason: format!(
             "`fused` runs every NF inside scc's own `nf chain` process; a custom NF executable \
-             ({}, from --nf-exe / SCC_NF_EXE) cannot be fused: use \"chain-order\" or \
+             ({}, from --nf-exe) cannot be fused: use \"chain-order\" or \
              \"uniprocessor\"",
             exe.display()
         ),

@@ -100,7 +100,8 @@ pub struct RunReport {
     pub interrupted: bool,
     /// Non-fatal findings.
     pub warnings: Vec<String>,
-    /// Profile mode: the profiler's report (scc-profiler's JSON).
+    /// Profile mode: the profiler's report (scc-profiler's JSON); [`RunReport::to_json`] moves
+    /// its `nfs` and `chain` to the top level.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub profile: Option<serde_json::Value>,
     /// Profile mode: the profiler's table (Table 4 columns and Table 5 metrics).
@@ -112,6 +113,17 @@ pub struct RunReport {
 }
 
 impl RunReport {
+    /// The report as JSON (`scc run --json` / `scc profile --json`). In profile mode the
+    /// profiler's `nfs` and `chain` are at the top level beside the run keys
+    /// ([`crate::profile::merge_run_json`]).
+    pub fn to_json(&self) -> serde_json::Result<serde_json::Value> {
+        let v = serde_json::to_value(self)?;
+        Ok(match &self.profile {
+            Some(p) => crate::profile::merge_run_json(v, p),
+            None => v,
+        })
+    }
+
     /// A readable table.
     pub fn to_text(&self) -> String {
         let mut s = format!(

@@ -89,9 +89,12 @@ duration_s = {secs}
 fn check_accepts_every_example_and_names_the_field_of_a_bad_one() {
     for e in std::fs::read_dir(examples()).unwrap().flatten() {
         if e.file_name().to_string_lossy().contains("ovs") && !ovs_installed() {
-            eprintln!(
-                "{}: not checked, Open vSwitch is not installed",
-                e.path().display()
+            scc_io::skip::skipped(
+                &format!(
+                    "check_accepts_every_example_and_names_the_field_of_a_bad_one ({})",
+                    e.file_name().to_string_lossy()
+                ),
+                "Open vSwitch is not installed",
             );
             continue;
         }
@@ -212,7 +215,10 @@ fn ovs_installed() -> bool {
 #[test]
 fn two_routers_over_open_vswitch_forward_everything() {
     if !ovs_installed() {
-        eprintln!("skipped: Open vSwitch is not installed (apt install openvswitch-switch)");
+        scc_io::skip::skipped(
+            "two_routers_over_open_vswitch_forward_everything",
+            "Open vSwitch is not installed (apt install openvswitch-switch)",
+        );
         return;
     }
     if !is_root()
@@ -222,7 +228,10 @@ fn two_routers_over_open_vswitch_forward_everything() {
             .open("/dev/net/tun")
             .is_err()
     {
-        eprintln!("skipped: this user cannot open /dev/net/tun, which ovs-vswitchd needs");
+        scc_io::skip::skipped(
+            "two_routers_over_open_vswitch_forward_everything",
+            "this user cannot open /dev/net/tun, which ovs-vswitchd needs",
+        );
         return;
     }
     let before = links();
@@ -525,7 +534,10 @@ fn an_ordinary_user_runs_a_chain_and_is_told_what_needs_root() {
 #[test]
 fn cgroups_are_removed_after_sigint_as_root() {
     if !is_root() {
-        eprintln!("skipped: cgroups need root (CI runs this as root)");
+        scc_io::skip::skipped(
+            "cgroups_are_removed_after_sigint_as_root",
+            "cgroups need root (CI runs this as root)",
+        );
         return;
     }
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -557,12 +569,22 @@ fn cgroups_are_removed_after_sigint_as_root() {
     assert_nothing_left(&lines, &before);
 }
 
-/// `scc profile --json`: the profiler is attached to every NF; the report has issue 4's keys,
-/// and what this host cannot count is `null` with a reason, never zero.
+/// `scc profile --json`: the profiler is attached to every NF; the report has issue 4's keys
+/// at the top level (`nfs[{name, pid, sched, counters, model}]`, `chain{model_latency_us,
+/// measured_latency_us, model_percentile}`) beside the run report's keys, and what this host
+/// cannot count is `null` with a reason, never zero; a model with missing terms is `null`
+/// with its partial sum named as such.
 #[test]
 fn profile_mode_reports_the_model_and_the_measured_latency() {
     let f = write_chain("profile", &two_routers("profile", "b2b", 2000, 1.0));
-    let out = scc().args(["profile", "--json"]).arg(&f).output().unwrap();
+    // No saved sysbench table: the model uses the paper's latencies and says so.
+    let no_table = std::env::temp_dir().join("scc-test-no-such-sysbench.json");
+    let out = scc()
+        .args(["profile", "--json"])
+        .arg(&f)
+        .env("SCC_LATENCY_TABLE", &no_table)
+        .output()
+        .unwrap();
     assert!(
         out.status.success(),
         "scc profile failed: {}",
@@ -570,11 +592,20 @@ fn profile_mode_reports_the_model_and_the_measured_latency() {
     );
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["mode"], "profile");
-    let p = &v["profile"];
-    let nfs = p["nfs"].as_array().unwrap();
+    assert_eq!(v["profile"]["latency_table"]["source"], "paper");
+    // The run report's keys stay beside the profiler's.
+    assert!(v["sent"].as_u64().unwrap() > 0, "{v}");
+    assert_eq!(v["chain_name"], "profile");
+    let nfs = v["nfs"].as_array().unwrap();
     assert_eq!(nfs.len(), 2);
     for n in nfs {
+        assert!(n["name"].is_string());
         assert!(n["pid"].as_u64().unwrap() > 0);
+        assert_eq!(n["kind"], "router");
+        assert!(n["rx"].as_u64().unwrap() > 0, "{n}");
+        assert!(n["nf_counters"].is_object(), "{n}");
+        assert!(n["counters"].is_object(), "{n}");
+        assert!(n["counters"].get("task_clock_ns").is_some(), "{n}");
         for k in [
             "run_ns",
             "runqueue_wait_ns",
@@ -587,7 +618,6 @@ fn profile_mode_reports_the_model_and_the_measured_latency() {
         }
         assert!(n["sched"]["run_ns"].as_u64().unwrap() > 0);
         let m = &n["model"];
-        assert!(m["latency_ns_per_packet"].as_f64().is_some());
         for t in [
             "L_D1", "L_D2", "L_D3", "L_DM", "L_T1", "L_T2", "L_TM", "L_CS", "L_SC",
         ] {
@@ -597,29 +627,57 @@ fn profile_mode_reports_the_model_and_the_measured_latency() {
                 "{t} is neither a value nor unavailable with a reason: {m}"
             );
         }
+        // Whole only when no term is missing; otherwise the partial sum says so.
+        let missing = m["missing_terms"].as_array().unwrap();
+        if missing.is_empty() {
+            assert!(m["latency_ns_per_packet"].as_f64().is_some(), "{m}");
+        } else {
+            assert!(m["latency_ns_per_packet"].is_null(), "{m}");
+            assert!(m["latency_ns_per_packet_partial"].as_f64().is_some(), "{m}");
+        }
     }
-    let c = &p["chain"];
+    let c = &v["chain"];
+    assert_eq!(c["name"], "profile");
     for k in ["p1", "p25", "p50", "p75", "p99", "max"] {
         assert!(c["measured_latency_us"][k].as_f64().unwrap() > 0.0, "{k}");
     }
-    // Without any countable term (e.g. rootless with perf_event_paranoid = 2) the model has no
-    // figure: null, never 0.
-    let all_unavailable = nfs.iter().all(|n| {
-        n["model"]["terms"]
-            .as_object()
-            .unwrap()
-            .values()
-            .all(Value::is_null)
-    });
-    if all_unavailable {
+    // No PMU here (and no DTLB-hit or L2 events anywhere): the chain's model is partial, so the
+    // whole figure and its percentile are null and the partial sum names what it lacks.
+    let missing = c["missing_terms"].as_array().unwrap();
+    if missing.is_empty() {
+        assert!(c["model_latency_us"].as_f64().unwrap() > 0.0);
+        let pct = c["model_percentile"].as_f64().unwrap();
+        assert!((0.0..=100.0).contains(&pct));
+    } else {
         assert!(
             c["model_latency_us"].is_null() && c["model_percentile"].is_null(),
             "{c}"
         );
-    } else {
-        assert!(c["model_latency_us"].as_f64().unwrap() > 0.0);
-        let pct = c["model_percentile"].as_f64().unwrap();
-        assert!((0.0..=100.0).contains(&pct));
+        assert!(
+            c["model_latency_us_partial"].as_f64().unwrap() >= 0.0,
+            "{c}"
+        );
+        for t in missing {
+            let t = t.as_str().unwrap();
+            assert!(c["model"]["unavailable"][t].is_string(), "{t}: {c}");
+        }
+    }
+    // The latency table's origin is in the JSON and in the table output.
+    assert!(c["latency_table_source"].is_string(), "{c}");
+    assert!(v["profile"]["latency_table"]["source"].is_string(), "{v}");
+    assert!(v["profile"].get("nfs").is_none());
+    // The table output says it too, not only the JSON.
+    let out = scc()
+        .arg("profile")
+        .arg(&f)
+        .env("SCC_LATENCY_TABLE", &no_table)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("NOT this host's"), "{text}");
+    if !missing.is_empty() {
+        assert!(text.contains("model unknown (partial sum"), "{text}");
     }
 }
 
@@ -687,7 +745,10 @@ fn a_malformed_chain_leaves_nothing_behind() {
 #[test]
 fn the_next_run_removes_stale_cgroups_as_root() {
     if !is_root() {
-        eprintln!("skipped: cgroups need root (CI runs this as root)");
+        scc_io::skip::skipped(
+            "the_next_run_removes_stale_cgroups_as_root",
+            "cgroups need root (CI runs this as root)",
+        );
         return;
     }
     let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
@@ -696,7 +757,10 @@ fn the_next_run_removes_stale_cgroups_as_root() {
         post.starts_with("cgroup2 ")
             .then(|| PathBuf::from(pre.split_whitespace().nth(4).unwrap()))
     }) else {
-        eprintln!("skipped: no cgroup2 hierarchy mounted");
+        scc_io::skip::skipped(
+            "the_next_run_removes_stale_cgroups_as_root",
+            "no cgroup2 hierarchy mounted",
+        );
         return;
     };
     // A PID that surely no longer runs: a child we have reaped.
@@ -719,6 +783,80 @@ fn the_next_run_removes_stale_cgroups_as_root() {
     assert!(out.status.success(), "{err}");
     assert!(gone, "stale cgroup kept: {err}");
     assert!(err.contains("removed stale cgroup"), "{err}");
+}
+
+/// `scc profile --simulate`: each NF also runs under cachegrind over in-memory ports; the
+/// memory terms the PMU cannot count come from that simulation, labelled `simulated` in the
+/// JSON and the table, rescaled to the NF's real packets.
+#[test]
+fn profile_simulate_fills_memory_terms_labelled_simulated() {
+    if scc_profiler::cachegrind::detect().is_err() {
+        scc_io::skip::skipped(
+            "profile_simulate_fills_memory_terms_labelled_simulated",
+            "valgrind is not installed (make deps installs it)",
+        );
+        return;
+    }
+    let text = r#"name = "profile-sim"
+[[nf]]
+name = "r1"
+kind = "router"
+env = "netns"
+routes = ["198.18.0.0/15"]
+[traffic]
+rate_pps = 2000
+frame_size = 64
+duration_s = 0.5
+"#;
+    let f = write_chain("profile-sim", text);
+    let out = scc()
+        .args(["profile", "--simulate", "--json"])
+        .arg(&f)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "scc profile --simulate failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let warnings = v["warnings"].as_array().unwrap();
+    assert!(
+        !warnings
+            .iter()
+            .any(|w| w.as_str().unwrap().contains("--simulate")),
+        "{warnings:?}"
+    );
+    let m = &v["nfs"][0]["model"];
+    let sim: Vec<&str> = m["simulated_terms"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t.as_str().unwrap())
+        .collect();
+    // Terms the PMU counted stay counted; the others among L1 hits, L3 hits and L3 misses
+    // are simulated, with a value.
+    for t in ["L_D1", "L_D3", "L_DM"] {
+        assert!(m["terms"][t].as_f64().is_some(), "{t}: {m}");
+    }
+    if sim.is_empty() {
+        // A host with a PMU counted them all.
+        assert!(m["unavailable"].get("L_D1").is_none(), "{m}");
+    } else {
+        assert!(m["simulated"].as_bool().unwrap(), "{m}");
+        // L1 hits per packet: a router reads at least its frame's headers.
+        assert!(
+            m["events_per_packet"]["L_D1"].as_f64().unwrap() > 10.0,
+            "{m}"
+        );
+    }
+    assert_eq!(
+        v["chain"]["model"]["simulated_terms"]
+            .as_array()
+            .unwrap()
+            .len(),
+        sim.len()
+    );
 }
 
 /// Three routers with `plan` (`fused` or `chain-order`) on one core, `rate` pps for `secs`.
@@ -850,9 +988,8 @@ fn check_shows_the_plan_and_refuses_what_cannot_be_fused() {
     assert_eq!(v["nfs"].as_array().unwrap().len(), 1, "one process: {v}");
     // A custom NF executable cannot be fused: refused, naming the field.
     let out = scc()
-        .arg("check")
+        .args(["check", "--nf-exe", "/opt/other-nf"])
         .arg(&f)
-        .env("SCC_NF_EXE", "/opt/other-nf")
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));

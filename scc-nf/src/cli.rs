@@ -13,6 +13,8 @@
 //!                 [--rx IF] [--tx IF] [--io ...] [--batch N]
 //!                 [--poll ...] [--rx-queue-frames N]    # the NFs fused into this one process
 //! scc-nf preset   router|firewall|forward      # print the preset's graph as TOML
+//! scc-nf router ... --simulate-packets N [--simulate-dst IP] [--simulate-frame-size B]
+//!                                              # offline over memory ports, then exit
 //! ```
 //! `chain` runs the NFs of the files, in order, as one run-to-completion pipeline
 //! ([`crate::chain::FusedChain`]): it reads the first NF's `rx` interface and writes the last
@@ -210,6 +212,16 @@ struct NfArgs {
     /// The counters on stdout stay as they are.
     #[arg(long, value_name = "FD")]
     status_fd: Option<i32>,
+    /// Do not open interfaces: feed N UDP frames through the NF over in-memory ports, print
+    /// the counters and exit (for simulators such as cachegrind; see `scc_nf::simulate`).
+    #[arg(long, value_name = "N")]
+    simulate_packets: Option<u64>,
+    /// With --simulate-packets: the frames' destination address (default 198.19.0.1).
+    #[arg(long, value_name = "IP")]
+    simulate_dst: Option<Ipv4Addr>,
+    /// With --simulate-packets: the frames' size in bytes without FCS (default 64).
+    #[arg(long, value_name = "BYTES")]
+    simulate_frame_size: Option<usize>,
 }
 
 fn parse_driver(s: &str) -> std::result::Result<Driver, String> {
@@ -471,7 +483,16 @@ fn run(cli: Cli) -> Result<()> {
         })?),
         None => None,
     };
+    let simulate = args.simulate_packets.map(|packets| crate::simulate::Feed {
+        packets,
+        dst: args.simulate_dst.unwrap_or(Ipv4Addr::new(198, 19, 0, 1)),
+        frame_size: args.simulate_frame_size.unwrap_or(64),
+    });
     let cfg = args.into_config(preset)?;
+    if let Some(feed) = simulate {
+        print_counters(&crate::simulate::run_offline(&cfg, feed)?);
+        return Ok(());
+    }
     match run_until_signal_with(&cfg, status, order.as_ref()) {
         Ok(c) => {
             print_counters(&c);

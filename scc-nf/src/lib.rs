@@ -14,6 +14,8 @@
 //!   the JSON counters an NF prints at exit.
 //! - [`chain`]: several NFs run chain-aware: fused into one process ([`chain::FusedChain`]) or
 //!   in chain order on a shared core ([`chain::order`]).
+//! - [`simulate`]: an offline run over in-memory ports for a fixed number of frames (for
+//!   cachegrind, `--simulate-packets`).
 //! - [`cli`]: the `scc-nf` command line ([`cli::main_from_args`]); [`title`]: the NF's process
 //!   name (`scc-nf:<name>`).
 //!
@@ -35,6 +37,7 @@ pub mod lpm;
 pub mod nf;
 pub mod route;
 mod setup;
+pub mod simulate;
 pub mod status;
 pub mod title;
 pub mod wire;

@@ -227,3 +227,27 @@ fn a_status_fd_that_is_not_open_exits_2() {
         "invalid value 'x'",
     );
 }
+
+/// `--simulate-packets N`: no interface is opened (the named one does not exist); N frames go
+/// through the router over memory ports and the counters come out on stdout.
+#[test]
+fn simulate_packets_runs_offline() {
+    let out = scc_nf(&[
+        "router",
+        "--rx",
+        "no-such-if0",
+        "--route",
+        "198.18.0.0/15",
+        "--gw-mac",
+        "02:00:00:00:00:22",
+        "--simulate-packets",
+        "777",
+        "--simulate-frame-size",
+        "128",
+    ]);
+    assert!(out.status.success(), "{out:?}");
+    let c: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(c["rx"], 777);
+    assert_eq!(c["tx"], 777);
+    assert_eq!(c["io"], "mem");
+}

@@ -90,10 +90,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let version = cachegrind::detect().map_err(|e| format!("cannot simulate: {e}"))?;
     let exe = std::env::current_exe()?;
     let topo = scc_profiler::sysbench::topology();
-    // Simulate the LL as this host's L3 (16-way), not valgrind's CPUID guess.
+    // Simulate the LL as this host's L3, not valgrind's CPUID guess.
     let ll = topo
         .l3_bytes
-        .map(|s| (s, 16, topo.line_bytes.unwrap_or(64)));
+        .map(|s| cachegrind::ll_config(s, topo.line_bytes.unwrap_or(64)));
     let dir = std::env::temp_dir();
     let (b1, b2) = (100usize, 1100usize);
     let s1 = cachegrind::run(&exe, &["--child".into(), b1.to_string()], ll, &dir)?;
@@ -112,9 +112,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
     let f = |v: Option<f64>| v.map(|x| format!("{x:.2}")).unwrap_or("n/a".into());
     println!(
-        "model ({}): {:.1} ns/packet; L_D1 {} ns, L_D3 {} ns, L_DM {} ns; simulated = {}",
+        "model ({}): partial sum {:.1} ns/packet (missing {}); L_D1 {} ns, L_D3 {} ns, L_DM {} ns; simulated = {}",
         table.source,
-        m.latency_ns_per_packet,
+        m.known_sum_ns(),
+        m.missing_terms.join(" "),
         f(m.terms.d1),
         f(m.terms.d3),
         f(m.terms.dm),

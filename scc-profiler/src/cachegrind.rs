@@ -108,8 +108,29 @@ impl CachegrindSummary {
                 sc: Measure::unavailable(not_sim),
             },
             simulated: true,
+            simulated_terms: vec!["L_D1".into(), "L_D3".into(), "L_DM".into()],
         }
     }
+}
+
+/// A last-level cache cachegrind accepts, `(size_bytes, associativity, line_bytes)`, close to
+/// a host cache of `size` bytes with `line`-byte lines: cachegrind needs a power-of-two set
+/// count, so the first associativity of 16, 12, 20, 24, 11, 8, 4, 2, 1 that gives one is
+/// taken; failing that, the size is rounded down to a power of two (16-way).
+pub fn ll_config(size: u64, line: u32) -> (u64, u32, u32) {
+    let line = if line.is_power_of_two() { line } else { 64 };
+    for assoc in [16u32, 12, 20, 24, 11, 8, 4, 2, 1] {
+        let way = u64::from(assoc) * u64::from(line);
+        if size >= way && size % way == 0 && (size / way).is_power_of_two() {
+            return (size, assoc, line);
+        }
+    }
+    let floor = if size == 0 {
+        16 * u64::from(line)
+    } else {
+        1u64 << (63 - size.leading_zeros())
+    };
+    (floor.max(16 * u64::from(line)), 16, line)
 }
 
 /// Whether valgrind is installed (its version string), or why not.
@@ -144,17 +165,66 @@ pub fn run(
     let text = std::fs::read_to_string(&out);
     let _ = std::fs::remove_file(&out);
     if !o.status.success() {
+        // valgrind's own complaint (a `valgrind: ...` line) says more than its last line.
+        let err = String::from_utf8_lossy(&o.stderr);
+        let why = err
+            .lines()
+            .find(|l| l.starts_with("valgrind:") && !l.contains("Use --help"))
+            .or_else(|| err.lines().rfind(|l| !l.trim().is_empty()))
+            .unwrap_or("");
         return Err(Error::Invalid(format!(
-            "valgrind exited with {}: {}",
-            o.status,
-            String::from_utf8_lossy(&o.stderr)
-                .lines()
-                .last()
-                .unwrap_or("")
+            "valgrind exited with {}: {why}",
+            o.status
         )));
     }
     let text = text.map_err(|e| Error::io(format!("read {}", out.display()), e))?;
     parse_out_file(&text)
+}
+
+/// How to simulate one NF: a program that processes a fixed number of packets and exits,
+/// run under cachegrind for two packet counts so start-up and exit costs cancel out.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Simulation {
+    /// The NF's name (for the counts).
+    pub name: String,
+    /// The program to run under valgrind.
+    pub program: PathBuf,
+    /// Its arguments for the short run (`packets.0` packets).
+    pub short_args: Vec<String>,
+    /// Its arguments for the long run (`packets.1` packets).
+    pub long_args: Vec<String>,
+    /// The packets the two runs process (`short < long`).
+    pub packets: (u64, u64),
+    /// The simulated last level as `(size_bytes, associativity, line_bytes)`.
+    pub ll: Option<(u64, u32, u32)>,
+}
+
+/// The per-packet difference of two runs: `long - short` over `long_packets -
+/// short_packets` packets, mapped onto the model's events (see the module docs). An error
+/// when the longer run did not process more packets.
+pub fn difference_counts(
+    name: &str,
+    short: &CachegrindSummary,
+    long: &CachegrindSummary,
+    packets: (u64, u64),
+) -> Result<NfCounts> {
+    if packets.1 <= packets.0 {
+        return Err(Error::Invalid(format!(
+            "simulation packet counts must grow: {} then {}",
+            packets.0, packets.1
+        )));
+    }
+    Ok(long.minus(short).nf_counts(name, packets.1 - packets.0))
+}
+
+impl Simulation {
+    /// Runs the program under cachegrind twice (in `workdir`) and returns the simulated
+    /// counts of `packets.1 - packets.0` packets.
+    pub fn run(&self, workdir: &Path) -> Result<NfCounts> {
+        let short = run(&self.program, &self.short_args, self.ll, workdir)?;
+        let long = run(&self.program, &self.long_args, self.ll, workdir)?;
+        difference_counts(&self.name, &short, &long, self.packets)
+    }
 }
 
 #[cfg(test)]
@@ -175,7 +245,45 @@ mod tests {
         assert_eq!(c.events.d3, Measure::Value(5.0));
         assert_eq!(c.events.dm, Measure::Value(3.0));
         assert!(c.events.d2.value().is_none());
+        assert_eq!(c.simulated_terms, ["L_D1", "L_D3", "L_DM"]);
         assert!(parse_out_file("events: Ir\n").is_err());
         assert!(parse_out_file("events: Ir\nsummary: 5\n").is_err());
+    }
+
+    #[test]
+    fn ll_configs_have_power_of_two_sets() {
+        assert_eq!(ll_config(32 << 20, 64), (32 << 20, 16, 64));
+        // 30 MiB: 12-way gives 40960 sets (no), 20-way 24576 (no), 24-way 20480 (no) ...
+        for size in [30u64 << 20, 45 << 20, 105 << 20, 3 << 20, 0, 1000] {
+            let (s, a, l) = ll_config(size, 64);
+            let sets = s / (u64::from(a) * u64::from(l));
+            assert!(
+                sets.is_power_of_two() && s % (u64::from(a) * u64::from(l)) == 0,
+                "{size}: {s} {a} {l}"
+            );
+        }
+        assert_eq!(ll_config(12 << 20, 64), (12 << 20, 12, 64));
+    }
+
+    #[test]
+    fn difference_of_two_runs_per_packet() {
+        let short = CachegrindSummary {
+            d_refs: 1000,
+            d1_misses: 100,
+            lld_misses: 10,
+            instructions: 5000,
+        };
+        let long = CachegrindSummary {
+            d_refs: 3000,
+            d1_misses: 300,
+            lld_misses: 30,
+            instructions: 9000,
+        };
+        let c = difference_counts("r", &short, &long, (10, 110)).unwrap();
+        assert_eq!(c.packets, Measure::Value(100.0));
+        assert_eq!(c.events.d1, Measure::Value(1800.0));
+        assert_eq!(c.events.d3, Measure::Value(180.0));
+        assert_eq!(c.events.dm, Measure::Value(20.0));
+        assert!(difference_counts("r", &short, &long, (10, 10)).is_err());
     }
 }

@@ -408,6 +408,7 @@ impl ProcessCounters {
                 sc: m("net_syscalls"),
             },
             simulated: false,
+            simulated_terms: Vec::new(),
         }
     }
 }

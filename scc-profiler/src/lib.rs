@@ -20,5 +20,5 @@ pub mod report;
 pub mod sched;
 pub mod sysbench;
 
-pub use error::{Error, Result};
+pub use error::{CtxSwitchError, Error, Result};
 pub use model::{LatencyTable, Measure, NfCounts, Policy, model_chain, model_nf};

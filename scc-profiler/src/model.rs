@@ -17,8 +17,11 @@
 //! | L_SC | network-I/O system calls        | `syscall_ns`                      |
 //!
 //! A term whose count or latency is unknown is `None` and carries a reason; it is never
-//! counted as zero. The latency per packet is the sum of the terms that are known, and
-//! [`ModelResult::complete`] says whether that is all nine.
+//! counted as zero. The latency per packet ([`ModelResult::latency_ns_per_packet`]) is the
+//! sum of all nine terms, so it is `None` as soon as one is missing; the sum of the known
+//! terms is then given separately as [`ModelResult::latency_ns_per_packet_partial`], with
+//! the missing terms listed in [`ModelResult::missing_terms`] (a lower bound, never printed
+//! as if whole).
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -413,6 +416,9 @@ pub struct NfCounts {
     /// hardware counters.
     #[serde(default)]
     pub simulated: bool,
+    /// The terms (`L_D1` ...) whose event counts are simulated, not counted.
+    #[serde(default)]
+    pub simulated_terms: Vec<String>,
 }
 
 impl NfCounts {
@@ -424,6 +430,7 @@ impl NfCounts {
             policy: Policy::Other,
             events: Terms::from_fn(|_| Measure::unavailable(reason)),
             simulated: false,
+            simulated_terms: Vec::new(),
         }
     }
 }
@@ -444,15 +451,23 @@ pub struct LevelRefs {
 /// The model's output for one NF or a whole chain.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ModelResult {
-    /// Sum of the known terms (ns per packet).
-    pub latency_ns_per_packet: f64,
+    /// Sum of all nine terms (ns per packet); `null` when any term is unavailable (then see
+    /// `latency_ns_per_packet_partial` and `missing_terms`).
+    pub latency_ns_per_packet: Option<f64>,
+    /// When a term is unavailable: the sum of the known terms only (ns per packet, a lower
+    /// bound); `null` when the model is complete.
+    pub latency_ns_per_packet_partial: Option<f64>,
+    /// The keys (`L_D1` ...) of the terms missing from the sum, in Table 3's order; empty
+    /// when complete.
+    pub missing_terms: Vec<String>,
     /// Each term in ns per packet; `null` when unavailable (reason in `unavailable`).
     pub terms: Terms<Option<f64>>,
     /// Why a term is unavailable, keyed by term (`L_T1`, ...).
     pub unavailable: BTreeMap<String, String>,
     /// Events per packet behind each term.
     pub events_per_packet: Terms<Option<f64>>,
-    /// Share of each term in `latency_ns_per_packet`, in percent (Table 4's last column).
+    /// Share of each term in the sum of the known terms, in percent (Table 4's last
+    /// column); with missing terms the shares are of the partial sum.
     pub shares_percent: Terms<Option<f64>>,
     /// Memory references per packet per level (Table 4's third column).
     pub refs_per_packet: LevelRefs,
@@ -460,12 +475,34 @@ pub struct ModelResult {
     pub complete: bool,
     /// True when memory-hierarchy counts are simulated (cachegrind), not counted by hardware.
     pub simulated: bool,
+    /// The terms computed from simulated counts (labelled `simulated` in the table); for a
+    /// chain, those simulated for any NF.
+    pub simulated_terms: Vec<String>,
 }
 
 impl ModelResult {
-    /// `latency_ns_per_packet` in microseconds.
-    pub fn latency_us(&self) -> f64 {
-        self.latency_ns_per_packet / 1000.0
+    /// `latency_ns_per_packet` in microseconds (`None` when a term is missing).
+    pub fn latency_us(&self) -> Option<f64> {
+        self.latency_ns_per_packet.map(|ns| ns / 1000.0)
+    }
+
+    /// The sum of the known terms (ns per packet): the whole latency when complete, the
+    /// partial sum otherwise.
+    pub fn known_sum_ns(&self) -> f64 {
+        self.latency_ns_per_packet
+            .or(self.latency_ns_per_packet_partial)
+            .unwrap_or(0.0)
+    }
+
+    /// Sets the known sum: whole when `complete`, else partial.
+    fn set_sum(&mut self, total: f64) {
+        if self.complete {
+            self.latency_ns_per_packet = Some(total);
+            self.latency_ns_per_packet_partial = None;
+        } else {
+            self.latency_ns_per_packet = None;
+            self.latency_ns_per_packet_partial = Some(total);
+        }
     }
 
     fn from_terms(
@@ -491,9 +528,16 @@ impl ModelResult {
             l3: events_per_packet.d3,
             dram,
         };
-        let complete = Term::ALL.iter().all(|t| terms.get(*t).is_some());
-        ModelResult {
-            latency_ns_per_packet: total,
+        let missing_terms: Vec<String> = Term::ALL
+            .iter()
+            .filter(|t| terms.get(**t).is_none())
+            .map(|t| t.key().to_string())
+            .collect();
+        let complete = missing_terms.is_empty();
+        let mut r = ModelResult {
+            latency_ns_per_packet: None,
+            latency_ns_per_packet_partial: None,
+            missing_terms,
             terms,
             unavailable,
             events_per_packet,
@@ -501,7 +545,10 @@ impl ModelResult {
             refs_per_packet,
             complete,
             simulated,
-        }
+            simulated_terms: Vec::new(),
+        };
+        r.set_sum(total);
+        r
     }
 }
 
@@ -557,7 +604,13 @@ pub fn model_nf(counts: &NfCounts, table: &LatencyTable) -> ModelResult {
             }
         }
     });
-    ModelResult::from_terms(terms, events_pp, unavailable, counts.simulated)
+    let mut r = ModelResult::from_terms(terms, events_pp, unavailable, counts.simulated);
+    r.simulated_terms = Term::ALL
+        .iter()
+        .map(|t| t.key().to_string())
+        .filter(|k| counts.simulated_terms.contains(k))
+        .collect();
+    r
 }
 
 /// The model of a whole chain: per NF and summed (Table 3's sums over processes).
@@ -565,8 +618,9 @@ pub fn model_nf(counts: &NfCounts, table: &LatencyTable) -> ModelResult {
 pub struct ChainModel {
     /// Each NF's result, in chain order.
     pub nfs: Vec<(String, ModelResult)>,
-    /// The chain's sum: a term is known only if it is known for every NF; the latency is the
-    /// sum of the NFs' latencies.
+    /// The chain's sum: a term is known only if it is known for every NF. The latency is
+    /// the sum of the NFs' latencies when every NF is complete; otherwise it is `None` and
+    /// the partial latency is the sum of each NF's known terms.
     pub total: ModelResult,
 }
 
@@ -610,9 +664,14 @@ pub fn model_chain(nfs: &[NfCounts], table: &LatencyTable) -> ChainModel {
     let events = sum_terms(&|r| &r.events_per_packet, false);
     let simulated = results.iter().any(|(_, r)| r.simulated);
     let mut total = ModelResult::from_terms(terms, events, unavailable, simulated);
-    // The chain's latency is the sum of each NF's known terms, also those missing elsewhere.
-    total.latency_ns_per_packet = results.iter().map(|(_, r)| r.latency_ns_per_packet).sum();
-    let lat = total.latency_ns_per_packet;
+    total.simulated_terms = Term::ALL
+        .iter()
+        .map(|t| t.key().to_string())
+        .filter(|k| results.iter().any(|(_, r)| r.simulated_terms.contains(k)))
+        .collect();
+    // The chain's (partial) latency sums each NF's known terms, also those missing elsewhere.
+    let lat: f64 = results.iter().map(|(_, r)| r.known_sum_ns()).sum();
+    total.set_sum(lat);
     total.shares_percent = Terms::from_fn(|t| {
         total
             .terms
@@ -660,6 +719,7 @@ mod tests {
                 Measure::Value(events[i])
             }),
             simulated: false,
+            simulated_terms: Vec::new(),
         }
     }
 
@@ -693,7 +753,9 @@ mod tests {
         let r = model_nf(&c, &table_all_ones());
         // 100*1 + 10*2 + 5*3 + 2*10 + 50*0.5 + 4*4 + 1*10 + 0.1*1000 + 2*100
         let expect = 100.0 + 20.0 + 15.0 + 20.0 + 25.0 + 16.0 + 10.0 + 100.0 + 200.0;
-        assert!((r.latency_ns_per_packet - expect).abs() < 1e-9);
+        assert!((r.latency_ns_per_packet.unwrap() - expect).abs() < 1e-9);
+        assert_eq!(r.latency_ns_per_packet_partial, None);
+        assert!(r.missing_terms.is_empty());
         assert!(r.complete);
         assert!(r.unavailable.is_empty());
         assert!((r.terms.cs.unwrap() - 100.0).abs() < 1e-9);
@@ -725,11 +787,22 @@ mod tests {
         assert_eq!(r.terms.d1, None);
         assert_eq!(r.unavailable["L_D1"], "no hardware PMU");
         assert!(!r.complete);
-        assert!((r.latency_ns_per_packet - (0.1 * 1000.0 + 2.0 * 100.0)).abs() < 1e-9);
+        // Not printed as if whole: the sum is null, the partial sum names what is missing.
+        assert_eq!(r.latency_ns_per_packet, None);
+        assert!(
+            (r.latency_ns_per_packet_partial.unwrap() - (0.1 * 1000.0 + 2.0 * 100.0)).abs() < 1e-9
+        );
+        assert_eq!(
+            r.missing_terms,
+            ["L_D1", "L_D2", "L_D3", "L_DM", "L_T1", "L_T2", "L_TM"]
+        );
         assert_eq!(r.refs_per_packet.l1, None);
         let json = serde_json::to_value(&r).unwrap();
         assert!(json["terms"]["L_D1"].is_null());
         assert_eq!(json["terms"]["L_SC"], 200.0);
+        assert!(json["latency_ns_per_packet"].is_null());
+        assert_eq!(json["latency_ns_per_packet_partial"], 300.0);
+        assert_eq!(json["missing_terms"][0], "L_D1");
     }
 
     #[test]
@@ -737,7 +810,9 @@ mod tests {
         let c = counts([1.0; 9], 0.0);
         let r = model_nf(&c, &table_all_ones());
         assert_eq!(r.unavailable.len(), 9);
-        assert_eq!(r.latency_ns_per_packet, 0.0);
+        assert_eq!(r.latency_ns_per_packet, None);
+        assert_eq!(r.latency_ns_per_packet_partial, Some(0.0));
+        assert_eq!(r.missing_terms.len(), 9);
     }
 
     #[test]
@@ -769,7 +844,10 @@ mod tests {
         c.events.cs = Measure::Value(0.0);
         c.events.sc = Measure::Value(2.0);
         let r = model_nf(&c, &LatencyTable::paper());
-        let us = r.latency_us();
+        // DTLB counts are not in Table 4: the model is partial, the known sum is the row's.
+        assert_eq!(r.latency_us(), None);
+        assert_eq!(r.missing_terms, ["L_T1", "L_T2", "L_TM"]);
+        let us = r.known_sum_ns() / 1000.0;
         assert!(
             (us - 216.97).abs() / 216.97 < 0.03,
             "total {us} us vs 216.97"
@@ -798,7 +876,8 @@ mod tests {
         let mut c = NfCounts::unavailable("nf", Measure::Value(1.0), "-");
         c.events.dm = Measure::Value(11647.0);
         let r = model_nf(&c, &LatencyTable::paper());
-        assert!((r.latency_us() - 835.0).abs() < 1.0, "{}", r.latency_us());
+        let us = r.known_sum_ns() / 1000.0;
+        assert!((us - 835.0).abs() < 1.0, "{us}");
     }
 
     #[test]
@@ -808,16 +887,21 @@ mod tests {
         b.name = "b".into();
         let t = table_all_ones();
         let ch = model_chain(&[a.clone(), b.clone()], &t);
-        let la = model_nf(&a, &t).latency_ns_per_packet;
-        let lb = model_nf(&b, &t).latency_ns_per_packet;
-        assert!((ch.total.latency_ns_per_packet - (la + lb)).abs() < 1e-9);
+        let la = model_nf(&a, &t).latency_ns_per_packet.unwrap();
+        let lb = model_nf(&b, &t).latency_ns_per_packet.unwrap();
+        assert!((ch.total.latency_ns_per_packet.unwrap() - (la + lb)).abs() < 1e-9);
         assert_eq!(ch.total.terms.d1, Some(20.0));
         assert_eq!(ch.total.terms.cs, Some(1000.0 + 500.0));
         // A term missing in one NF is missing for the chain, with the NF's reason.
         b.events.d1 = Measure::unavailable("no PMU");
-        let ch = model_chain(&[a, b], &t);
+        let ch = model_chain(&[a.clone(), b.clone()], &t);
         assert_eq!(ch.total.terms.d1, None);
         assert!(ch.total.unavailable["L_D1"].contains("no PMU"));
+        // The chain is then partial: null whole, partial = each NF's known terms summed.
+        assert_eq!(ch.total.latency_ns_per_packet, None);
+        assert_eq!(ch.total.missing_terms, ["L_D1"]);
+        let pb = model_nf(&b, &t).latency_ns_per_packet_partial.unwrap();
+        assert!((ch.total.latency_ns_per_packet_partial.unwrap() - (la + pb)).abs() < 1e-9);
     }
 
     #[test]

@@ -6,11 +6,18 @@
 //!              "sched": { "run_ns", "runqueue_wait_ns", "wait_over_run", "contention_over_run",
 //!                         "voluntary_switches", "involuntary_switches", ... },
 //!              "counters": { "task_clock_ns": 1.0e6, "l1d_loads": {"unavailable": "..."}, ... },
-//!              "model": { "latency_ns_per_packet", "terms": { "L_D1": null, ..., "L_SC": 41.0 },
+//!              "model": { "latency_ns_per_packet": null, "latency_ns_per_packet_partial": 182.0,
+//!                         "missing_terms": ["L_D1", ...], "terms": { "L_D1": null, ..., "L_SC": 41.0 },
 //!                         "unavailable": { "L_D1": "reason" }, ... } } ],
-//!   "chain": { "model_latency_us", "measured_latency_us": { "p1", "p25", "p50", "p75", "p99", "max" },
-//!              "model_percentile", ... } }
+//!   "chain": { "model_latency_us": null, "model_latency_us_partial": 0.364, "missing_terms": [...],
+//!              "measured_latency_us": { "p1", "p25", "p50", "p75", "p99", "max" },
+//!              "model_percentile": null, ... } }
 //! ```
+//!
+//! `model_latency_us` (and each NF's `latency_ns_per_packet`) is the whole Table 3 sum, so
+//! it is `null` when any term could not be counted; the sum of the known terms is then
+//! `model_latency_us_partial` (a lower bound) and `missing_terms` lists what it lacks.
+//! `model_percentile` places only a whole model in the measured distribution.
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
@@ -172,11 +179,18 @@ pub struct NfReport {
 /// The chain's part of the report.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ChainReport {
-    /// The model's latency per packet for the whole chain (µs).
-    pub model_latency_us: f64,
+    /// The model's latency per packet for the whole chain (µs); `null` when any term is
+    /// missing for any NF.
+    pub model_latency_us: Option<f64>,
+    /// When terms are missing: the sum of every NF's known terms (µs, a lower bound);
+    /// `null` when the model is complete.
+    pub model_latency_us_partial: Option<f64>,
+    /// The terms missing from the chain's sum (`L_D1` ...), in Table 3's order.
+    pub missing_terms: Vec<String>,
     /// End-to-end latency measured by the sink (µs), if measured.
     pub measured_latency_us: Option<Percentiles>,
-    /// Where `model_latency_us` falls in the measured distribution (percentile, 0..100).
+    /// Where `model_latency_us` falls in the measured distribution (percentile, 0..100);
+    /// `null` without a measurement or without a whole model.
     pub model_percentile: Option<f64>,
     /// The chain's model (terms summed over NFs).
     pub model: ModelResult,
@@ -234,6 +248,7 @@ impl NfInput {
                         if sp > 0.0 {
                             let v = sim.events.get(t).value().unwrap_or(0.0) / sp * p;
                             *c.events.get_mut(t) = Measure::Value(v);
+                            c.simulated_terms.push(t.key().to_string());
                             used = true;
                         }
                     }
@@ -250,7 +265,18 @@ impl ProfileReport {
     /// and, given end-to-end latency samples (µs), the model's percentile among them.
     pub fn build(nfs: &[NfInput], table: &LatencyTable, measured_us: Option<&[f64]>) -> Self {
         let counts: Vec<NfCounts> = nfs.iter().map(NfInput::nf_counts).collect();
-        let chain = model_chain(&counts, table);
+        Self::build_from_counts(nfs, &counts, table, measured_us)
+    }
+
+    /// [`ProfileReport::build`] with the model's input given: `counts[i]` is `nfs[i]`'s
+    /// (e.g. counts from another source than the perf session).
+    pub fn build_from_counts(
+        nfs: &[NfInput],
+        counts: &[NfCounts],
+        table: &LatencyTable,
+        measured_us: Option<&[f64]>,
+    ) -> Self {
+        let chain = model_chain(counts, table);
         let reports: Vec<NfReport> = nfs
             .iter()
             .zip(chain.nfs.iter())
@@ -267,11 +293,18 @@ impl ProfileReport {
         let sched = SchedMetrics::sum(reports.iter().filter_map(|r| r.sched.as_ref()));
         let model_latency_us = chain.total.latency_us();
         let measured = measured_us.and_then(Percentiles::from_samples);
-        let model_percentile = measured_us.and_then(|s| percentile_in_samples(model_latency_us, s));
+        let model_percentile = model_latency_us
+            .zip(measured_us)
+            .and_then(|(m, s)| percentile_in_samples(m, s));
         ProfileReport {
             nfs: reports,
             chain: ChainReport {
                 model_latency_us,
+                model_latency_us_partial: chain
+                    .total
+                    .latency_ns_per_packet_partial
+                    .map(|ns| ns / 1000.0),
+                missing_terms: chain.total.missing_terms.clone(),
                 measured_latency_us: measured,
                 model_percentile,
                 model: chain.total,
@@ -284,8 +317,13 @@ impl ProfileReport {
     /// Sets the measured distribution from percentiles only (e.g. from a sink's summary);
     /// the model's percentile is interpolated.
     pub fn set_measured(&mut self, p: Percentiles) {
-        self.chain.model_percentile = Some(p.percentile_of(self.chain.model_latency_us));
+        self.chain.model_percentile = self.chain.model_latency_us.map(|m| p.percentile_of(m));
         self.chain.measured_latency_us = Some(p);
+    }
+
+    /// Whether the model used the paper's preset latencies instead of this host's.
+    pub fn uses_paper_latencies(&self) -> bool {
+        self.latency_table.source == "paper"
     }
 
     /// The human table: Table 4's columns (latency per packet, references per level, share
@@ -296,7 +334,15 @@ impl ProfileReport {
             Some(x) => format!("{x:.prec$}"),
             None => "n/a".to_string(),
         };
-        let _ = writeln!(s, "latency table: {}", self.latency_table.source);
+        if self.uses_paper_latencies() {
+            let _ = writeln!(
+                s,
+                "latency table: paper -- the paper's Xeon E5-2667 v3 latencies (Table 2, Fig. 3), NOT \
+                 this host's: no saved sysbench table (run `scc sysbench` to measure this host)"
+            );
+        } else {
+            let _ = writeln!(s, "latency table: {}", self.latency_table.source);
+        }
         let _ = writeln!(
             s,
             "{:<14} {:>7} {:>11} {:>28} {:>24} {:>6} {:>7} {:>9} {:>9} {:>9}",
@@ -311,6 +357,12 @@ impl ProfileReport {
             "Wait/Run",
             "Cont/Run"
         );
+        // A partial sum is marked `>=`: a lower bound, never shown as if whole.
+        let lat = |m: &ModelResult| match (m.latency_us(), m.latency_ns_per_packet_partial) {
+            (Some(us), _) => format!("{us:.2}"),
+            (None, Some(ns)) => format!(">={:.2}", ns / 1000.0),
+            (None, None) => "n/a".into(),
+        };
         let mut row = |name: &str, pid: String, m: &ModelResult, sched: Option<&SchedMetrics>| {
             let r = &m.refs_per_packet;
             let refs = format!(
@@ -334,10 +386,10 @@ impl ProfileReport {
             };
             let _ = writeln!(
                 s,
-                "{:<14} {:>7} {:>11.2} {:>28} {:>24} {:>6} {:>7} {:>9} {:>9} {:>9}{}",
+                "{:<14} {:>7} {:>11} {:>28} {:>24} {:>6} {:>7} {:>9} {:>9} {:>9}{}",
                 name,
                 pid,
-                m.latency_us(),
+                lat(m),
                 refs,
                 shares,
                 tlb,
@@ -345,10 +397,10 @@ impl ProfileReport {
                 f(m.events_per_packet.sc, 2),
                 f(sched.and_then(|x| x.wait_over_run), 2),
                 f(sched.and_then(|x| x.contention_over_run), 2),
-                if m.simulated {
-                    "  (memory terms simulated)"
+                if m.simulated_terms.is_empty() {
+                    String::new()
                 } else {
-                    ""
+                    format!("  (simulated: {})", m.simulated_terms.join(" "))
                 }
             );
         };
@@ -365,31 +417,40 @@ impl ProfileReport {
         for n in &self.nfs {
             let _ = write!(s, "  {:<12}", n.name);
             for t in Term::ALL {
-                let _ = write!(s, " {}={}", t.key(), f(*n.model.terms.get(t), 1));
+                let sim = if n.model.simulated_terms.iter().any(|k| k == t.key()) {
+                    "(simulated)"
+                } else {
+                    ""
+                };
+                let _ = write!(s, " {}={}{sim}", t.key(), f(*n.model.terms.get(t), 1));
             }
             let _ = writeln!(s);
         }
         let c = &self.chain;
-        match (&c.measured_latency_us, c.model_percentile) {
-            (Some(p), Some(q)) => {
-                let _ = writeln!(
-                    s,
-                    "\nchain: model {:.2} us; measured p1 {:.1} p25 {:.1} p50 {:.1} p75 {:.1} p99 {:.1} max {:.1} us; the model falls at percentile {:.1}",
-                    c.model_latency_us, p.p1, p.p25, p.p50, p.p75, p.p99, p.max, q
-                );
-            }
-            _ => {
-                let _ = writeln!(
-                    s,
-                    "\nchain: model {:.2} us; no measured latency",
-                    c.model_latency_us
-                );
-            }
-        }
+        let model = match (c.model_latency_us, c.model_latency_us_partial) {
+            (Some(us), _) => format!("model {us:.2} us"),
+            (None, Some(us)) => format!(
+                "model unknown (partial sum of the known terms {us:.2} us, missing {})",
+                c.missing_terms.join(" ")
+            ),
+            (None, None) => "model unknown".into(),
+        };
+        let measured = match &c.measured_latency_us {
+            Some(p) => format!(
+                "measured p1 {:.1} p25 {:.1} p50 {:.1} p75 {:.1} p99 {:.1} max {:.1} us",
+                p.p1, p.p25, p.p50, p.p75, p.p99, p.max
+            ),
+            None => "no measured latency".into(),
+        };
+        let place = match c.model_percentile {
+            Some(q) => format!("; the model falls at percentile {q:.1}"),
+            None => String::new(),
+        };
+        let _ = writeln!(s, "\nchain: {model}; {measured}{place}");
         if !c.model.complete {
             let _ = writeln!(
                 s,
-                "\nunavailable (not counted as zero; the latency sums the known terms only):"
+                "\nunavailable (not counted as zero; a partial sum covers the known terms only):"
             );
             let mut seen = BTreeMap::new();
             for n in &self.nfs {
@@ -496,18 +557,56 @@ mod tests {
                 .unwrap()
                 .contains("PMU")
         );
-        // 0.1 switches x 1000 ns + 2 syscalls x 41 ns per packet, per NF.
-        assert!((nf["model"]["latency_ns_per_packet"].as_f64().unwrap() - 182.0).abs() < 1e-9);
+        // 0.1 switches x 1000 ns + 2 syscalls x 41 ns per packet, per NF: a partial sum.
+        assert!(nf["model"]["latency_ns_per_packet"].is_null());
+        let partial = nf["model"]["latency_ns_per_packet_partial"]
+            .as_f64()
+            .unwrap();
+        assert!((partial - 182.0).abs() < 1e-9);
+        assert_eq!(nf["model"]["missing_terms"].as_array().unwrap().len(), 7);
         let ch = &j["chain"];
-        assert!((ch["model_latency_us"].as_f64().unwrap() - 0.364).abs() < 1e-9);
+        assert!(ch["model_latency_us"].is_null());
+        assert!((ch["model_latency_us_partial"].as_f64().unwrap() - 0.364).abs() < 1e-9);
+        assert_eq!(ch["missing_terms"][0], "L_D1");
         for k in ["p1", "p25", "p50", "p75", "p99", "max"] {
             assert!(ch["measured_latency_us"].get(k).is_some());
         }
-        assert!(ch["model_percentile"].as_f64().unwrap() < 1.0);
+        // A partial model is not placed in the measured distribution.
+        assert!(ch["model_percentile"].is_null());
         assert_eq!(ch["sched"]["wait_over_run"], 10.0);
         let table = r.render_table();
         assert!(table.contains("chain"));
         assert!(table.contains("no hardware PMU"));
+        assert!(table.contains(">=0.18"), "{table}");
+        assert!(table.contains("model unknown (partial sum"), "{table}");
+        assert!(table.contains("NOT this host's"), "{table}");
+    }
+
+    #[test]
+    fn complete_model_is_whole_and_placed() {
+        let n = input("a", 1);
+        // Every term counted: 0.1 switches and 2 syscalls per packet, no memory events.
+        let mut c = n.nf_counts();
+        for t in Term::ALL {
+            if c.events.get(t).value().is_none() {
+                *c.events.get_mut(t) = Measure::Value(0.0);
+            }
+        }
+        let mut table = LatencyTable::paper();
+        table.source = "test host".into();
+        table.l1_dtlb_ns = Some(0.0);
+        table.l2_dtlb_ns = Some(1.0);
+        let samples: Vec<f64> = (0..1000).map(|x| x as f64 / 10.0).collect();
+        let r = ProfileReport::build_from_counts(&[n], &[c], &table, Some(&samples));
+        if !r.chain.missing_terms.is_empty() {
+            panic!("test input lacks counters: {:?}", r.chain.model.unavailable);
+        }
+        assert!((r.chain.model_latency_us.unwrap() - 0.182).abs() < 1e-9);
+        assert_eq!(r.chain.model_latency_us_partial, None);
+        assert!(r.chain.model_percentile.is_some());
+        let t = r.render_table();
+        assert!(t.contains("model 0.18 us"), "{t}");
+        assert!(!t.contains("NOT this host's"), "{t}");
     }
 
     #[test]
@@ -520,5 +619,13 @@ mod tests {
         let c = n.nf_counts();
         assert!(c.simulated);
         assert_eq!(c.events.d1, Measure::Value(100_000.0));
+        assert_eq!(c.simulated_terms, ["L_D1"]);
+        // The label reaches the model, the JSON and the table.
+        let r = ProfileReport::build(&[n], &LatencyTable::paper(), None);
+        assert_eq!(r.nfs[0].model.simulated_terms, ["L_D1"]);
+        assert_eq!(r.chain.model.simulated_terms, ["L_D1"]);
+        let j = serde_json::to_value(&r).unwrap();
+        assert_eq!(j["nfs"][0]["model"]["simulated_terms"][0], "L_D1");
+        assert!(r.render_table().contains("(simulated: L_D1)"));
     }
 }

@@ -6,6 +6,7 @@
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use scc_io::skip::skipped;
 use scc_profiler::counters::{Session, SessionOptions};
 use scc_profiler::model::Measure;
 use scc_profiler::sched;
@@ -145,7 +146,7 @@ fn counters_on_a_child_process() {
                 !may_count_kernel(),
                 "software events must work with CAP_PERFMON: {why}"
             );
-            println!("SKIP software counters: {why}");
+            skipped("counters_on_a_child_process (software counters)", why);
         }
     }
     match r.counters["sys_enter_recvfrom"].as_result() {
@@ -159,7 +160,7 @@ fn counters_on_a_child_process() {
                 !has_cap(CAP_SYS_ADMIN),
                 "tracepoints must work with CAP_SYS_ADMIN: {why}"
             );
-            println!("SKIP syscall tracepoints: {why}");
+            skipped("counters_on_a_child_process (syscall tracepoints)", why);
         }
     }
 }
@@ -270,7 +271,10 @@ fn sysbench_small_working_sets_are_ordered() {
 #[test]
 fn context_switch_and_syscall_cost() {
     let Some(cpu) = sysbench::last_core() else {
-        println!("SKIP: no CPU affinity");
+        skipped(
+            "context_switch_and_syscall_cost",
+            "cannot read this process's CPU affinity",
+        );
         return;
     };
     let c = sysbench::context_switch(scc_profiler::Policy::Other, cpu, 500).unwrap();
@@ -283,7 +287,7 @@ fn context_switch_and_syscall_cost() {
                 !has_cap(CAP_SYS_NICE) || cpu == 0,
                 "fifo with CAP_SYS_NICE: {e}"
             );
-            println!("SKIP fifo: {e}");
+            skipped("context_switch_and_syscall_cost (fifo)", &e.to_string());
         }
     }
     let s = sysbench::syscall_cost(20_000).unwrap();
@@ -303,7 +307,7 @@ fn tracepoint_ids_found_as_root() {
                 !has_cap(CAP_SYS_ADMIN),
                 "with CAP_SYS_ADMIN a private tracefs mount works: {e}"
             );
-            println!("SKIP: {e}");
+            skipped("tracepoint_ids_found_as_root", &e.to_string());
         }
     }
 }
@@ -315,7 +319,7 @@ fn cachegrind_simulates_a_program() {
     let version = match cachegrind::detect() {
         Ok(v) => v,
         Err(e) => {
-            println!("SKIP: {e}");
+            skipped("cachegrind_simulates_a_program", &e);
             return;
         }
     };

@@ -37,10 +37,10 @@ fn lock() -> std::sync::MutexGuard<'static, ()> {
     CGROUP_LOCK.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-fn hierarchy() -> Option<(CgroupVersion, PathBuf)> {
+fn hierarchy(test: &str) -> Option<(CgroupVersion, PathBuf)> {
     let h = CgroupLayout::detect().preferred();
     if h.is_none() {
-        eprintln!("SKIPPED: no cpuset hierarchy on this host");
+        scc_io::skip::skipped(test, "no cpuset hierarchy on this host");
     }
     h
 }
@@ -51,7 +51,7 @@ fn reserve_move_release() {
     if skip_unless_root("reserve_move_release") {
         return;
     }
-    let Some((version, root)) = hierarchy() else {
+    let Some((version, root)) = hierarchy("reserve_move_release") else {
         return;
     };
     let online = online_cpus().unwrap();
@@ -113,10 +113,12 @@ fn pinning_inside_a_reservation_is_kept() {
     if skip_unless_root("pinning_inside_a_reservation_is_kept") {
         return;
     }
-    let Some(_) = hierarchy() else { return };
+    let Some(_) = hierarchy("pinning_inside_a_reservation_is_kept") else {
+        return;
+    };
     let online = online_cpus().unwrap();
     if online.len() < 2 {
-        eprintln!("SKIPPED pinning_inside_a_reservation_is_kept: needs 2 cores");
+        scc_io::skip::skipped("pinning_inside_a_reservation_is_kept", "needs 2 cores");
         return;
     }
     let kid = sleeper();
@@ -182,12 +184,12 @@ fn isolate_others_in_a_test_owned_parent() {
     if skip_unless_root("isolate_others_in_a_test_owned_parent") {
         return;
     }
-    let Some((version, root)) = hierarchy() else {
+    let Some((version, root)) = hierarchy("isolate_others_in_a_test_owned_parent") else {
         return;
     };
     let online = online_cpus().unwrap();
     if online.len() < 2 {
-        eprintln!("SKIPPED isolate_others_in_a_test_owned_parent: needs 2 cores");
+        scc_io::skip::skipped("isolate_others_in_a_test_owned_parent", "needs 2 cores");
         return;
     }
     let last = last_core();
@@ -320,7 +322,7 @@ fn keep_awake_spinner() {
 #[test]
 fn keep_awake_dma_latency() {
     if !Path::new("/dev/cpu_dma_latency").exists() {
-        eprintln!("SKIPPED keep_awake_dma_latency: no /dev/cpu_dma_latency");
+        scc_io::skip::skipped("keep_awake_dma_latency", "no /dev/cpu_dma_latency");
         assert!(matches!(
             KeepAwake::start(KeepAwakeMode::DmaLatency, &[0]),
             Err(Error::Unsupported { .. })
@@ -332,7 +334,7 @@ fn keep_awake_dma_latency() {
             KeepAwake::start(KeepAwakeMode::DmaLatency, &[0]),
             Err(Error::PermissionDenied { .. })
         ));
-        eprintln!("SKIPPED keep_awake_dma_latency (holding the device): needs root");
+        scc_io::skip::skipped("keep_awake_dma_latency (holding the device)", "needs root");
         return;
     }
     let before = current_dma_latency_us().unwrap();

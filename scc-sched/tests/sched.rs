@@ -47,7 +47,10 @@ fn fair_policies_all_threads_and_restore() {
                 ..
             })
         ));
-        eprintln!("SKIPPED fair_policies_all_threads_and_restore (restore of nice): needs root");
+        scc_io::skip::skipped(
+            "fair_policies_all_threads_and_restore (restore of nice)",
+            "needs root",
+        );
         return;
     }
     for (spec, nice) in [
@@ -87,8 +90,9 @@ fn realtime_policies_on_last_core() {
     }
     let online = online_cpus().unwrap();
     if online.len() < 2 {
-        eprintln!(
-            "SKIPPED realtime_policies_on_last_core: a 1-core host cannot keep a fair housekeeping core"
+        scc_io::skip::skipped(
+            "realtime_policies_on_last_core",
+            "a 1-core host cannot keep a fair housekeeping core",
         );
         return;
     }
@@ -157,7 +161,10 @@ fn realtime_refused_on_every_core() {
 #[test]
 fn eevdf_slice_all_threads() {
     if !slice_supported() {
-        eprintln!("SKIPPED eevdf_slice_all_threads: kernel has no per-task EEVDF slice (< 6.12)");
+        scc_io::skip::skipped(
+            "eevdf_slice_all_threads",
+            "kernel has no per-task EEVDF slice (< 6.12)",
+        );
         let kid = sleeper();
         let e = apply(
             kid.pid(),
@@ -465,8 +472,9 @@ fn failure_midway_rolls_back_every_thread() {
     }
     let root = std::path::PathBuf::from("/sys/fs/cgroup/cpu");
     if !root.join("cpu.rt_runtime_us").exists() || online_cpus().unwrap().len() < 2 {
-        eprintln!(
-            "SKIPPED failure_midway_rolls_back_every_thread: needs a v1 cpu hierarchy with RT group scheduling and 2 cores"
+        scc_io::skip::skipped(
+            "failure_midway_rolls_back_every_thread",
+            "needs a v1 cpu hierarchy with RT group scheduling and 2 cores",
         );
         return;
     }
@@ -507,7 +515,7 @@ fn restore_puts_back_an_idle_tasks_nice() {
     // fair policy with another nice must still bring its nice back.
     if !is_root() {
         // Leaving SCHED_IDLE needs CAP_SYS_NICE (or an RLIMIT_NICE that allows it).
-        eprintln!("SKIPPED restore_puts_back_an_idle_tasks_nice: needs root");
+        scc_io::skip::skipped("restore_puts_back_an_idle_tasks_nice", "needs root");
         return;
     }
     let kid = sleeper();

@@ -47,6 +47,9 @@ enum Cmd {
         /// One JSON object on stdout.
         #[arg(long)]
         json: bool,
+        /// Check as if the NFs ran with this executable (as `scc run --nf-exe PATH`).
+        #[arg(long, value_name = "PATH")]
+        nf_exe: Option<PathBuf>,
     },
     /// Measure this host's latency table (memory, context switches, syscalls) and save it.
     Sysbench {
@@ -94,6 +97,11 @@ struct RunArgs {
     /// Run the NFs with this executable (the scc-nf command-line contract) instead of `scc nf`.
     #[arg(long, value_name = "PATH")]
     nf_exe: Option<PathBuf>,
+    /// Profile mode: before the run, count each NF's memory references under valgrind's
+    /// cachegrind (10 000 packets over in-memory ports); they stand in for the L1/L3/DRAM
+    /// counts the host's PMU cannot give, labelled `simulated` (user space only).
+    #[arg(long)]
+    simulate: bool,
     /// Capture every NF port into DIR/<interface>.pcap (every frame received and sent, with
     /// timestamps; readable by tcpdump and Wireshark). Off by default.
     #[arg(long, value_name = "DIR")]
@@ -138,7 +146,7 @@ fn main() -> ExitCode {
     match cli.cmd {
         Cmd::Run(a) => cmd_run(a, None),
         Cmd::Profile(a) => cmd_run(a, Some(Mode::Profile)),
-        Cmd::Check { file, json } => cmd_check(&file, json),
+        Cmd::Check { file, json, nf_exe } => cmd_check(&file, json, nf_exe.as_deref()),
         Cmd::Sysbench { quick, json, save } => cmd_sysbench(quick, json, save),
         Cmd::Cleanup { json } => cmd_cleanup(json),
         Cmd::Experiment(a) => cmd_experiment(a),
@@ -146,12 +154,13 @@ fn main() -> ExitCode {
     }
 }
 
-fn load(file: &Path) -> Result<Chain, ChainError> {
+/// Loads and validates `file`; `nf_exe` is the command line's `--nf-exe` (never the
+/// environment's).
+fn load(file: &Path, nf_exe: Option<&Path>) -> Result<Chain, ChainError> {
     let chain = Chain::load(file)?;
     let mut problems = chain.problems(&HostInfo::detect());
     problems.extend(chain.file_problems(file.parent().unwrap_or(Path::new("."))));
-    let nf_exe = std::env::var_os("SCC_NF_EXE").map(PathBuf::from);
-    problems.extend(scc_launcher::fusion::exe_refusal(&chain, nf_exe.as_deref()));
+    problems.extend(scc_launcher::fusion::exe_refusal(&chain, nf_exe));
     if problems.is_empty() {
         Ok(chain)
     } else {
@@ -176,8 +185,8 @@ fn report_chain_error(file: &Path, e: &ChainError, json: bool) -> ExitCode {
     ExitCode::from(2)
 }
 
-fn cmd_check(file: &Path, json: bool) -> ExitCode {
-    let chain = match load(file) {
+fn cmd_check(file: &Path, json: bool, nf_exe: Option<&Path>) -> ExitCode {
+    let chain = match load(file, nf_exe) {
         Ok(c) => c,
         Err(e) => return report_chain_error(file, &e, json),
     };
@@ -233,7 +242,7 @@ fn cmd_check(file: &Path, json: bool) -> ExitCode {
 }
 
 fn cmd_run(a: RunArgs, force_mode: Option<Mode>) -> ExitCode {
-    let chain = match load(&a.file) {
+    let chain = match load(&a.file, a.nf_exe.as_deref()) {
         Ok(c) => c,
         Err(e) => return report_chain_error(&a.file, &e, a.json),
     };
@@ -263,6 +272,7 @@ fn cmd_run(a: RunArgs, force_mode: Option<Mode>) -> ExitCode {
         .map(Path::to_path_buf)
         .unwrap_or_else(|| PathBuf::from("."));
     opts.mode = force_mode.unwrap_or(chain.mode);
+    opts.simulate = a.simulate;
     if let Some(exe) = a.nf_exe {
         opts.nf_exe = Some(exe);
     }
@@ -274,7 +284,7 @@ fn cmd_run(a: RunArgs, force_mode: Option<Mode>) -> ExitCode {
     match run_chain(&chain, opts) {
         Ok(report) => {
             if a.json {
-                match serde_json::to_string(&report) {
+                match report.to_json() {
                     Ok(s) => println!("{s}"),
                     Err(e) => {
                         eprintln!("scc: cannot encode the report: {e}");

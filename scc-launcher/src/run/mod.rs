@@ -86,6 +86,9 @@ pub struct RunOptions {
     pub log: Log,
     /// How long NFs get to open their sockets.
     pub ready_timeout: Duration,
+    /// Profile mode: also count each NF's memory references under cachegrind
+    /// (`scc profile --simulate`); the model's memory terms it fills are labelled simulated.
+    pub simulate: bool,
     /// `--capture DIR`: one pcap file per NF port in this folder (off by default).
     pub capture: Option<PathBuf>,
 }
@@ -102,6 +105,7 @@ impl RunOptions {
             progress: false,
             log: Box::new(|_| {}),
             ready_timeout: Duration::from_secs(10),
+            simulate: false,
             capture: None,
         })
     }
@@ -201,21 +205,35 @@ pub fn run_chain(chain: &Chain, opts: RunOptions) -> Result<RunReport, RunError>
         Vec::new()
     };
     stale_notes.extend(remove_stale_cgroups());
+    // `--simulate`: the cachegrind runs need no network (in-memory ports), so they run first
+    // and stay out of the measured run.
+    let (simulated, sim_notes) = match (opts.simulate, opts.mode) {
+        (true, Mode::Profile) => crate::profile::simulate(&crate::profile::simulations(
+            chain,
+            &plan,
+            &opts.exe,
+            opts.nf_exe.as_deref(),
+        )),
+        (true, Mode::Runtime) => (
+            Vec::new(),
+            vec!["--simulate is for profile mode (`scc profile`): ignored".to_string()],
+        ),
+        (false, _) => (Vec::new(), Vec::new()),
+    };
     let mut dep = Deployment::new(plan, opts.exe.clone(), opts.log);
     dep.set_nf_exe(opts.nf_exe.clone());
     for n in &stale_notes {
         dep.log(n);
     }
     let mut guards = None;
-    let result = run_deployed(
-        chain,
-        &mut dep,
-        &opts.stop,
-        opts.mode,
-        opts.progress,
-        opts.ready_timeout,
-        &mut guards,
-    );
+    let settings = Settings {
+        stop: &opts.stop,
+        mode: opts.mode,
+        progress: opts.progress,
+        ready_timeout: opts.ready_timeout,
+        simulated: &simulated,
+    };
+    let result = run_deployed(chain, &mut dep, &settings, &mut guards);
     // NFs first (a cpuset with tasks cannot be removed), then the scheduler's state.
     dep.teardown();
     drop(guards);
@@ -224,19 +242,34 @@ pub fn run_chain(chain: &Chain, opts: RunOptions) -> Result<RunReport, RunError>
         r.capture = capture.map(|(dir, nfs)| crate::capture::CaptureReport::read(&dir, &nfs));
         r.warnings
             .extend(stale_notes.into_iter().filter(|n| n.contains(" kept: ")));
+        r.warnings.extend(sim_notes);
         r
     })
+}
+
+/// What [`run_deployed`] takes from the options.
+struct Settings<'a> {
+    stop: &'a Arc<AtomicBool>,
+    mode: Mode,
+    progress: bool,
+    ready_timeout: Duration,
+    /// `--simulate`: cachegrind counts per NF name.
+    simulated: &'a [(String, scc_profiler::model::NfCounts)],
 }
 
 fn run_deployed(
     chain: &Chain,
     dep: &mut Deployment,
-    stop: &Arc<AtomicBool>,
-    mode: Mode,
-    progress: bool,
-    ready_timeout: Duration,
+    settings: &Settings<'_>,
     guards: &mut Option<SchedGuards>,
 ) -> Result<RunReport, RunError> {
+    let Settings {
+        stop,
+        mode,
+        progress,
+        ready_timeout,
+        simulated,
+    } = *settings;
     let mut warnings = Vec::new();
     dep.create_network()?;
     if stop.load(Ordering::Relaxed) {
@@ -361,7 +394,7 @@ fn run_deployed(
     }
     let (profile, profile_table) = match profiler.as_ref() {
         Some(p) => {
-            let (v, t) = p.report(chain, &nfs, traffic.as_ref());
+            let (v, t) = p.report(chain, &nfs, traffic.as_ref(), simulated);
             (Some(v), Some(t))
         }
         None => (None, None),

@@ -154,7 +154,7 @@ pub fn skip_unless_root(test: &str) -> bool {
     if is_root() {
         false
     } else {
-        eprintln!("SKIPPED {test}: needs root (CAP_SYS_NICE / CAP_SYS_ADMIN)");
+        scc_io::skip::skipped(test, "needs root (CAP_SYS_NICE / CAP_SYS_ADMIN)");
         true
     }
 }

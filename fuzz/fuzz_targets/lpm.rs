@@ -1,0 +1,9 @@
+//! cargo-fuzz target: see `scc_fuzz::lpm`.
+#![no_main]
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    if let Err(e) = scc_fuzz::lpm(data) {
+        panic!("{e}");
+    }
+});
