@@ -34,12 +34,20 @@ pub struct CaptureReport {
 }
 
 /// Creates `dir` (absolute from here on) and adds `--pcap-dir DIR` to every NF's command line.
+/// The files are created here, by the launcher: an NF runs with only the capabilities of its
+/// I/O backend ([`crate::privilege`]), so as root it could not create files in a folder of
+/// another user (no `CAP_DAC_OVERRIDE`), but may write the files it owns.
 ///
-/// Errors: the folder cannot be created.
+/// Errors: the folder or a file cannot be created.
 pub fn prepare(dir: &Path, nfs: &mut [NfProc]) -> std::io::Result<PathBuf> {
     std::fs::create_dir_all(dir)?;
     let dir = std::path::absolute(dir)?;
     for nf in nfs {
+        if nf.kind != crate::chain::NfKind::Kernel {
+            for port in [&nf.rx, &nf.tx] {
+                std::fs::File::create(file_of(&dir, port))?;
+            }
+        }
         nf.argv.push("--pcap-dir".into());
         nf.argv.push(dir.display().to_string());
     }

@@ -80,37 +80,67 @@ impl Drop for NfCgroups {
 }
 
 /// The PID in a cgroup name made by scc: `scc-<chain>-<pid>-nfs` (the per-NF groups of
-/// [`NfCgroups`]) or `scc-<name>-<pid>-<n>` (scc-sched's reservations).
+/// [`NfCgroups`]), `scc-<name>-<pid>-<n>` (scc-sched's reservations) or
+/// `scc-<name>-<pid>-<n>-others` (the group a reservation with `isolate` moves the host's
+/// other tasks into).
 pub fn owner_pid(dir_name: &str) -> Option<u32> {
-    let rest = dir_name.strip_prefix("scc-")?;
+    let name = dir_name
+        .strip_suffix(scc_sched::OTHERS_SUFFIX)
+        .filter(|n| !n.ends_with("-nfs"))
+        .unwrap_or(dir_name);
+    let rest = name.strip_prefix("scc-")?;
     let mut parts = rest.rsplit('-');
     let last = parts.next()?;
     let pid = parts.next()?;
     parts.next()?; // a name must precede
-    (last == "nfs" || last.parse::<u32>().is_ok())
+    let others = name.len() != dir_name.len();
+    (last == "nfs" && !others || last.parse::<u32>().is_ok())
         .then(|| pid.parse().ok())
         .flatten()
 }
 
 /// Removes cgroups left by an `scc` that could not tear down (killed with SIGKILL): directories
-/// named `scc-*-<pid>-nfs` or `scc-*-<pid>-<n>` under the cgroup2 mount and the v1 cpuset root whose `<pid>` no
-/// longer runs. Only empty groups are removed (children first); a stale group that still holds
-/// tasks is reported, never touched. Returns one message per group found.
+/// named `scc-*-<pid>-nfs` or `scc-*-<pid>-<n>` under the cgroup2 mount and the v1 cpuset root
+/// whose `<pid>` no longer runs. Only empty groups are removed (children first); a stale group
+/// that still holds tasks is reported, never touched - except the `scc-*-<pid>-<n>-others`
+/// group of an `isolate` reservation, which holds the host's other tasks: those are moved back
+/// to the folder it lives in (where the reservation took them from), then it is removed, so no
+/// host task stays confined. Returns one message per group found.
 pub fn remove_stale(roots: &[PathBuf]) -> Vec<String> {
     let mut out = Vec::new();
     for root in roots {
         let Ok(dir) = std::fs::read_dir(root) else {
             continue;
         };
-        for e in dir.flatten() {
-            let name = e.file_name().to_string_lossy().into_owned();
-            let Some(pid) = owner_pid(&name) else {
-                continue;
-            };
-            if pid == std::process::id() || Path::new(&format!("/proc/{pid}")).exists() {
-                continue;
+        let mut stale: Vec<(PathBuf, u32)> = dir
+            .flatten()
+            .filter_map(|e| {
+                let pid = owner_pid(&e.file_name().to_string_lossy())?;
+                (pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists())
+                    .then(|| (e.path(), pid))
+            })
+            .collect();
+        // The isolated host tasks first: they go back before anything else is looked at.
+        stale.sort_by_key(|(p, _)| !p.to_string_lossy().ends_with(scc_sched::OTHERS_SUFFIX));
+        for (path, pid) in stale {
+            if path.to_string_lossy().ends_with(scc_sched::OTHERS_SUFFIX) {
+                let (moved, left) = move_tasks(&path, root);
+                if moved > 0 {
+                    out.push(format!(
+                        "moved {moved} task(s) confined by dead scc pid {pid} from {} back to {}",
+                        path.display(),
+                        root.display()
+                    ));
+                }
+                if left > 0 {
+                    out.push(format!(
+                        "stale cgroup {} (from dead scc pid {pid}) kept: {left} task(s) could not \
+                         be moved back",
+                        path.display()
+                    ));
+                    continue;
+                }
             }
-            let path = e.path();
             match remove_tree_if_empty(&path) {
                 Ok(()) => out.push(format!("removed stale cgroup {}", path.display())),
                 Err(why) => out.push(format!(
@@ -121,6 +151,21 @@ pub fn remove_stale(roots: &[PathBuf]) -> Vec<String> {
         }
     }
     out
+}
+
+/// Moves every process of cgroup `from` into `to` (`cgroup.procs`): `(moved, left)`. A process
+/// that exits meanwhile (ESRCH) counts as neither.
+fn move_tasks(from: &Path, to: &Path) -> (usize, usize) {
+    let procs = std::fs::read_to_string(from.join("cgroup.procs")).unwrap_or_default();
+    let (mut moved, mut left) = (0, 0);
+    for pid in procs.split_whitespace() {
+        match std::fs::write(to.join("cgroup.procs"), pid) {
+            Ok(()) => moved += 1,
+            Err(e) if e.raw_os_error() == Some(libc::ESRCH) => {}
+            Err(_) => left += 1,
+        }
+    }
+    (moved, left)
 }
 
 fn remove_tree_if_empty(dir: &Path) -> Result<(), String> {

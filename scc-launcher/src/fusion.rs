@@ -114,7 +114,7 @@ pub fn fusion_problems(chain: &Chain) -> Vec<FieldError> {
     v
 }
 
-/// The refusal of a custom NF executable (`--nf-exe` / `SCC_NF_EXE`) for a fused chain: the
+/// The refusal of a custom NF executable (`--nf-exe`) for a fused chain: the
 /// fused process is scc's own `nf chain`, which a foreign executable cannot join.
 pub fn exe_refusal(chain: &Chain, nf_exe: Option<&Path>) -> Option<FieldError> {
     let exe = nf_exe?;
@@ -122,7 +122,7 @@ pub fn exe_refusal(chain: &Chain, nf_exe: Option<&Path>) -> Option<FieldError> {
         path: "schedule.plan".into(),
         reason: format!(
             "`fused` runs every NF inside scc's own `nf chain` process; a custom NF executable \
-             ({}, from --nf-exe / SCC_NF_EXE) cannot be fused: use \"chain-order\" or \
+             ({}, from --nf-exe) cannot be fused: use \"chain-order\" or \
              \"uniprocessor\"",
             exe.display()
         ),
@@ -307,6 +307,10 @@ pub fn fused_proc(
         rx: first.rx.clone(),
         tx: last.tx.clone(),
         gw_mac: last.gw_mac,
+        // One process runs them all: it needs what any of them needs.
+        caps: nfs
+            .iter()
+            .fold(scc_sched::CapSet::EMPTY, |all, p| all.union(p.caps)),
         order: None,
         routes: Vec::new(),
     })

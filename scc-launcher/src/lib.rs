@@ -16,7 +16,8 @@
 //! - [`run`]: one run in run-time or profile mode; [`report`]: the report of `scc run --json`
 //!   and its table; [`proc`]: process helpers;
 //!   [`profile`]: the profiler's part; [`cgroup`]: per-NF cgroups; [`capture`]: `--capture DIR`
-//!   (one pcap file per NF port).
+//!   (one pcap file per NF port); [`privilege`]: the capabilities each NF keeps, and whether
+//!   the launcher holds host privileges.
 //! - [`traffic`]: the paced probe generator and the latency/loss sink.
 //! - [`kernel_nf`]: `kind = "kernel"` NFs (the kernel's own forwarding in a namespace).
 //! - [`experiment`]: `scc experiment`'s campaigns, plots and result files.
@@ -47,6 +48,7 @@ pub mod fusion;
 pub mod kernel_nf;
 pub mod ovs;
 pub mod plan;
+pub mod privilege;
 pub mod proc;
 pub mod profile;
 pub mod report;

@@ -3,6 +3,12 @@
 //! the launcher (foreground, dying with it), a `datapath_type=netdev` bridge whose ports are the
 //! switch-side veth ends. Needs no kernel module (../shared/FACTS.md). Every name passed to the
 //! OVS tools is one the plan derived and validated (`[a-z0-9-]` NF names), never raw file text.
+//!
+//! Every OVS program (`ovsdb-tool`, `ovsdb-server`, `ovs-vswitchd`, `ovs-vsctl`) runs inside
+//! the switch's namespace. Their database, sockets and logs live in a private folder
+//! `scc-ovs-<pid>-XXXXXX` (random, mode 0700, made by `mkdtemp`) holding a marker file
+//! ([`MARKER`]) with the owner's PID; the stale-folder sweep removes only folders of this shape
+//! that this user owns, with the marker, whose PID no longer runs.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -93,10 +99,14 @@ impl OvsTools {
     }
 }
 
+/// The marker file in a private OVS folder: it holds the PID of the `scc` that made the folder.
+pub const MARKER: &str = "scc-ovs.owner";
+
 /// A running private Open vSwitch.
 #[derive(Debug)]
 pub struct OvsSwitch {
     tools: OvsTools,
+    ns: NetNs,
     dir: PathBuf,
     db: Option<Child>,
     vswitchd: Option<Child>,
@@ -113,23 +123,28 @@ impl OvsSwitch {
     /// Starts `ovsdb-server` (in a private folder) and `ovs-vswitchd` inside `ns`, pinned to
     /// `core`. On error, whatever was started is stopped.
     pub fn start(tools: OvsTools, ns: &NetNs, core: Option<usize>) -> Result<OvsSwitch, OvsError> {
-        static SEQ: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
-        let n = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let dir = std::env::temp_dir().join(format!("scc-ovs-{}-{n}", std::process::id()));
-        std::fs::create_dir(&dir).map_err(|e| err(&format!("creating {}", dir.display()), e))?;
+        let ns = ns
+            .try_clone()
+            .map_err(|e| err("duplicating the switch namespace", std::io::Error::other(e)))?;
+        let prefix = std::env::temp_dir().join(format!("scc-ovs-{}-", std::process::id()));
+        let dir = sys::mkdtemp(&prefix)
+            .map_err(|e| err(&format!("creating {}XXXXXX", prefix.display()), e))?;
         let mut me = OvsSwitch {
             tools,
+            ns,
             dir,
             db: None,
             vswitchd: None,
         };
+        std::fs::write(me.dir.join(MARKER), std::process::id().to_string())
+            .map_err(|e| err("writing the OVS folder's marker", e))?;
         let db = me.dir.join("conf.db");
-        let st = Command::new(&me.tools.ovsdb_tool)
+        let st = me
+            .command(&me.tools.ovsdb_tool.clone())
             .arg("create")
             .arg(&db)
             .arg(&me.tools.schema)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
             .output()
             .map_err(|e| err("ovsdb-tool", e))?;
         if !st.status.success() {
@@ -168,15 +183,17 @@ impl OvsSwitch {
                 "--pidfile={}",
                 me.dir.join("ovs-vswitchd.pid").display()
             ));
-        command_in_netns(&mut cmd, ns);
         sys::child_setup(&mut cmd, libc::SIGKILL, core);
         me.vswitchd = Some(cmd.spawn().map_err(|e| err("starting ovs-vswitchd", e))?);
         me.wait_for(&me.dir.join("vs.ctl"), "ovs-vswitchd")?;
         Ok(me)
     }
 
+    /// A command for an OVS program: inside the switch's namespace, with the private folder as
+    /// every OVS directory.
     fn command(&self, prog: &Path) -> Command {
         let mut c = Command::new(prog);
+        command_in_netns(&mut c, &self.ns);
         c.env("OVS_RUNDIR", &self.dir)
             .env("OVS_DBDIR", &self.dir)
             .env("OVS_LOGDIR", &self.dir)
@@ -267,6 +284,16 @@ impl OvsSwitch {
         Ok(())
     }
 
+    /// The PID of `ovsdb-server`.
+    pub fn ovsdb_pid(&self) -> Option<u32> {
+        self.db.as_ref().map(Child::id)
+    }
+
+    /// The private folder (database, sockets, logs).
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
     /// The PID of `ovs-vswitchd` (the switch task for the scheduler and the profiler).
     pub fn vswitchd_pid(&self) -> Option<u32> {
         self.vswitchd.as_ref().map(Child::id)
@@ -309,11 +336,18 @@ impl Drop for OvsSwitch {
     }
 }
 
-/// Removes private Open vSwitch folders (`scc-ovs-<pid>-<n>` in the temp folder) left by an
-/// `scc` that was killed with SIGKILL; its daemons died with it (`PR_SET_PDEATHSIG`).
+/// Removes private Open vSwitch folders left by an `scc` that was killed with SIGKILL (its
+/// daemons died with it, `PR_SET_PDEATHSIG`): [`remove_stale_dirs_in`] the temp folder.
 pub fn remove_stale_dirs() -> Vec<String> {
-    let tmp = std::env::temp_dir();
-    let Ok(rd) = std::fs::read_dir(&tmp) else {
+    remove_stale_dirs_in(&std::env::temp_dir())
+}
+
+/// Removes the folders in `parent` that a dead `scc` made for its Open vSwitch, and nothing
+/// else: a folder (not a symbolic link) named `scc-ovs-<pid>-*`, owned by this user, holding a
+/// [`MARKER`] file (owned by this user) that names the same `<pid>`, which no longer runs.
+/// Returns one message per folder removed.
+pub fn remove_stale_dirs_in(parent: &Path) -> Vec<String> {
+    let Ok(rd) = std::fs::read_dir(parent) else {
         return Vec::new();
     };
     let mut out = Vec::new();
@@ -326,15 +360,39 @@ pub fn remove_stale_dirs() -> Vec<String> {
         else {
             continue;
         };
-        if pid != std::process::id()
-            && !Path::new(&format!("/proc/{pid}")).exists()
-            && std::fs::remove_dir_all(e.path()).is_ok()
+        let path = e.path();
+        if pid == std::process::id()
+            || Path::new(&format!("/proc/{pid}")).exists()
+            || !made_by_scc(&path, pid)
         {
+            continue;
+        }
+        if std::fs::remove_dir_all(&path).is_ok() {
             out.push(format!(
                 "removed stale Open vSwitch folder {}",
-                e.path().display()
+                path.display()
             ));
         }
     }
     out
+}
+
+/// Whether `dir` is a private OVS folder this user's `scc` with PID `pid` made.
+fn made_by_scc(dir: &Path, pid: u32) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let me = sys::euid();
+    let ours = |p: &Path, want_dir: bool| {
+        std::fs::symlink_metadata(p).is_ok_and(|m| {
+            m.uid() == me
+                && if want_dir {
+                    m.file_type().is_dir()
+                } else {
+                    m.file_type().is_file()
+                }
+        })
+    };
+    let marker = dir.join(MARKER);
+    ours(dir, true)
+        && ours(&marker, false)
+        && std::fs::read_to_string(&marker).is_ok_and(|t| t.trim() == pid.to_string())
 }

@@ -114,6 +114,9 @@ pub struct NfProc {
     pub tx: String,
     /// The next hop's MAC written by the NF.
     pub gw_mac: [u8; 6],
+    /// The only capabilities the NF process keeps when the launcher can drop the others
+    /// ([`crate::privilege::nf_capabilities`] of its I/O backend).
+    pub caps: scc_sched::CapSet,
     /// Chain order: its place in its core's hand-off ring (the launcher adds `--handoff`).
     pub order: Option<crate::fusion::OrderSlot>,
     /// `kind = "kernel"`: the routes the namespace gets (no process, empty `argv`).
@@ -443,6 +446,13 @@ impl DeployPlan {
                 rx: rx_if(i),
                 tx: tx_if(i),
                 gw_mac,
+                caps: if nf.kind == NfKind::Kernel {
+                    scc_sched::CapSet::EMPTY // no process
+                } else {
+                    let reads_files =
+                        nf.routes_file.is_some() || nf.rules_file.is_some() || nf.config.is_some();
+                    crate::privilege::nf_capabilities_reading(io.driver, reads_files)
+                },
                 order: None,
             });
         }

@@ -33,6 +33,17 @@ pub fn child_setup(cmd: &mut Command, deathsig: libc::c_int, core: Option<usize>
     unsafe { cmd.pre_exec(hook) }
 }
 
+/// Makes `cmd`'s child keep only the capabilities in `keep`, for good (also across its
+/// `exec`; [`scc_sched::CapSet::limit_process`], with `PR_SET_NO_NEW_PRIVS`). Register it after
+/// every other hook that needs privileges (entering a namespace).
+pub fn limit_capabilities(cmd: &mut Command, keep: scc_sched::CapSet) -> &mut Command {
+    // scc-sched's call: prctl/capget/capset on stack values, async-signal-safe.
+    let hook = move || keep.limit_process();
+    // SAFETY: the hook runs between fork and exec and makes only async-signal-safe system calls
+    // on values copied before the fork; it allocates nothing.
+    unsafe { cmd.pre_exec(hook) }
+}
+
 /// Lets `cmd`'s child inherit descriptor `fd` (open in the launcher, close-on-exec) under the
 /// same number, e.g. the writing end of an NF's status pipe (`--status-fd N`). Only the child's
 /// copy loses close-on-exec, so no other child inherits it; the launcher closes its own copy
@@ -67,6 +78,31 @@ pub fn pipe() -> io::Result<(std::fs::File, std::fs::File)> {
     // exactly once, so each is closed exactly once.
     let (r, w) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
     Ok((r.into(), w.into()))
+}
+
+/// Creates a new folder `<prefix>XXXXXX` with six random characters, mode 0700, that did not
+/// exist before (`mkdtemp(3)`): nobody else can have made it or can look inside.
+pub fn mkdtemp(prefix: &std::path::Path) -> io::Result<std::path::PathBuf> {
+    use std::os::unix::ffi::{OsStrExt, OsStringExt};
+    let mut t = prefix.as_os_str().as_bytes().to_vec();
+    if t.contains(&0) {
+        return Err(io::Error::from_raw_os_error(libc::EINVAL));
+    }
+    t.extend_from_slice(b"XXXXXX\0");
+    // SAFETY: `t` is a writable, NUL-terminated buffer ending in "XXXXXX"; mkdtemp replaces
+    // those six bytes in place and returns `t`'s pointer or NULL.
+    let p = unsafe { libc::mkdtemp(t.as_mut_ptr().cast()) };
+    if p.is_null() {
+        return Err(io::Error::last_os_error());
+    }
+    t.pop();
+    Ok(std::ffi::OsString::from_vec(t).into())
+}
+
+/// The effective uid.
+pub fn euid() -> u32 {
+    // SAFETY: geteuid cannot fail and has no arguments.
+    unsafe { libc::geteuid() }
 }
 
 /// Sends `sig` to process `pid` (one of our children).
@@ -104,8 +140,7 @@ pub fn signal_name(sig: i32) -> String {
 
 /// True when the effective uid is 0 in the current user namespace.
 pub fn is_root() -> bool {
-    // SAFETY: geteuid cannot fail and has no arguments.
-    unsafe { libc::geteuid() == 0 }
+    euid() == 0
 }
 
 /// `clock_gettime(clock)` in ns (0 if the clock does not exist).

@@ -79,4 +79,8 @@ fn stale_cgroup_names_give_their_owner() {
     assert_eq!(owner_pid("scc-nf-r1-12177-1"), Some(12177));
     assert_eq!(owner_pid("user.slice"), None);
     assert_eq!(owner_pid("scc-"), None);
+    // The group an `isolate` reservation moves the host's other tasks into.
+    assert_eq!(owner_pid("scc-res-12177-0-others"), Some(12177));
+    assert_eq!(owner_pid("scc-demo-1234-nfs-others"), None);
+    assert_eq!(owner_pid("scc-others"), None);
 }

@@ -988,9 +988,8 @@ fn check_shows_the_plan_and_refuses_what_cannot_be_fused() {
     assert_eq!(v["nfs"].as_array().unwrap().len(), 1, "one process: {v}");
     // A custom NF executable cannot be fused: refused, naming the field.
     let out = scc()
-        .arg("check")
+        .args(["check", "--nf-exe", "/opt/other-nf"])
         .arg(&f)
-        .env("SCC_NF_EXE", "/opt/other-nf")
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));

@@ -122,6 +122,9 @@ struct ChainArgs {
     /// counters stay on stdout: one `ChainCounters` object).
     #[arg(long, value_name = "FD")]
     status_fd: Option<i32>,
+    /// The process name: `scc-nf:<NAME>` in ps/top/pgrep (default `fused`).
+    #[arg(long)]
+    name: Option<String>,
 }
 
 /// The flags shared by every NF subcommand (they override `--config`).
@@ -353,6 +356,8 @@ pub fn run_until_signal_with(
         )),
     };
     let mut nf = prepare_nf(cfg).map_err(|e| (e, None))?;
+    // `ps`/`top`/`pgrep` show the NF by its name (best effort: a name is no reason to fail).
+    let _ = crate::title::set_current_name(&crate::title::process_name(&nf.counters().name));
     let reporting = status.is_some();
     if let Some(ch) = status {
         nf.set_status(ch);
@@ -458,6 +463,9 @@ fn run(cli: Cli) -> Result<()> {
         Cmd::Firewall(a) => (a, Some(Preset::Firewall)),
         Cmd::Forward(a) => (a, Some(Preset::Forward)),
         Cmd::Chain(a) => {
+            // Best effort: a name is no reason to fail.
+            let title = crate::title::process_name(a.name.as_deref().unwrap_or(FUSED_NAME));
+            let _ = crate::title::set_current_name(&title);
             let status = match a.status_fd {
                 Some(fd) => Some(StatusChannel::open_fd(fd).map_err(|e| {
                     NfError::Config(format!("--status-fd {fd}: not an open descriptor ({e})"))

@@ -18,7 +18,8 @@
 //!   in chain order on a shared core ([`chain::order`]).
 //! - [`simulate`]: an offline run over in-memory ports for a fixed number of frames (for
 //!   cachegrind, `--simulate-packets`).
-//! - [`cli`]: the `scc-nf` command line ([`cli::main_from_args`]).
+//! - [`cli`]: the `scc-nf` command line ([`cli::main_from_args`]); [`title`]: the NF's process
+//!   name (`scc-nf:<name>`).
 //!
 //! Dependencies: scc-io (ports, batches); scc-sched only for [`chain::order`]'s hand-off token
 //! ([`scc_sched::handoff`], the one definition of the chain-order mechanism); `signal-hook`
@@ -43,6 +44,7 @@ pub mod route;
 mod setup;
 pub mod simulate;
 pub mod status;
+pub mod title;
 pub mod wire;
 
 pub use error::{NfError, Result};

@@ -13,10 +13,153 @@ use crate::cpus::online_cpus;
 use crate::cpuset::CgroupVersion;
 use crate::rr::rr_timeslice_ms;
 
-/// `CAP_SYS_ADMIN` bit.
-const CAP_SYS_ADMIN: u32 = 21;
-/// `CAP_SYS_NICE` bit.
-const CAP_SYS_NICE: u32 = 23;
+const CAP_SYS_ADMIN: u32 = CapSet::SYS_ADMIN;
+const CAP_SYS_NICE: u32 = CapSet::SYS_NICE;
+
+/// A set of Linux capabilities: bit `n` is capability number `n`, as in the `Cap*:` lines of
+/// `/proc/<pid>/status`.
+///
+/// ```
+/// use scc_sched::CapSet;
+/// let s = CapSet::of(&[CapSet::NET_RAW, CapSet::NET_ADMIN]);
+/// assert!(s.contains(CapSet::NET_RAW) && !s.contains(CapSet::SYS_ADMIN));
+/// assert_eq!(s.to_string(), "CAP_NET_ADMIN,CAP_NET_RAW");
+/// assert_eq!(s.bits(), 0x3000);
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize)]
+pub struct CapSet(pub u64);
+
+/// Names of the capabilities, by number (linux/capability.h, up to 40 = `CAP_CHECKPOINT_RESTORE`).
+const CAP_NAMES: [&str; 41] = [
+    "CAP_CHOWN",
+    "CAP_DAC_OVERRIDE",
+    "CAP_DAC_READ_SEARCH",
+    "CAP_FOWNER",
+    "CAP_FSETID",
+    "CAP_KILL",
+    "CAP_SETGID",
+    "CAP_SETUID",
+    "CAP_SETPCAP",
+    "CAP_LINUX_IMMUTABLE",
+    "CAP_NET_BIND_SERVICE",
+    "CAP_NET_BROADCAST",
+    "CAP_NET_ADMIN",
+    "CAP_NET_RAW",
+    "CAP_IPC_LOCK",
+    "CAP_IPC_OWNER",
+    "CAP_SYS_MODULE",
+    "CAP_SYS_RAWIO",
+    "CAP_SYS_CHROOT",
+    "CAP_SYS_PTRACE",
+    "CAP_SYS_PACCT",
+    "CAP_SYS_ADMIN",
+    "CAP_SYS_BOOT",
+    "CAP_SYS_NICE",
+    "CAP_SYS_RESOURCE",
+    "CAP_SYS_TIME",
+    "CAP_SYS_TTY_CONFIG",
+    "CAP_MKNOD",
+    "CAP_LEASE",
+    "CAP_AUDIT_WRITE",
+    "CAP_AUDIT_CONTROL",
+    "CAP_SETFCAP",
+    "CAP_MAC_OVERRIDE",
+    "CAP_MAC_ADMIN",
+    "CAP_SYSLOG",
+    "CAP_WAKE_ALARM",
+    "CAP_BLOCK_SUSPEND",
+    "CAP_AUDIT_READ",
+    "CAP_PERFMON",
+    "CAP_BPF",
+    "CAP_CHECKPOINT_RESTORE",
+];
+
+impl CapSet {
+    /// `CAP_DAC_READ_SEARCH`: read any file and search any folder (no writing).
+    pub const DAC_READ_SEARCH: u32 = 2;
+    /// `CAP_SETPCAP`: change the bounding set (needed to drop capabilities for good).
+    pub const SETPCAP: u32 = 8;
+    /// `CAP_NET_ADMIN`: interface, XDP program and socket-buffer (`SO_RCVBUFFORCE`) settings.
+    pub const NET_ADMIN: u32 = 12;
+    /// `CAP_NET_RAW`: `AF_PACKET` and `AF_XDP` sockets.
+    pub const NET_RAW: u32 = 13;
+    /// `CAP_IPC_LOCK`: lock memory beyond `RLIMIT_MEMLOCK` (e.g. an AF_XDP UMEM).
+    pub const IPC_LOCK: u32 = 14;
+    /// `CAP_SYS_ADMIN`: namespaces, cgroups, sysctls; BPF before Linux 5.8.
+    pub const SYS_ADMIN: u32 = 21;
+    /// `CAP_SYS_NICE`: real-time policies, lower nice, other users' tasks.
+    pub const SYS_NICE: u32 = 23;
+    /// `CAP_BPF` (Linux 5.8+): load BPF programs and create maps.
+    pub const BPF: u32 = 39;
+
+    /// The empty set.
+    pub const EMPTY: CapSet = CapSet(0);
+
+    /// The set of the given capability numbers (numbers above 63 are ignored).
+    pub fn of(caps: &[u32]) -> CapSet {
+        CapSet(
+            caps.iter()
+                .filter(|&&c| c < 64)
+                .fold(0, |acc, &c| acc | (1u64 << c)),
+        )
+    }
+
+    /// This set with `cap` added.
+    pub fn with(self, cap: u32) -> CapSet {
+        CapSet(self.0 | CapSet::of(&[cap]).0)
+    }
+
+    /// Every capability of either set.
+    pub fn union(self, other: CapSet) -> CapSet {
+        CapSet(self.0 | other.0)
+    }
+
+    /// Whether `cap` is in the set.
+    pub fn contains(self, cap: u32) -> bool {
+        cap < 64 && self.0 & (1u64 << cap) != 0
+    }
+
+    /// The bit mask.
+    pub fn bits(self) -> u64 {
+        self.0
+    }
+
+    /// The capabilities' names (`CAP_NET_RAW`, ...; `cap_N` for numbers without a name).
+    pub fn names(self) -> Vec<String> {
+        (0..64u32)
+            .filter(|&c| self.contains(c))
+            .map(|c| {
+                CAP_NAMES
+                    .get(c as usize)
+                    .map_or_else(|| format!("cap_{c}"), |n| (*n).to_string())
+            })
+            .collect()
+    }
+
+    /// The effective set in `/proc/<pid>/status` text (`CapEff:`).
+    pub fn parse_effective(status: &str) -> Option<CapSet> {
+        parse_cap_eff(status).map(CapSet)
+    }
+
+    /// The effective capabilities of process `pid` (from `/proc/<pid>/status`).
+    pub fn effective_of(pid: u32) -> Option<CapSet> {
+        CapSet::parse_effective(&fs::read_to_string(format!("/proc/{pid}/status")).ok()?)
+    }
+
+    /// Reduces the calling process to this set for good, also across `execve` (bounding,
+    /// ambient and inheritable sets; `PR_SET_NO_NEW_PRIVS`). Async-signal-safe: meant for a
+    /// child between `fork` and `exec` (see `std::os::unix::process::CommandExt::pre_exec`).
+    /// Needs `CAP_SETPCAP` (root, or root of a user namespace).
+    pub fn limit_process(self) -> std::io::Result<()> {
+        crate::sys::limit_capabilities(self.0)
+    }
+}
+
+impl fmt::Display for CapSet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.names().join(","))
+    }
+}
 
 /// Where the cpuset controller can be found.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -170,6 +313,14 @@ pub(crate) fn parse_release(r: &str) -> Option<(u32, u32)> {
 }
 
 impl Capabilities {
+    /// True when this process runs inside a non-initial user namespace (`/proc/self/uid_map`
+    /// is not the identity map): its capabilities do not reach host resources.
+    pub fn in_user_namespace() -> bool {
+        fs::read_to_string("/proc/self/uid_map")
+            .map(|m| parse_in_userns(&m))
+            .unwrap_or(false)
+    }
+
     /// Detects everything (cheap; reads /proc and /sys and tries a slice on a thread of ours).
     pub fn detect() -> Capabilities {
         let status = fs::read_to_string("/proc/self/status").unwrap_or_default();
@@ -197,9 +348,7 @@ impl Capabilities {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => DmaLatency::Absent,
             Err(_) => DmaLatency::NotWritable,
         };
-        let user_namespace = fs::read_to_string("/proc/self/uid_map")
-            .map(|m| parse_in_userns(&m))
-            .unwrap_or(false);
+        let user_namespace = Capabilities::in_user_namespace();
         Capabilities {
             user_namespace,
             root: parse_euid(&status) == Some(0),
@@ -365,6 +514,34 @@ mod tests {
         assert!(!parse_in_userns("         0          0 4294967295\n"));
         assert!(parse_in_userns("         0       1000          1\n"));
         assert!(parse_in_userns(""));
+    }
+
+    #[test]
+    fn cap_sets() {
+        let s = CapSet::of(&[CapSet::NET_RAW, CapSet::BPF, 70]);
+        assert_eq!(s.bits(), (1 << 13) | (1 << 39));
+        assert!(s.contains(CapSet::BPF) && !s.contains(70) && !s.contains(CapSet::NET_ADMIN));
+        assert_eq!(
+            s.with(CapSet::NET_ADMIN).names(),
+            ["CAP_NET_ADMIN", "CAP_NET_RAW", "CAP_BPF"]
+        );
+        assert_eq!(CapSet(1 << 50).names(), ["cap_50"]);
+        assert_eq!(
+            CapSet::of(&[CapSet::NET_RAW]).union(CapSet::of(&[CapSet::BPF])),
+            CapSet::of(&[CapSet::NET_RAW, CapSet::BPF])
+        );
+        assert_eq!(
+            CapSet::parse_effective("Name:\tx\nCapEff:\t0000000000002000\n"),
+            Some(CapSet::of(&[CapSet::NET_RAW]))
+        );
+        assert_eq!(CAP_NAMES[CapSet::SYS_NICE as usize], "CAP_SYS_NICE");
+        assert_eq!(CAP_NAMES[CapSet::SETPCAP as usize], "CAP_SETPCAP");
+        assert_eq!(CAP_NAMES[CapSet::IPC_LOCK as usize], "CAP_IPC_LOCK");
+        assert_eq!(
+            CAP_NAMES[CapSet::DAC_READ_SEARCH as usize],
+            "CAP_DAC_READ_SEARCH"
+        );
+        assert!(CapSet::effective_of(std::process::id()).is_some());
     }
 
     #[test]

@@ -166,6 +166,11 @@ pub(crate) fn parse_proc_cgroup(text: &str, version: CgroupVersion) -> Option<St
 
 static SEQ: AtomicU32 = AtomicU32::new(0);
 
+/// The suffix of the sibling cgroup that [`ReservationOptions::isolate_others`] moves the other
+/// tasks into: `<reservation>-others` (e.g. `scc-chain-1234-0-others`). A launcher that finds
+/// one left by a killed owner must move its tasks back before removing it.
+pub const OTHERS_SUFFIX: &str = "-others";
+
 impl CoreReservation {
     /// Creates the cpuset, moves `opts.pids` in and, if asked, isolates the other tasks.
     /// On any error everything done so far is undone.
@@ -363,7 +368,7 @@ impl CoreReservation {
             ));
         }
         let name = format!(
-            "{}-others",
+            "{}{OTHERS_SUFFIX}",
             self.dir
                 .file_name()
                 .map(|s| s.to_string_lossy().into_owned())

@@ -55,9 +55,11 @@ pub use apply::{
     rr_interval, rt_runtime_us, set_affinity, slice_supported,
 };
 pub use awake::{KeepAwake, KeepAwakeMode, current_dma_latency_us, dma_latency_effective};
-pub use caps::{Capabilities, CgroupLayout, DmaLatency};
+pub use caps::{CapSet, Capabilities, CgroupLayout, DmaLatency};
 pub use cpus::{check_cores_online, format_cpu_list, online_cpus, parse_cpu_list, threads};
-pub use cpuset::{CgroupVersion, CoreReservation, ReservationOptions, remove_cgroup_dir};
+pub use cpuset::{
+    CgroupVersion, CoreReservation, OTHERS_SUFFIX, ReservationOptions, remove_cgroup_dir,
+};
 pub use error::{Error, Result};
 pub use plan::{
     Instance, NfRequest, Placement, Plan, PlanKind, PlanRequest, Role, SwitchRequest, plan,

@@ -1,5 +1,7 @@
 //! The only `unsafe` of this crate: thin wrappers around `sched_setattr(2)`, `sched_getattr(2)`,
-//! `sched_setaffinity(2)`, `sched_getaffinity(2)` and `sched_rr_get_interval(2)`.
+//! `sched_setaffinity(2)`, `sched_getaffinity(2)`, `sched_rr_get_interval(2)`, and the
+//! capability calls (`capget(2)`/`capset(2)`, `prctl(2)` bounding/ambient sets and
+//! `PR_SET_NO_NEW_PRIVS`).
 //!
 //! Each wrapper takes plain Rust values, owns the buffer it hands to the kernel and returns
 //! `std::io::Error` built from `errno`; the typed errors of the crate are made one level up.
@@ -165,4 +167,89 @@ pub fn sched_rr_get_interval(tid: i32) -> io::Result<Duration> {
 pub fn gettid() -> i32 {
     // SAFETY: gettid has no arguments and cannot fail.
     unsafe { libc::gettid() }
+}
+
+/// `_LINUX_CAPABILITY_VERSION_3`: two 32-bit words per set.
+const CAP_VERSION_3: u32 = 0x2008_0522;
+
+/// The kernel's `struct __user_cap_header_struct`.
+#[repr(C)]
+struct CapHeader {
+    version: u32,
+    pid: libc::c_int,
+}
+
+/// The kernel's `struct __user_cap_data_struct` (one of two 32-bit halves).
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+struct CapData {
+    effective: u32,
+    permitted: u32,
+    inheritable: u32,
+}
+
+/// Reduces the calling process to the capabilities in `keep` (bit n = capability n) for good,
+/// also across `execve`: drops every other capability from the bounding set (which is what
+/// root gets back at exec), clears the ambient and inheritable sets, limits the effective and
+/// permitted sets to `keep`, and sets `PR_SET_NO_NEW_PRIVS` (no setuid or file capabilities
+/// can raise them again). Makes only system calls on stack values: async-signal-safe, for use
+/// between `fork` and `exec`. Needs `CAP_SETPCAP` unless the bounding set is already within
+/// `keep`.
+pub fn limit_capabilities(keep: u64) -> io::Result<()> {
+    for cap in 0..64u32 {
+        if keep & (1u64 << cap) != 0 {
+            continue;
+        }
+        // SAFETY: PR_CAPBSET_READ takes a capability number by value and touches no memory.
+        let r = unsafe { libc::prctl(libc::PR_CAPBSET_READ, cap as libc::c_ulong, 0, 0, 0) };
+        if r <= 0 {
+            // Not in the bounding set, or beyond the kernel's last capability (EINVAL).
+            continue;
+        }
+        // SAFETY: PR_CAPBSET_DROP takes a capability number by value and touches no memory.
+        if unsafe { libc::prctl(libc::PR_CAPBSET_DROP, cap as libc::c_ulong, 0, 0, 0) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    // SAFETY: PR_CAP_AMBIENT_CLEAR_ALL takes no pointers. EINVAL (a kernel before 4.3, without
+    // ambient capabilities) leaves nothing to clear.
+    let r = unsafe {
+        libc::prctl(
+            libc::PR_CAP_AMBIENT,
+            libc::PR_CAP_AMBIENT_CLEAR_ALL as libc::c_ulong,
+            0,
+            0,
+            0,
+        )
+    };
+    if r != 0 && io::Error::last_os_error().raw_os_error() != Some(libc::EINVAL) {
+        return Err(io::Error::last_os_error());
+    }
+    let mut hdr = CapHeader {
+        version: CAP_VERSION_3,
+        pid: 0,
+    };
+    let mut data = [CapData::default(); 2];
+    // SAFETY: `hdr` is a valid version-3 header and `data` the two-element array version 3
+    // writes; both are on our stack and outlive the call.
+    check(unsafe {
+        libc::syscall(
+            libc::SYS_capget,
+            &mut hdr as *mut CapHeader,
+            data.as_mut_ptr(),
+        )
+    })?;
+    let halves = [keep as u32, (keep >> 32) as u32];
+    for (d, k) in data.iter_mut().zip(halves) {
+        d.permitted &= k;
+        d.effective &= d.permitted;
+        d.inheritable = 0;
+    }
+    // SAFETY: as for capget; the kernel only reads `hdr` and `data` here.
+    check(unsafe { libc::syscall(libc::SYS_capset, &mut hdr as *mut CapHeader, data.as_ptr()) })?;
+    // SAFETY: PR_SET_NO_NEW_PRIVS takes integers only.
+    if unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1 as libc::c_ulong, 0, 0, 0) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
 }

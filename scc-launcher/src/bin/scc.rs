@@ -13,8 +13,11 @@ use scc_launcher::chain::{Chain, ChainError, HostInfo, Mode};
 use scc_launcher::plan::DeployPlan;
 use scc_launcher::run::{RunOptions, privilege_refusal, run_chain, stop_on_signals};
 
-/// Environment variable marking the copy of `scc` re-executed inside its own user namespace.
-const INNER_ENV: &str = "SCC_INNER";
+/// The hidden flag marking the copy of `scc` re-executed inside its own user namespace. It only
+/// stops a second re-execution (and words an error); whether the launcher holds host privileges
+/// is decided from the OS ([`scc_launcher::privilege::host_root`]), never from a flag or an
+/// environment variable the caller could set.
+const INNER_FLAG: &str = "--rootless-inner";
 
 #[derive(Parser)]
 #[command(
@@ -44,6 +47,9 @@ enum Cmd {
         /// One JSON object on stdout.
         #[arg(long)]
         json: bool,
+        /// Check as if the NFs ran with this executable (as `scc run --nf-exe PATH`).
+        #[arg(long, value_name = "PATH")]
+        nf_exe: Option<PathBuf>,
     },
     /// Measure this host's latency table (memory, context switches, syscalls) and save it.
     Sysbench {
@@ -56,6 +62,13 @@ enum Cmd {
         /// Where to save the table (default: ~/.cache/scc/sysbench.json, or $SCC_LATENCY_TABLE).
         #[arg(long)]
         save: Option<PathBuf>,
+    },
+    /// Remove what an `scc` killed with SIGKILL left: its cgroups (moving host tasks that
+    /// `schedule.isolate` confined back first; needs root) and its Open vSwitch folders.
+    Cleanup {
+        /// One JSON object on stdout: `{"actions": [...]}`.
+        #[arg(long)]
+        json: bool,
     },
     /// Run a measurement campaign that redoes the paper's figures (`scc experiment list`).
     Experiment(ExperimentArgs),
@@ -81,8 +94,7 @@ struct RunArgs {
     /// No progress line on stderr.
     #[arg(long)]
     no_progress: bool,
-    /// Run the NFs with this executable (the scc-nf command-line contract) instead of `scc nf`
-    /// (also `SCC_NF_EXE`).
+    /// Run the NFs with this executable (the scc-nf command-line contract) instead of `scc nf`.
     #[arg(long, value_name = "PATH")]
     nf_exe: Option<PathBuf>,
     /// Profile mode: before the run, count each NF's memory references under valgrind's
@@ -94,6 +106,9 @@ struct RunArgs {
     /// timestamps; readable by tcpdump and Wireshark). Off by default.
     #[arg(long, value_name = "DIR")]
     capture: Option<PathBuf>,
+    /// Set by `scc` itself on its copy inside a user namespace of its own.
+    #[arg(long = "rootless-inner", hide = true)]
+    rootless_inner: bool,
 }
 
 #[derive(clap::Args)]
@@ -121,6 +136,9 @@ struct ExperimentArgs {
     /// Measure nothing: draw the plots again from NAME.json in --out DIR.
     #[arg(long)]
     replot: bool,
+    /// Set by `scc` itself on its copy inside a user namespace of its own.
+    #[arg(long = "rootless-inner", hide = true)]
+    rootless_inner: bool,
 }
 
 fn main() -> ExitCode {
@@ -128,19 +146,21 @@ fn main() -> ExitCode {
     match cli.cmd {
         Cmd::Run(a) => cmd_run(a, None),
         Cmd::Profile(a) => cmd_run(a, Some(Mode::Profile)),
-        Cmd::Check { file, json } => cmd_check(&file, json),
+        Cmd::Check { file, json, nf_exe } => cmd_check(&file, json, nf_exe.as_deref()),
         Cmd::Sysbench { quick, json, save } => cmd_sysbench(quick, json, save),
+        Cmd::Cleanup { json } => cmd_cleanup(json),
         Cmd::Experiment(a) => cmd_experiment(a),
         Cmd::Nf { args } => cmd_nf(args),
     }
 }
 
-fn load(file: &Path) -> Result<Chain, ChainError> {
+/// Loads and validates `file`; `nf_exe` is the command line's `--nf-exe` (never the
+/// environment's).
+fn load(file: &Path, nf_exe: Option<&Path>) -> Result<Chain, ChainError> {
     let chain = Chain::load(file)?;
     let mut problems = chain.problems(&HostInfo::detect());
     problems.extend(chain.file_problems(file.parent().unwrap_or(Path::new("."))));
-    let nf_exe = std::env::var_os("SCC_NF_EXE").map(PathBuf::from);
-    problems.extend(scc_launcher::fusion::exe_refusal(&chain, nf_exe.as_deref()));
+    problems.extend(scc_launcher::fusion::exe_refusal(&chain, nf_exe));
     if problems.is_empty() {
         Ok(chain)
     } else {
@@ -165,8 +185,8 @@ fn report_chain_error(file: &Path, e: &ChainError, json: bool) -> ExitCode {
     ExitCode::from(2)
 }
 
-fn cmd_check(file: &Path, json: bool) -> ExitCode {
-    let chain = match load(file) {
+fn cmd_check(file: &Path, json: bool, nf_exe: Option<&Path>) -> ExitCode {
+    let chain = match load(file, nf_exe) {
         Ok(c) => c,
         Err(e) => return report_chain_error(file, &e, json),
     };
@@ -222,11 +242,11 @@ fn cmd_check(file: &Path, json: bool) -> ExitCode {
 }
 
 fn cmd_run(a: RunArgs, force_mode: Option<Mode>) -> ExitCode {
-    let chain = match load(&a.file) {
+    let chain = match load(&a.file, a.nf_exe.as_deref()) {
         Ok(c) => c,
         Err(e) => return report_chain_error(&a.file, &e, a.json),
     };
-    let inner = std::env::var_os(INNER_ENV).is_some();
+    let inner = a.rootless_inner;
     if !inner && !scc_io::netns::have_net_admin() {
         if let Some(msg) = privilege_refusal(&chain) {
             eprintln!("{msg}");
@@ -316,8 +336,11 @@ fn reexec_rootless() -> ExitCode {
         eprintln!("scc: cannot install signal handlers: {e}");
         return ExitCode::from(1);
     }
+    // `scc run|profile|experiment --rootless-inner ARGS...`: the flag right after the subcommand, so it
+    // can never land after a `--`.
+    let mut args = std::env::args_os().skip(1);
     let mut cmd = std::process::Command::new(exe);
-    cmd.args(std::env::args_os().skip(1)).env(INNER_ENV, "1");
+    cmd.args(args.next()).arg(INNER_FLAG).args(args);
     scc_io::netns::command_in_new_user_netns(&mut cmd);
     scc_launcher::run::die_with_parent(&mut cmd, libc::SIGTERM);
     let mut child = match cmd.spawn() {
@@ -394,6 +417,23 @@ fn cmd_sysbench(quick: bool, json: bool, save: Option<PathBuf>) -> ExitCode {
     ExitCode::SUCCESS
 }
 
+fn cmd_cleanup(json: bool) -> ExitCode {
+    let actions = scc_launcher::run::cleanup();
+    if json {
+        println!("{}", serde_json::json!({ "actions": actions }));
+    } else if actions.is_empty() {
+        println!("scc cleanup: nothing left by a killed scc");
+    } else {
+        for a in &actions {
+            println!("scc cleanup: {a}");
+        }
+    }
+    if !scc_launcher::privilege::host_root() {
+        eprintln!("scc cleanup: not root: cgroups were not looked at");
+    }
+    ExitCode::SUCCESS
+}
+
 fn cmd_experiment(a: ExperimentArgs) -> ExitCode {
     use scc_launcher::experiment::{self, Campaign, CampaignName, ExperimentOptions, Progress};
     if a.name == "list" {
@@ -424,8 +464,7 @@ fn cmd_experiment(a: ExperimentArgs) -> ExitCode {
             }
         };
     }
-    let inner = std::env::var_os(INNER_ENV).is_some();
-    if !inner && !scc_io::netns::have_net_admin() {
+    if !a.rootless_inner && !scc_io::netns::have_net_admin() {
         return reexec_rootless();
     }
     let stop = Arc::new(AtomicBool::new(false));

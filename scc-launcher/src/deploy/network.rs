@@ -112,6 +112,13 @@ impl Deployment {
                         o.bridge,
                         plan.switch_core.map_or("-".into(), |c| c.to_string())
                     ));
+                    if let Some(sw) = ovs.as_ref() {
+                        (log)(&format!(
+                            "ovsdb-server pid {} dir {}",
+                            sw.ovsdb_pid().unwrap_or(0),
+                            sw.dir().display()
+                        ));
+                    }
                     continue;
                 }
                 Step::SpawnNf(_) => continue,

@@ -66,8 +66,13 @@ fn reader(mut r: impl Read + Send + 'static) -> Option<JoinHandle<String>> {
 }
 
 impl Deployment {
-    /// Starts every NF in its namespace (pinned, in its own process group, dying with us).
+    /// Starts every NF in its namespace (pinned, in its own process group, dying with us),
+    /// named `scc-nf:<name>` (its `argv[0]`, and `--name`, from which it sets its
+    /// `/proc/PID/comm`), and, when the launcher may drop capabilities (root, or root of a
+    /// user namespace), with only those of [`crate::plan::NfProc::caps`] and
+    /// `PR_SET_NO_NEW_PRIVS`.
     pub fn spawn_nfs(&mut self) -> Result<(), DeployError> {
+        let limit_caps = crate::privilege::can_limit_capabilities();
         for i in 0..self.plan.nfs.len() {
             let p = self.plan.nfs[i].clone();
             let handoff = match p.order {
@@ -100,7 +105,11 @@ impl Deployment {
             })?;
             let status_fd = status_tx.as_raw_fd();
             let mut cmd = Command::new(prog);
-            cmd.args(argv);
+            std::os::unix::process::CommandExt::arg0(
+                &mut cmd,
+                scc_nf::title::process_name(&p.name),
+            );
+            cmd.args(argv).arg("--name").arg(&p.name);
             if let Some((file, index)) = &handoff {
                 cmd.arg("--handoff")
                     .arg(file)
@@ -110,12 +119,15 @@ impl Deployment {
                 .arg(status_fd.to_string())
                 .stdin(Stdio::null())
                 .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .env_remove("SCC_INNER");
+                .stderr(Stdio::piped());
             std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
             command_in_netns(&mut cmd, ns);
             sys::child_setup(&mut cmd, libc::SIGKILL, p.core);
             sys::inherit_fd(&mut cmd, status_fd);
+            if limit_caps {
+                // Last: entering the namespace above needs CAP_SYS_ADMIN.
+                sys::limit_capabilities(&mut cmd, p.caps);
+            }
             let spawned = cmd.spawn();
             // Our copy of the writing end closes now: the reader sees EOF when the NF ends.
             drop(status_tx);

@@ -85,7 +85,7 @@ pub enum ExperimentError {
 /// launcher knows `kind = "kernel"` NFs.
 pub fn host_caps() -> HostCaps {
     let host = crate::chain::HostInfo::detect();
-    let root = crate::sys::is_root() && std::env::var_os("SCC_INNER").is_none();
+    let root = crate::privilege::host_root();
     let tun_ok = std::fs::OpenOptions::new()
         .read(true)
         .write(true)

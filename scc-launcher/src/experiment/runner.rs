@@ -462,7 +462,7 @@ pub fn run_campaign(
     let machine = Machine {
         cpus: HostInfo::detect().cores(),
         kernel: cmd_out("uname", &["-r"]),
-        root: crate::sys::is_root() && std::env::var_os("SCC_INNER").is_none(),
+        root: crate::privilege::host_root(),
         uptime_start: uptime(),
         uptime_end: String::new(),
         loadavg_start: loadavg(),

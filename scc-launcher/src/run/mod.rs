@@ -71,7 +71,8 @@ pub struct RunOptions {
     /// The `scc` executable that runs `scc nf ...` (normally `std::env::current_exe()`).
     pub exe: PathBuf,
     /// An NF executable with the `scc-nf` contract (`EXE router --rx IF ...`) to use instead
-    /// of `scc nf ...` (`--nf-exe` / `SCC_NF_EXE`).
+    /// of `scc nf ...` (`scc run --nf-exe`; never taken from the environment, so a privileged
+    /// run executes only what its command line names).
     pub nf_exe: Option<PathBuf>,
     /// Folder for relative paths in the chain file.
     pub base: PathBuf,
@@ -97,7 +98,7 @@ impl RunOptions {
     pub fn new(stop: Arc<AtomicBool>) -> std::io::Result<Self> {
         Ok(Self {
             exe: std::env::current_exe()?,
-            nf_exe: std::env::var_os("SCC_NF_EXE").map(PathBuf::from),
+            nf_exe: None,
             base: PathBuf::from("."),
             mode: Mode::Runtime,
             stop,
@@ -158,6 +159,27 @@ pub fn traffic_config(chain: &Chain, plan: &DeployPlan) -> Option<TrafficConfig>
     Some(TrafficConfig { generator, sink })
 }
 
+/// As host root ([`crate::privilege::host_root`]): removes the cgroups an `scc` killed with
+/// SIGKILL left behind (at the roots of the cgroup2 and v1 cpuset hierarchies), moving host
+/// tasks an `isolate` reservation confined back first ([`crate::cgroup::remove_stale`]).
+/// Otherwise does nothing. One message per group found.
+pub fn remove_stale_cgroups() -> Vec<String> {
+    if !crate::privilege::host_root() {
+        return Vec::new();
+    }
+    let layout = scc_sched::CgroupLayout::detect();
+    let roots: Vec<PathBuf> = layout.v2.into_iter().chain(layout.v1_cpuset).collect();
+    crate::cgroup::remove_stale(&roots)
+}
+
+/// What `scc cleanup` does: [`remove_stale_cgroups`] and the private Open vSwitch folders of
+/// dead `scc` processes ([`crate::ovs::remove_stale_dirs`]). One message per item found.
+pub fn cleanup() -> Vec<String> {
+    let mut v = crate::ovs::remove_stale_dirs();
+    v.extend(remove_stale_cgroups());
+    v
+}
+
 /// Runs `chain` (validated) from deployment to teardown.
 pub fn run_chain(chain: &Chain, opts: RunOptions) -> Result<RunReport, RunError> {
     let online = scc_sched::online_cpus().unwrap_or_default();
@@ -182,11 +204,7 @@ pub fn run_chain(chain: &Chain, opts: RunOptions) -> Result<RunReport, RunError>
     } else {
         Vec::new()
     };
-    if sys::is_root() && std::env::var_os("SCC_INNER").is_none() {
-        let layout = scc_sched::CgroupLayout::detect();
-        let roots: Vec<PathBuf> = layout.v2.into_iter().chain(layout.v1_cpuset).collect();
-        stale_notes.extend(crate::cgroup::remove_stale(&roots));
-    }
+    stale_notes.extend(remove_stale_cgroups());
     // `--simulate`: the cachegrind runs need no network (in-memory ports), so they run first
     // and stay out of the measured run.
     let (simulated, sim_notes) = match (opts.simulate, opts.mode) {

@@ -4,7 +4,6 @@
 use crate::chain::Chain;
 use crate::deploy::Deployment;
 use crate::report::SchedReport;
-use crate::sys;
 
 use super::RunError;
 
@@ -35,8 +34,7 @@ pub(super) fn container_cgroups(
     if netns.is_empty() {
         return Ok(Vec::new());
     }
-    let host_root = sys::is_root() && std::env::var_os("SCC_INNER").is_none();
-    if !host_root {
+    if !crate::privilege::host_root() {
         warnings.push(
             "env = \"netns\" NFs share the launcher's cgroup: per-NF cgroups need root".into(),
         );
