@@ -5,7 +5,7 @@
 # `deps` uses sudo for apt-get only when a system package is missing.
 
 CARGO ?= cargo
-APT_PACKAGES := libhwloc-dev libudev-dev pkg-config iproute2 valgrind
+APT_PACKAGES := libhwloc-dev libudev-dev pkg-config iproute2 valgrind iputils-ping arping tcpdump
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: deps demo test lint bench doc

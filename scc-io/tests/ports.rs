@@ -540,7 +540,7 @@ use scc_io::{RingRx, XdpMode, XdpPort, XdpUnavailable};
 /// Runs `body` in a fresh network namespace of the test's own, or prints why it cannot.
 fn in_xdp_netns(test: &str, body: impl FnOnce() + Send) {
     if let Err(why) = scc_io::xdp::probe() {
-        println!("SKIPPED: {test}: {why}");
+        scc_io::skip::skipped(test, &why.to_string());
         return;
     }
     let ns = NetNs::new().expect("a fresh network namespace");

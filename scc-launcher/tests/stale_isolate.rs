@@ -86,7 +86,10 @@ fn tasks_confined_by_a_killed_scc_are_restored() {
         return;
     };
     if scc_sched::online_cpus().unwrap_or_default().len() < 2 {
-        println!("SKIPPED: tasks_confined_by_a_killed_scc_are_restored: needs 2 online cores");
+        scc_io::skip::skipped(
+            "tasks_confined_by_a_killed_scc_are_restored",
+            "needs 2 online cores",
+        );
         return;
     }
     let name = format!("harden-test-{}", std::process::id());
@@ -179,7 +182,10 @@ fn scc_cleanup_restores_confined_tasks() {
         return;
     }
     let Some(root) = CgroupLayout::detect().v1_cpuset else {
-        println!("SKIPPED: scc_cleanup_restores_confined_tasks: no cgroup v1 cpuset hierarchy");
+        scc_io::skip::skipped(
+            "scc_cleanup_restores_confined_tasks",
+            "no cgroup v1 cpuset hierarchy",
+        );
         return;
     };
     let mut c = Command::new("true").spawn().unwrap();

@@ -280,7 +280,7 @@ fn tools_present(test: &str) -> bool {
         let found = std::env::var_os("PATH")
             .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(tool).is_file()));
         if !found {
-            println!("SKIPPED: {test}: `{tool}` is not installed");
+            scc_io::skip::skipped(test, &format!("`{tool}` is not installed"));
             return false;
         }
     }

@@ -463,7 +463,9 @@ mod tests {
                     .count();
                 assert_eq!(lines, 3, "{text}");
             }
-            Err(e) => println!("SKIPPED: tcpdump_reads_the_capture: no tcpdump ({e})"),
+            Err(e) => {
+                crate::skip::skipped("tcpdump_reads_the_capture", &format!("no tcpdump ({e})"))
+            }
         }
         std::fs::remove_dir_all(&dir).unwrap();
     }
