@@ -27,6 +27,10 @@ pub struct NfReport {
     pub tx: Option<u64>,
     /// Drops by reason.
     pub drops: BTreeMap<String, u64>,
+    /// Frames the kernel dropped before the NF could read them (its sockets' PACKET_STATISTICS
+    /// drops, ring or UMEM overruns), summed over its ports: with `rx`, what the upstream hop
+    /// sent it (`null` when the NF printed no counters).
+    pub kernel_drops: Option<u64>,
     /// Network-I/O system calls.
     pub syscalls: Option<u64>,
     /// How it ended.
@@ -144,8 +148,8 @@ impl RunReport {
             None => s.push_str("no [traffic] in the chain: deployed, checked and torn down\n"),
         }
         s.push_str(&format!(
-            "\n{:<10} {:>7} {:>5} {:>6} {:>10} {:>10} {:>10}  {}\n",
-            "nf", "pid", "core", "io", "rx", "tx", "syscalls", "drops"
+            "\n{:<10} {:>7} {:>5} {:>6} {:>10} {:>10} {:>12} {:>10}  {}\n",
+            "nf", "pid", "core", "io", "rx", "tx", "kernel_drops", "syscalls", "drops"
         ));
         let opt = |v: Option<u64>| v.map_or("n/a".to_string(), |v| v.to_string());
         for n in &self.nfs {
@@ -159,13 +163,14 @@ impl RunReport {
                     .join(" ")
             };
             s.push_str(&format!(
-                "{:<10} {:>7} {:>5} {:>6} {:>10} {:>10} {:>10}  {}\n",
+                "{:<10} {:>7} {:>5} {:>6} {:>10} {:>10} {:>12} {:>10}  {}\n",
                 n.name,
                 n.pid,
                 n.core.map_or("-".into(), |c| c.to_string()),
                 n.io.as_deref().unwrap_or("n/a"),
                 opt(n.rx),
                 opt(n.tx),
+                opt(n.kernel_drops),
                 opt(n.syscalls),
                 drops
             ));
@@ -240,6 +245,7 @@ fn nf_report(plan: &DeployPlan, o: &NfOutcome) -> NfReport {
         rx: c.as_ref().map(|c| c.rx),
         tx: c.as_ref().map(|c| c.tx),
         drops: c.as_ref().map(|c| c.drops.clone()).unwrap_or_default(),
+        kernel_drops: c.as_ref().map(|c| c.kernel_drops),
         // A kernel NF makes no NF system calls and has no process.
         syscalls: c.as_ref().map(|c| c.syscalls).filter(|_| !kernel),
         exit: match &o.status {

@@ -181,6 +181,8 @@ fn run_and_check_counts(kind: &str) {
         // PACKET_STATISTICS, in the NF's own counters): veth delivers synchronously.
         let kernel_drops = n["counters"]["kernel_drops"].as_u64().unwrap();
         assert_eq!(upstream, rx + kernel_drops, "{}: {n}", n["name"]);
+        // The report shows the same kernel drops per NF at the top of its entry.
+        assert_eq!(n["kernel_drops"].as_u64(), Some(kernel_drops), "{n}");
         assert!(n["syscalls"].as_u64().unwrap() > 0, "{n}");
         // Every frame in is forwarded or dropped with a reason (the NF's rx, tx and drop
         // counters are kept at different points of its loop).
@@ -1115,6 +1117,10 @@ fn driver_auto_reports_the_backend_each_nf_chose() {
         .find(|l| l.starts_with("nf "))
         .expect("NF table");
     assert!(header.split_whitespace().any(|c| c == "io"), "{table}");
+    assert!(
+        header.split_whitespace().any(|c| c == "kernel_drops"),
+        "{table}"
+    );
     for nf in ["r1", "r2"] {
         let row = table
             .lines()

@@ -418,6 +418,7 @@ pub(crate) mod tests {
             rx: Some(rx),
             tx: Some(rx - 2),
             drops: [("no_route".to_string(), 2u64)].into_iter().collect(),
+            kernel_drops: Some(0),
             syscalls: Some(rx / 2),
             exit: "exit 0".into(),
             io: Some("mmsg".into()),
