@@ -86,6 +86,9 @@ pub struct LinkInfo {
     pub kind: Option<String>,
     /// Carrier present (`IFF_LOWER_UP`): for a veth, both ends are up.
     pub lower_up: bool,
+    /// Operationally up (`IFF_RUNNING`): carrier, and the kernel has activated its queueing
+    /// discipline, so frames sent now are not dropped.
+    pub running: bool,
     /// Index of the bridge this interface is attached to.
     pub master: Option<u32>,
     /// The XDP program attached to the interface (`IFLA_XDP`): its id and whether it runs
@@ -532,6 +535,7 @@ fn parse_link(msg: RouteNetlinkMessage) -> Option<LinkInfo> {
         up: m.header.flags.contains(LinkFlags::Up),
         kind: None,
         lower_up: m.header.flags.contains(LinkFlags::LowerUp),
+        running: m.header.flags.contains(LinkFlags::Running),
         master: None,
         xdp: None,
     };
@@ -677,7 +681,7 @@ mod tests {
     fn replies_parse_into_link_info() {
         let mut m = LinkMessage::default();
         m.header.index = 7;
-        m.header.flags = LinkFlags::Up | LinkFlags::LowerUp;
+        m.header.flags = LinkFlags::Up | LinkFlags::LowerUp | LinkFlags::Running;
         m.attributes = vec![
             LinkAttribute::IfName("v0".into()),
             LinkAttribute::Address(vec![2, 0, 0, 0, 0, 9]),
@@ -696,6 +700,7 @@ mod tests {
                 up: true,
                 kind: Some("veth".into()),
                 lower_up: true,
+                running: true,
                 master: Some(3),
                 xdp: None,
             }

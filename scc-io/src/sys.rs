@@ -35,9 +35,6 @@ pub(crate) const TPACKET_V3: libc::c_int = 2;
 
 const SO_SNDBUFFORCE: libc::c_int = 32;
 const SO_RCVBUFFORCE: libc::c_int = 33;
-const SIOCGIFFLAGS: libc::c_ulong = 0x8913;
-const SIOCGIFMTU: libc::c_ulong = 0x8921;
-const SIOCGIFINDEX: libc::c_ulong = 0x8933;
 const IFNAMSIZ: usize = 16;
 
 /// `struct tpacket_req` (TX ring, TPACKET_V2).
@@ -93,41 +90,21 @@ fn ifreq(name: &str) -> Result<IfReq> {
     Ok(req)
 }
 
-fn ioctl_ifreq(fd: RawFd, request: libc::c_ulong, req: &mut IfReq) -> io::Result<()> {
-    // SAFETY: `req` is a valid, writable `struct ifreq`-sized buffer (40 bytes: 16 for the name,
-    // 24 for the union, as on every 64-bit Linux ABI) that lives for the call; the three requests
-    // used here only read the name and write an int/short into the union.
-    let r = unsafe { libc::ioctl(fd, request as _, req as *mut IfReq) };
-    if r < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(())
-    }
-}
-
-/// Index, MTU and `IFF_UP` of `name` in the caller's network namespace (no privileges needed).
+/// Index, MTU, `IFF_UP` and `IFF_RUNNING` of `name` in the caller's network namespace (no
+/// privileges needed), from the kernel's link table over rtnetlink: the one interface lookup of
+/// the crate ([`crate::link::Netlink::link`]).
 ///
 /// Errors: [`IoError::UnknownInterface`] for an absent or malformed name.
 pub(crate) fn if_info(name: &str) -> Result<IfInfo> {
-    let mut req = ifreq(name)?;
-    let sock = Socket::new(Domain::UNIX, Type::DGRAM, None)
-        .map_err(|e| IoError::from_io("socket(AF_UNIX)", e))?;
-    let fd = sock.as_raw_fd();
-    let unknown = |e: io::Error| match e.raw_os_error() {
-        Some(libc::ENODEV) | Some(libc::ENXIO) => IoError::UnknownInterface(name.to_string()),
-        _ => IoError::from_io("ioctl(SIOCGIF*)", e),
-    };
-    ioctl_ifreq(fd, SIOCGIFINDEX, &mut req).map_err(unknown)?;
-    let index = i32::from_ne_bytes([req.data[0], req.data[1], req.data[2], req.data[3]]);
-    ioctl_ifreq(fd, SIOCGIFFLAGS, &mut req).map_err(unknown)?;
-    let flags = i16::from_ne_bytes([req.data[0], req.data[1]]);
-    ioctl_ifreq(fd, SIOCGIFMTU, &mut req).map_err(unknown)?;
-    let mtu = i32::from_ne_bytes([req.data[0], req.data[1], req.data[2], req.data[3]]);
+    ifreq(name)?; // the kernel's name rules: a malformed name names no interface
+    let link = crate::link::Netlink::open()?
+        .link(name)?
+        .ok_or_else(|| IoError::UnknownInterface(name.to_string()))?;
     Ok(IfInfo {
-        index: u32::try_from(index).unwrap_or(0),
-        mtu: u32::try_from(mtu).unwrap_or(0),
-        up: flags as libc::c_int & libc::IFF_UP != 0,
-        running: flags as libc::c_int & libc::IFF_RUNNING != 0,
+        index: link.index,
+        mtu: link.mtu,
+        up: link.up,
+        running: link.running,
     })
 }
 
