@@ -349,74 +349,55 @@ fn mask_of(bits: impl Iterator<Item = bool>) -> u64 {
         .fold(0, |m, (i, b)| if b { m | (1 << i) } else { m })
 }
 
-/// A boxed port is a port (so middleware such as [`crate::middleware::PcapPort`] can wrap the
-/// `Box<dyn Port>` that [`open_port`] returns).
-impl<P: Port + ?Sized> Port for Box<P> {
-    fn recv_batch(&mut self, batch: &mut Batch) -> Result<usize> {
-        (**self).recv_batch(batch)
-    }
-    fn send_frames(&mut self, batch: &Batch, indices: &[u16]) -> Result<usize> {
-        (**self).send_frames(batch, indices)
-    }
-    fn send_batch(&mut self, batch: &Batch) -> Result<usize> {
-        (**self).send_batch(batch)
-    }
-    fn wait_readable(&mut self, timeout: Option<Duration>) -> Result<bool> {
-        (**self).wait_readable(timeout)
-    }
-    fn stats(&mut self) -> PortStats {
-        (**self).stats()
-    }
-    fn driver(&self) -> Driver {
-        (**self).driver()
-    }
-    fn name(&self) -> &str {
-        (**self).name()
-    }
-    fn readable_fd(&self) -> Option<std::os::fd::RawFd> {
-        (**self).readable_fd()
-    }
-    fn rx_ready(&self) -> bool {
-        (**self).rx_ready()
-    }
-    fn prepare_wait(&mut self) {
-        (**self).prepare_wait()
-    }
+/// Implements [`Port`] for a pointer type `$ptr` to a port by delegating every method to the
+/// port it points to (one definition for `Box<P>` and `&mut P`).
+macro_rules! delegate_port {
+    ($(#[$doc:meta])* $ptr:ty) => {
+        $(#[$doc])*
+        impl<P: Port + ?Sized> Port for $ptr {
+            fn recv_batch(&mut self, batch: &mut Batch) -> Result<usize> {
+                (**self).recv_batch(batch)
+            }
+            fn send_frames(&mut self, batch: &Batch, indices: &[u16]) -> Result<usize> {
+                (**self).send_frames(batch, indices)
+            }
+            fn send_batch(&mut self, batch: &Batch) -> Result<usize> {
+                (**self).send_batch(batch)
+            }
+            fn wait_readable(&mut self, timeout: Option<Duration>) -> Result<bool> {
+                (**self).wait_readable(timeout)
+            }
+            fn stats(&mut self) -> PortStats {
+                (**self).stats()
+            }
+            fn driver(&self) -> Driver {
+                (**self).driver()
+            }
+            fn name(&self) -> &str {
+                (**self).name()
+            }
+            fn readable_fd(&self) -> Option<std::os::fd::RawFd> {
+                (**self).readable_fd()
+            }
+            fn rx_ready(&self) -> bool {
+                (**self).rx_ready()
+            }
+            fn prepare_wait(&mut self) {
+                (**self).prepare_wait()
+            }
+        }
+    };
 }
 
-/// A borrowed port is a port (so middleware can wrap a port the caller keeps).
-impl<P: Port + ?Sized> Port for &mut P {
-    fn recv_batch(&mut self, batch: &mut Batch) -> Result<usize> {
-        (**self).recv_batch(batch)
-    }
-    fn send_frames(&mut self, batch: &Batch, indices: &[u16]) -> Result<usize> {
-        (**self).send_frames(batch, indices)
-    }
-    fn send_batch(&mut self, batch: &Batch) -> Result<usize> {
-        (**self).send_batch(batch)
-    }
-    fn wait_readable(&mut self, timeout: Option<Duration>) -> Result<bool> {
-        (**self).wait_readable(timeout)
-    }
-    fn stats(&mut self) -> PortStats {
-        (**self).stats()
-    }
-    fn driver(&self) -> Driver {
-        (**self).driver()
-    }
-    fn name(&self) -> &str {
-        (**self).name()
-    }
-    fn readable_fd(&self) -> Option<std::os::fd::RawFd> {
-        (**self).readable_fd()
-    }
-    fn rx_ready(&self) -> bool {
-        (**self).rx_ready()
-    }
-    fn prepare_wait(&mut self) {
-        (**self).prepare_wait()
-    }
-}
+delegate_port!(
+    /// A boxed port is a port (so middleware such as [`crate::middleware::PcapPort`] can wrap
+    /// the `Box<dyn Port>` that [`open_port`] returns).
+    Box<P>
+);
+delegate_port!(
+    /// A borrowed port is a port (so middleware can wrap a port the caller keeps).
+    &mut P
+);
 
 /// `0, 1, 2, ..., MAX_BATCH - 1`, for sending whole batches without building index lists.
 pub static ALL_INDICES: [u16; MAX_BATCH] = {
