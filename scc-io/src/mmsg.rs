@@ -296,20 +296,31 @@ mod tests {
     use crate::port::ALL_INDICES;
     use socket2::{Domain, Socket, Type};
 
+    /// An mmsg port on one end of a Unix datagram socket pair, with `n` message slots each way.
+    fn port_on(sock: Socket, n: usize) -> MmsgPort {
+        MmsgPort {
+            raw: RawSocket::for_test(sock),
+            rx: MsgArray::new(n),
+            tx: MsgArray::new(n),
+        }
+    }
+
+    /// A batch of 64 distinct 64-byte frames (frame `i` is 64 bytes of `i`).
+    fn frames64() -> Batch {
+        let mut out = Batch::new(64, 2048).unwrap();
+        for i in 0..64u8 {
+            out.push(&[i; 64]).unwrap();
+        }
+        out
+    }
+
     /// Partial `sendmmsg` and EAGAIN (a peer that never reads): bounded retries, then counted
     /// drops; sent + dropped == offered and the peer holds exactly the frames counted as sent.
     #[test]
     fn partial_and_congested_sends_are_counted_never_lost() {
         let (a, b) = Socket::pair(Domain::UNIX, Type::DGRAM, None).unwrap();
-        let mut p = MmsgPort {
-            raw: RawSocket::for_test(a),
-            rx: MsgArray::new(32),
-            tx: MsgArray::new(32),
-        };
-        let mut out = Batch::new(64, 2048).unwrap();
-        for i in 0..64u8 {
-            out.push(&[i; 64]).unwrap();
-        }
+        let mut p = port_on(a, 32);
+        let out = frames64();
         let mut sent = 0;
         for _ in 0..5 {
             sent += p.send_frames(&out, &ALL_INDICES[..64]).unwrap();
@@ -335,11 +346,7 @@ mod tests {
     #[test]
     fn full_batch_makes_no_syscall() {
         let (a, _b) = Socket::pair(Domain::UNIX, Type::DGRAM, None).unwrap();
-        let mut p = MmsgPort {
-            raw: RawSocket::for_test(a),
-            rx: MsgArray::new(4),
-            tx: MsgArray::new(4),
-        };
+        let mut p = port_on(a, 4);
         let mut full = Batch::new(1, 64).unwrap();
         full.push(&[0; 14]).unwrap();
         assert_eq!(p.recv_batch(&mut full).unwrap(), 0);
@@ -355,11 +362,7 @@ mod tests {
     #[test]
     fn every_frame_taken_is_received_or_counted() {
         let (a, b) = Socket::pair(Domain::UNIX, Type::DGRAM, None).unwrap();
-        let mut p = MmsgPort {
-            raw: RawSocket::for_test(a),
-            rx: MsgArray::new(8),
-            tx: MsgArray::new(8),
-        };
+        let mut p = port_on(a, 8);
         let lens = [64usize, 65, 14, 64, 1000, 63, 64];
         let mut peer_sent = 0u64;
         for &len in &lens {
@@ -393,15 +396,8 @@ mod tests {
     #[test]
     fn congested_send_is_bounded_per_call_and_counted() {
         let (a, _b) = Socket::pair(Domain::UNIX, Type::DGRAM, None).unwrap();
-        let mut p = MmsgPort {
-            raw: RawSocket::for_test(a),
-            rx: MsgArray::new(32),
-            tx: MsgArray::new(32),
-        };
-        let mut out = Batch::new(64, 2048).unwrap();
-        for i in 0..64u8 {
-            out.push(&[i; 64]).unwrap();
-        }
+        let mut p = port_on(a, 32);
+        let out = frames64();
         // Fill the peer's queue first (the first calls send what fits).
         let mut fill = 0;
         while p.stats().tx_dropped == 0 && fill < 1000 {
