@@ -58,10 +58,13 @@
 //! `verify_checksum`), `IpLookup` (`offset`; routes from the NF), `DecIpTtl` (`icmp`, outputs out,
 //! icmp), `MtuCheck` (`mtu`, `icmp`, outputs out, icmp), `EtherEncap` (`src`, `dst`,
 //! `ethertype`), `EtherRewrite` (`src`, `dst`), `IpFilter` (`rules`, `rules_file`, `ethernet`),
-//! `Counter`, `Discard` (`reason`). `scc-nf preset NAME` prints a preset in this format.
+//! `Counter`, `Discard` (`reason`), `ArpQuerier` (`queue` frames per unresolved gateway,
+//! default 16; `timeout_s`, default 300; `retransmit_ms`, default 1000; `probes`, default 3;
+//! outputs out, arp; see [`crate::neigh`]). `scc-nf preset NAME` prints a preset in this format.
 
 use std::net::Ipv4Addr;
 use std::str::FromStr;
+use std::time::Duration;
 
 use scc_io::Driver;
 use serde::{Deserialize, Serialize};
@@ -75,6 +78,7 @@ use crate::error::{NfError, Result};
 use crate::fast::{Part, fuse};
 use crate::filter::{IpFilter, RuleSet, load_rules_file, parse_rules};
 use crate::graph::Pipeline;
+use crate::neigh::{ArpQuerier, NeighConfig};
 use crate::ports::{FixIpSrc, HostEtherFilter, PerPort};
 use crate::route::{IpLookup, RouteSpec, RouteTable, load_routes_file, parse_routes};
 use crate::wire::MacAddr;
@@ -126,7 +130,7 @@ impl FromStr for Preset {
     }
 }
 
-const ROUTER: &str = r#"# Click's IP router without ARPQuerier (Kohler et al. 2000; SCC paper section 4.1).
+const ROUTER: &str = r#"# Click's IP router (Kohler et al. 2000; SCC paper section 4.1).
 # Every port is read; the per-port elements (HostEtherFilter, ArpResponder, FixIpSrc,
 # EtherEncap) use the MAC and addresses of the port a frame came in or leaves by.
 [[element]]
@@ -137,7 +141,7 @@ outputs = ["classify"]
 [[element]]
 name = "classify"
 class = "Classifier"
-outputs = ["strip", "arp", "non_ip"]
+outputs = ["strip", "arpq", "non_ip"]
 
 [[element]]
 name = "arp"
@@ -182,7 +186,14 @@ outputs = ["encap"]
 [[element]]
 name = "encap"
 class = "EtherEncap"
-outputs = ["out"]
+outputs = ["arpq"]
+
+# Routes `via IP`: finds the gateways' MACs by ARP (frames of `via MAC` routes pass unchanged).
+# ARP frames come here first (replies teach it), then go on to the ArpResponder.
+[[element]]
+name = "arpq"
+class = "ArpQuerier"
+outputs = ["out", "arp"]
 "#;
 
 const FIREWALL: &str = r#"# IpFilter (first match wins) in front of a MAC-rewriting forward, both ways.
@@ -518,6 +529,10 @@ const KNOWN: &[(&str, &[&str])] = &[
     ("IpFilter", &["rules", "rules_file", "ethernet"]),
     ("Counter", &[]),
     ("Discard", &["reason"]),
+    (
+        "ArpQuerier",
+        &["queue", "timeout_s", "retransmit_ms", "probes"],
+    ),
 ];
 
 /// Builds the pipeline of `cfg` (ports `rx` = 0 and `tx` = 1; routed frames default to tx),
@@ -563,9 +578,17 @@ pub fn build_pipeline_ports(cfg: &NfConfig, env: &Env, ports: &[PortEnv]) -> Res
                 "the NF routes (IpLookup) but no route was given (--route PREFIX/LEN or --routes FILE)".into(),
             ));
         }
-        if env.gw_mac.is_none() && routes.iter().any(|r| r.gw.is_none()) {
+        if env.gw_mac.is_none() && routes.iter().any(|r| r.gw.is_none() && r.via_ip.is_none()) {
             return Err(NfError::Config(
-                "a route has no gateway MAC: give --gw-mac MAC (or `via MAC` on every route)"
+                "a route has no gateway: give --gw-mac MAC (or `via MAC` or `via IP` on every route)"
+                    .into(),
+            ));
+        }
+        if routes.iter().any(|r| r.via_ip.is_some())
+            && !specs.iter().any(|s| s.class == "ArpQuerier")
+        {
+            return Err(NfError::Config(
+                "a route names its gateway by address (`via IP`) but the NF has no ArpQuerier element to resolve it"
                     .into(),
             ));
         }
@@ -716,6 +739,36 @@ pub fn build_pipeline_ports(cfg: &NfConfig, env: &Env, ports: &[PortEnv]) -> Res
                 };
                 Box::new(IpFilter::new(set, p_bool(spec, "ethernet", true)?))
             }
+            "ArpQuerier" => {
+                part = Part::ArpQuerier;
+                let d = NeighConfig::default();
+                let ncfg = NeighConfig {
+                    queue: p_usize(spec, "queue", d.queue)?.clamp(1, 1024),
+                    reachable: Duration::from_secs(
+                        p_usize(spec, "timeout_s", d.reachable.as_secs() as usize)?.max(1) as u64,
+                    ),
+                    retransmit: Duration::from_millis(
+                        p_usize(spec, "retransmit_ms", d.retransmit.as_millis() as usize)?.max(1)
+                            as u64,
+                    ),
+                    probes: u32::try_from(p_usize(spec, "probes", d.probes as usize)?.max(1))
+                        .map_err(|_| bad(spec, "probes", "a small number"))?,
+                };
+                Box::new(ArpQuerier::new(
+                    table
+                        .as_ref()
+                        .map(|t| t.neighbours().to_vec())
+                        .unwrap_or_default(),
+                    PerPort::new(
+                        port_env
+                            .iter()
+                            .map(|pe| (pe.addrs.first().copied(), pe.mac))
+                            .collect(),
+                        (env.addrs.first().copied(), env.src_mac),
+                    ),
+                    ncfg,
+                ))
+            }
             "Counter" => Box::new(Counter::new(&spec.name)),
             "Discard" => Box::new(Discard::new(p_str(spec, "reason")?.unwrap_or("discard"))),
             other => return Err(NfError::Config(format!("unknown class `{other}`"))),
@@ -760,6 +813,49 @@ mod tests {
             let p = build_pipeline(&cfg, &env()).unwrap();
             assert!(!p.describe().is_empty());
         }
+    }
+
+    #[test]
+    fn routes_via_ip_go_through_the_arp_querier_and_the_rest_stays_fused() {
+        let cfg = NfConfig {
+            preset: Some(Preset::Router),
+            routes: vec![
+                "198.19.0.0/16 via 02:00:00:00:00:cc".into(),
+                "198.18.2.0/24 via 198.18.0.1".into(),
+            ],
+            ..Default::default()
+        };
+        let mut p = build_pipeline(&cfg, &env()).unwrap();
+        assert!(p.is_fused() && p.originates());
+        let mut b = scc_io::Batch::new(8, 2048).unwrap();
+        let mut buf = [0u8; 128];
+        for dst in [Ipv4Addr::new(198, 19, 0, 5), Ipv4Addr::new(198, 18, 2, 5)] {
+            let n = crate::wire::build::UdpFrame {
+                dst_mac: env().src_mac,
+                dst_ip: dst,
+                ..Default::default()
+            }
+            .write(&mut buf, &[0; 18])
+            .unwrap();
+            b.push(&buf[..n]).unwrap();
+        }
+        p.process_port(&mut b, 0, 0);
+        // The static route forwards at once (fused); the other frame waits for ARP.
+        assert_eq!(p.port_frames(1), &[0]);
+        assert_eq!((p.held(), p.total_drops()), (1, 0));
+        let out = p.originate(0).unwrap();
+        let req = out.batch().frame(usize::from(out.port_frames(1)[0]));
+        let a = crate::wire::arp::Packet::new_checked(&req[14..]).unwrap();
+        assert_eq!(a.target_ip(), Ipv4Addr::new(198, 18, 0, 1));
+        assert_eq!(p.originated(), 1);
+        // A custom graph with a `via IP` route must have an ArpQuerier.
+        let custom = NfConfig::from_toml(
+            "routes = [\"0.0.0.0/0 via 198.18.0.1\"]\n[[element]]\nname = \"l\"\nclass = \"IpLookup\"\noutputs = [\"out\"]\n",
+            "t",
+        )
+        .unwrap();
+        let e = build_pipeline(&custom, &env()).unwrap_err().to_string();
+        assert!(e.contains("ArpQuerier"), "{e}");
     }
 
     #[test]

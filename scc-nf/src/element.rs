@@ -21,6 +21,9 @@ pub struct Verdict(u8);
 
 impl Verdict {
     const DROP: u8 = 0x80;
+    /// The element kept the frame (a copy): neither an output nor a drop (see
+    /// [`Verdict::held`]).
+    const HELD: u8 = 0xff;
 
     /// Send the frame to output `k` (0..[`MAX_OUTPUTS`]).
     #[inline]
@@ -28,10 +31,25 @@ impl Verdict {
         Verdict(k & 0x7f)
     }
 
-    /// Drop the frame for reason `r` (an index into the element's reasons).
+    /// Drop the frame for reason `r` (an index into the element's reasons, below 127).
     #[inline]
     pub const fn drop(r: u8) -> Self {
-        Verdict(Self::DROP | (r & 0x7f))
+        let r = r & 0x7f;
+        Verdict(Self::DROP | if r == 0x7f { 0x7e } else { r })
+    }
+
+    /// The element copied the frame and keeps it (e.g. `ArpQuerier` until the next hop is
+    /// resolved): the pipeline neither sends nor counts it as a drop; the element reports it in
+    /// [`Element::held`] and sends it later through [`Element::originate`].
+    #[inline]
+    pub const fn held() -> Self {
+        Verdict(Self::HELD)
+    }
+
+    /// True for [`Verdict::held`].
+    #[inline]
+    pub const fn is_held(self) -> bool {
+        self.0 == Self::HELD
     }
 
     /// The output index, or `None` for a drop.
@@ -50,10 +68,10 @@ impl Verdict {
         self.0
     }
 
-    /// The drop reason index, or `None` when the frame goes to an output.
+    /// The drop reason index, or `None` when the frame goes to an output or is held.
     #[inline]
     pub const fn reason(self) -> Option<u8> {
-        if self.0 & Self::DROP != 0 {
+        if self.0 & Self::DROP != 0 && self.0 != Self::HELD {
             Some(self.0 & 0x7f)
         } else {
             None
@@ -74,6 +92,85 @@ pub struct Anno {
     /// The frame is an error message this NF made: `FixIpSrc` sets its IPv4 source to the
     /// address of the port it leaves by (Click's FIX_IP_SRC annotation).
     pub fix_src: bool,
+    /// The route's next hop is resolved by ARP: entry `neigh - 1` of the `ArpQuerier`'s
+    /// neighbour table (see [`crate::neigh`]); 0 when the route names a MAC.
+    pub neigh: u16,
+}
+
+/// Frames an NF sends of its own accord, outside the batch it received: ARP requests
+/// ([`Outbox::push_new`], counted as originated) and frames an element kept and now releases
+/// ([`Outbox::push_held`]). Filled by [`Element::originate`] through
+/// [`crate::graph::Pipeline::originate`]; the NF sends each port's list like a batch's.
+#[derive(Debug)]
+pub struct Outbox {
+    batch: Batch,
+    ports: Vec<Vec<u16>>,
+    originated: u64,
+}
+
+impl Outbox {
+    /// An outbox for `n_ports` ports holding up to `capacity` frames of up to `frame_size`
+    /// bytes per round.
+    pub fn new(
+        n_ports: usize,
+        capacity: usize,
+        frame_size: usize,
+    ) -> Result<Self, scc_io::IoError> {
+        Ok(Self {
+            batch: Batch::new(capacity, frame_size)?,
+            ports: (0..n_ports).map(|_| Vec::with_capacity(capacity)).collect(),
+            originated: 0,
+        })
+    }
+
+    /// Empties the lists (the count of originated frames stays).
+    pub fn clear(&mut self) {
+        self.batch.clear();
+        for p in &mut self.ports {
+            p.clear();
+        }
+    }
+
+    fn push(&mut self, port: u8, frame: &[u8]) -> bool {
+        let i = self.batch.len();
+        if usize::from(port) >= self.ports.len() || self.batch.push(frame).is_err() {
+            return false;
+        }
+        self.ports[usize::from(port)].push(i as u16);
+        true
+    }
+
+    /// Adds a frame the NF made (counted in [`Outbox::originated`]); false when full.
+    pub fn push_new(&mut self, port: u8, frame: &[u8]) -> bool {
+        let ok = self.push(port, frame);
+        self.originated += u64::from(ok);
+        ok
+    }
+
+    /// Adds a frame the NF received earlier and kept; false when full.
+    pub fn push_held(&mut self, port: u8, frame: &[u8]) -> bool {
+        self.push(port, frame)
+    }
+
+    /// True when no frame is waiting.
+    pub fn is_empty(&self) -> bool {
+        self.batch.is_empty()
+    }
+
+    /// The frames.
+    pub fn batch(&self) -> &Batch {
+        &self.batch
+    }
+
+    /// Indices into [`Outbox::batch`] of the frames for port `p`.
+    pub fn port_frames(&self, p: usize) -> &[u16] {
+        self.ports.get(p).map_or(&[], |v| v.as_slice())
+    }
+
+    /// Frames made by the NF so far (all rounds).
+    pub fn originated(&self) -> u64 {
+        self.originated
+    }
 }
 
 /// What an element sees besides the frames.
@@ -112,4 +209,20 @@ pub trait Element: Send {
 
     /// Reports event counters that are not drops (e.g. ICMP errors sent, ARP replies).
     fn events(&self, _report: &mut dyn FnMut(&str, u64)) {}
+
+    /// True when the element sends frames of its own accord ([`Element::originate`]); asked
+    /// once, when the element joins a pipeline.
+    fn originates(&self) -> bool {
+        false
+    }
+
+    /// Adds the frames due now (requests, released frames) to `out`; frames it gives up on are
+    /// counted in `drops` (indexed by the element's drop reasons). Called after every batch and
+    /// while the NF is idle (at least every 100 ms), for elements that [`Element::originates`].
+    fn originate(&mut self, _now_ns: u64, _out: &mut Outbox, _drops: &mut [u64]) {}
+
+    /// Frames the element keeps now ([`Verdict::held`], not yet sent or dropped).
+    fn held(&self) -> u64 {
+        0
+    }
 }

@@ -60,6 +60,9 @@ pub(crate) enum Part {
     Mtu(u16),
     /// `EtherEncap`.
     Encap(EtherEncap),
+    /// `ArpQuerier` (after `EtherEncap`; frames of routes `via MAC` pass it unchanged, frames
+    /// of routes `via IP` take the graph).
+    ArpQuerier,
     /// Anything else.
     Other,
 }
@@ -85,6 +88,8 @@ pub(crate) struct FastRouter {
 }
 
 const ETH: usize = ethernet::HEADER_LEN;
+/// The port of a [`Hop`] the fused path does not take.
+const NO_PORT: u8 = u8::MAX;
 
 /// Finds the router path in `p` (its nodes described by `parts`, in node order) and compiles it.
 /// `None` when the graph does not have that shape: then the pipeline runs element by element.
@@ -137,6 +142,12 @@ pub(crate) fn fuse(p: &Pipeline, parts: &[Part]) -> Option<FastRouter> {
     let Part::Encap(encap) = parts.get(at)? else {
         return None;
     };
+    if let Some(Target::Node(t)) = p.target(at, 0)
+        && usize::from(t) > at
+        && let Some(Part::ArpQuerier) = parts.get(usize::from(t))
+    {
+        at = usize::from(t);
+    }
     let n_ports = p.ports().len();
     let hops = lookup
         .table()
@@ -151,7 +162,8 @@ pub(crate) fn fuse(p: &Pipeline, parts: &[Part]) -> Option<FastRouter> {
             };
             Some(Hop {
                 hdr: encap.header(port, h.gw),
-                port,
+                // A next hop resolved by ARP takes the graph (no port list has this index).
+                port: if h.neigh == 0 { port } else { NO_PORT },
             })
         })
         .collect::<Option<Box<[Hop]>>>()?;

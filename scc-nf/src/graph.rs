@@ -10,14 +10,17 @@
 //! inside after that (`loop_limit`). All per-frame arrays are allocated once, for the largest
 //! batch; nothing is allocated while processing.
 //!
-//! Accounting: every frame of a batch ends in exactly one port list or one drop counter, so
-//! `frames in = frames to ports + drops` holds after every call.
+//! Accounting: every frame of a batch ends in exactly one port list or one drop counter, or is
+//! kept by an element ([`crate::element::Verdict::held`], an `ArpQuerier` waiting for a
+//! neighbour), so `frames in + originated = frames to ports + drops + held` holds after every
+//! call (`originated` and `held` are zero for a graph without an `ArpQuerier` with neighbours;
+//! see [`Pipeline::originate`]).
 
 use std::collections::BTreeMap;
 
 use scc_io::{Batch, MAX_BATCH};
 
-use crate::element::{Anno, Ctx, Element, MAX_OUTPUTS, Verdict};
+use crate::element::{Anno, Ctx, Element, MAX_OUTPUTS, Outbox, Verdict};
 use crate::error::{NfError, Result};
 use crate::fast::FastRouter;
 
@@ -98,7 +101,16 @@ pub struct Pipeline {
     fast: Option<Box<FastRouter>>,
     /// Whether `fast` is used.
     fusion: bool,
+    /// Nodes whose elements send frames of their own accord ([`Element::originates`]).
+    originators: Vec<u16>,
+    /// Their frames, once there is such a node.
+    outbox: Option<Box<Outbox>>,
 }
+
+/// Frames an outbox takes per [`Pipeline::originate`] call.
+pub const OUTBOX_FRAMES: usize = 64;
+/// Largest frame an outbox takes (a jumbo frame).
+pub const OUTBOX_FRAME_SIZE: usize = 9216;
 
 impl std::fmt::Debug for Pipeline {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -143,6 +155,8 @@ impl Pipeline {
             frames_out: 0,
             fast: None,
             fusion: true,
+            originators: Vec::new(),
+            outbox: None,
         })
     }
 
@@ -165,6 +179,16 @@ impl Pipeline {
             return Err(NfError::Config("too many elements".into()));
         }
         let reasons = element.n_drop_reasons();
+        if element.originates() {
+            if self.outbox.is_none() {
+                self.outbox = Some(Box::new(Outbox::new(
+                    self.ports.len(),
+                    OUTBOX_FRAMES,
+                    OUTBOX_FRAME_SIZE,
+                )?));
+            }
+            self.originators.push(self.nodes.len() as u16);
+        }
         self.fast = None;
         self.queues.push(Vec::with_capacity(MAX_BATCH));
         self.nodes.push(Node {
@@ -379,6 +403,7 @@ impl Pipeline {
             dst_mac: None,
             in_port,
             fix_src: false,
+            neigh: 0,
         });
         let n_ports = self.out.len();
         let mut pass = 0;
@@ -428,6 +453,8 @@ impl Pipeline {
                 }
                 for (&i, v) in self.sel.iter().zip(self.verdicts[..m].iter()) {
                     match v.output() {
+                        // The element keeps the frame (it counts it in `held`).
+                        None if v.is_held() => {}
                         None => {
                             let r = usize::from(v.reason().unwrap_or(0));
                             match node.drops.get_mut(r) {
@@ -473,6 +500,41 @@ impl Pipeline {
             q.clear();
         }
         self.frames_out += self.out.iter().map(|o| o.len() as u64).sum::<u64>();
+    }
+
+    /// True when an element of the graph sends frames of its own accord (an `ArpQuerier` with
+    /// neighbours): the NF then calls [`Pipeline::originate`] after every batch and when idle.
+    pub fn originates(&self) -> bool {
+        !self.originators.is_empty()
+    }
+
+    /// Collects the frames the elements send of their own accord now (ARP requests, frames
+    /// released from ARP queues) and returns them, per port, when there are any. Frames an
+    /// element gives up on are counted as its drops.
+    pub fn originate(&mut self, now_ns: u64) -> Option<&Outbox> {
+        let out = self.outbox.as_deref_mut()?;
+        out.clear();
+        for &k in &self.originators {
+            if let Some(node) = self.nodes.get_mut(usize::from(k)) {
+                node.element.originate(now_ns, out, &mut node.drops);
+            }
+        }
+        self.frames_out += out.batch().len() as u64;
+        (!out.is_empty()).then_some(&*out)
+    }
+
+    /// Frames the NF made itself so far (ARP requests; see [`Outbox::push_new`]).
+    pub fn originated(&self) -> u64 {
+        self.outbox.as_ref().map_or(0, |o| o.originated())
+    }
+
+    /// Frames the elements keep now (queued for ARP resolution).
+    pub fn held(&self) -> u64 {
+        self.originators
+            .iter()
+            .filter_map(|&k| self.nodes.get(usize::from(k)))
+            .map(|n| n.element.held())
+            .sum()
     }
 
     /// Frame indices for port `p` after [`Pipeline::process`].

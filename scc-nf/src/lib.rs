@@ -38,6 +38,7 @@ mod fast;
 pub mod filter;
 pub mod graph;
 pub mod lpm;
+pub mod neigh;
 pub mod nf;
 pub mod ports;
 pub mod route;

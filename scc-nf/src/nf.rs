@@ -77,7 +77,9 @@ pub struct PortCounters {
 
 /// An NF's counters: what `scc-nf` prints as one JSON object on stdout when it stops (and
 /// appends to its stats file every second). Accounting identity:
-/// `rx == tx + sum(drops)` at all times, where `rx` and `tx` are the sums over `ports`.
+/// `rx + originated == tx + sum(drops) + held` at all times, where `rx` and `tx` are the sums
+/// over `ports`; `originated` (ARP requests) and `held` (frames waiting for ARP) are zero for an
+/// NF whose routes all name a MAC, where the identity is `rx == tx + sum(drops)`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct NfCounters {
     /// The NF's name.
@@ -118,6 +120,12 @@ pub struct NfCounters {
     /// Per port (the opened interfaces, in order: rx first): frames in and out.
     #[serde(default)]
     pub ports: Vec<PortCounters>,
+    /// Frames the NF made itself (ARP requests for gateways named `via IP`), part of `tx`.
+    #[serde(default)]
+    pub originated: u64,
+    /// Frames waiting now in ARP queues (neither sent nor dropped yet).
+    #[serde(default)]
+    pub held: u64,
 }
 
 impl NfCounters {
@@ -126,10 +134,10 @@ impl NfCounters {
         self.drops.values().sum()
     }
 
-    /// True when `rx == tx + dropped()` and, when per-port counters are present, `rx` and
-    /// `tx` are their sums.
+    /// True when `rx + originated == tx + dropped() + held` and, when per-port counters are
+    /// present, `rx` and `tx` are their sums.
     pub fn balanced(&self) -> bool {
-        self.rx == self.tx + self.dropped()
+        self.rx + self.originated == self.tx + self.dropped() + self.held
             && (self.ports.is_empty()
                 || (self.ports.iter().map(|p| p.rx).sum::<u64>() == self.rx
                     && self.ports.iter().map(|p| p.tx).sum::<u64>() == self.tx))
@@ -455,6 +463,11 @@ impl Nf {
         if errors && total == 0 {
             std::thread::sleep(RX_ERROR_PAUSE);
         }
+        if total == 0 && self.pipeline.originates() {
+            // Timers (ARP retransmissions and timeouts) run while the NF is idle too.
+            let now = self.started.elapsed().as_nanos() as u64;
+            self.send_originated(now);
+        }
         Ok(total)
     }
 
@@ -488,7 +501,33 @@ impl Nf {
             self.tx += sent as u64;
             self.tx_failed += (idx.len() - sent) as u64;
         }
+        self.send_originated(now);
         Ok(n)
+    }
+
+    /// Sends what the pipeline's elements send of their own accord (ARP requests, frames
+    /// released from ARP queues); nothing to do for most NFs.
+    fn send_originated(&mut self, now_ns: u64) {
+        if !self.pipeline.originates() {
+            return;
+        }
+        let Some(out) = self.pipeline.originate(now_ns) else {
+            return;
+        };
+        for (p, &pi) in self.map.iter().enumerate() {
+            let idx = out.port_frames(p);
+            if idx.is_empty() {
+                continue;
+            }
+            let sent = send_counted(
+                self.ports[pi].as_mut(),
+                out.batch(),
+                idx,
+                &mut self.port_tx[pi],
+            );
+            self.tx += sent as u64;
+            self.tx_failed += (idx.len() - sent) as u64;
+        }
     }
 
     /// Runs until `stop` is set; returns the final counters.
@@ -586,6 +625,8 @@ impl Nf {
             elapsed_s: self.started.elapsed().as_secs_f64(),
             rx_errors: self.port_rx_errors.iter().sum(),
             ports,
+            originated: self.pipeline.originated(),
+            held: self.pipeline.held(),
         }
     }
 

@@ -3,14 +3,18 @@
 //! # Routes file format
 //! One route per line; `#` starts a comment; blank lines are ignored:
 //! ```text
-//! # PREFIX/LEN   [via GATEWAY_MAC]        [port rx|tx|IF]
+//! # PREFIX/LEN   [via GATEWAY_MAC|GATEWAY_IP] [port rx|tx|IF]
 //! 198.18.0.0/15  via 02:00:00:00:00:02
 //! 198.19.7.0/24  via 02:00:00:00:00:03    port tx
+//! 198.18.2.0/24  via 198.18.2.1           port r1   # resolved by ARP
 //! 10.1.2.3                                 # a host route (/32)
 //! default        via 02:00:00:00:00:01    # same as 0.0.0.0/0
 //! ```
-//! `via` gives the gateway's MAC address written by `EtherEncap` (default: the NF's `--gw-mac`);
-//! `port` names the output port: `rx`, `tx` (the default) or an interface's name.
+//! `via MAC` gives the gateway's MAC address written by `EtherEncap` (default: the NF's
+//! `--gw-mac`), a static next hop as in the paper's setup; `via IP` names the gateway's IPv4
+//! address, whose MAC the NF's `ArpQuerier` finds by ARP on the route's port (see
+//! [`crate::neigh`]); `port` names the output port: `rx`, `tx` (the default) or an interface's
+//! name.
 //! Host bits of a prefix are ignored. A later line for the same prefix replaces an earlier one.
 //! `--route PREFIX/LEN` on the command line takes the same syntax.
 
@@ -23,6 +27,7 @@ use scc_io::Batch;
 use crate::element::{Ctx, Element, Verdict};
 use crate::error::{NfError, Result};
 use crate::lpm::{Lpm, Route};
+use crate::neigh::Neighbour;
 use crate::wire::{MacAddr, ipv4};
 
 /// One parsed route.
@@ -32,8 +37,10 @@ pub struct RouteSpec {
     pub prefix: Ipv4Addr,
     /// Prefix length.
     pub len: u8,
-    /// Gateway MAC (`None`: the NF's default gateway MAC).
+    /// Gateway MAC (`None`: the NF's default gateway MAC, or `via_ip`).
     pub gw: Option<MacAddr>,
+    /// Gateway IPv4 address, resolved by ARP (`via IP`; exclusive with `gw`).
+    pub via_ip: Option<Ipv4Addr>,
     /// Output port name (`None`: `tx`).
     pub port: Option<String>,
 }
@@ -45,6 +52,8 @@ pub struct RouteSpec {
 /// let r = parse_route_line("198.19.7.9/24 via 02:00:00:00:00:03 port r1 # c").unwrap().unwrap();
 /// assert_eq!((r.prefix.to_string(), r.len), ("198.19.7.0".to_string(), 24));
 /// assert_eq!(r.port.as_deref(), Some("r1"));
+/// let r = parse_route_line("default via 198.18.2.1").unwrap().unwrap();
+/// assert_eq!((r.gw, r.via_ip.map(|a| a.to_string())), (None, Some("198.18.2.1".into())));
 /// assert!(parse_route_line("10.0.0.0/33").is_err());
 /// ```
 pub fn parse_route_line(line: &str) -> std::result::Result<Option<RouteSpec>, String> {
@@ -63,12 +72,24 @@ pub fn parse_route_line(line: &str) -> std::result::Result<Option<RouteSpec>, St
         prefix,
         len,
         gw: None,
+        via_ip: None,
         port: None,
     };
     while let Some(w) = words.next() {
         let val = words.next().ok_or_else(|| format!("`{w}` needs a value"))?;
         match w {
-            "via" | "gw" => spec.gw = Some(val.parse().map_err(|e| format!("{e}"))?),
+            "via" | "gw" => {
+                if let Ok(ip) = val.parse::<Ipv4Addr>() {
+                    spec.via_ip = Some(ip);
+                    spec.gw = None;
+                } else {
+                    spec.gw = Some(
+                        val.parse()
+                            .map_err(|e| format!("{e} (`via` takes a MAC or an IPv4 address)"))?,
+                    );
+                    spec.via_ip = None;
+                }
+            }
             "port" | "dev" => spec.port = Some(val.to_string()),
             other => {
                 return Err(format!(
@@ -113,8 +134,11 @@ pub fn load_routes_file(path: &str) -> Result<Vec<RouteSpec>> {
 pub struct NextHop {
     /// Output port index.
     pub port: u8,
-    /// Gateway MAC (`None`: `EtherEncap`'s configured destination).
+    /// Gateway MAC (`None`: `EtherEncap`'s configured destination, or the neighbour's).
     pub gw: Option<MacAddr>,
+    /// The neighbour resolved by ARP: entry `neigh - 1` of [`RouteTable::neighbours`]; 0 for
+    /// a route that names a MAC.
+    pub neigh: u16,
 }
 
 /// Tables of at most this many distinct prefixes also get a [`SmallTable`].
@@ -187,6 +211,8 @@ pub struct RouteTable {
     small: Option<SmallTable>,
     /// Index = next-hop id; entry 0 is unused ("no route").
     hops: Vec<NextHop>,
+    /// The gateways named `via IP`, in order of first use ([`NextHop::neigh`] - 1).
+    neighbours: Vec<Neighbour>,
 }
 
 impl RouteTable {
@@ -197,7 +223,12 @@ impl RouteTable {
         default_port: u8,
         port_index: impl Fn(&str) -> Option<u8>,
     ) -> Result<Self> {
-        let mut hops = vec![NextHop { port: 0, gw: None }];
+        let mut hops = vec![NextHop {
+            port: 0,
+            gw: None,
+            neigh: 0,
+        }];
+        let mut neighbours: Vec<Neighbour> = Vec::new();
         let mut ids: HashMap<NextHop, u16> = HashMap::new();
         let mut lpm_routes = Vec::with_capacity(routes.len());
         for r in routes {
@@ -210,7 +241,27 @@ impl RouteTable {
                     ))
                 })?,
             };
-            let hop = NextHop { port, gw: r.gw };
+            let neigh = match r.via_ip {
+                None => 0,
+                Some(ip) => {
+                    let nb = Neighbour { port, ip };
+                    let k = match neighbours.iter().position(|n| *n == nb) {
+                        Some(k) => k,
+                        None => {
+                            neighbours.push(nb);
+                            neighbours.len() - 1
+                        }
+                    };
+                    u16::try_from(k + 1).map_err(|_| {
+                        NfError::Config("more than 65535 gateways named by address".into())
+                    })?
+                }
+            };
+            let hop = NextHop {
+                port,
+                gw: if neigh == 0 { r.gw } else { None },
+                neigh,
+            };
             let id = match ids.get(&hop) {
                 Some(&id) => id,
                 None => {
@@ -228,7 +279,14 @@ impl RouteTable {
             lpm: Arc::new(Lpm::build(&lpm_routes)?),
             small: SmallTable::build(&lpm_routes),
             hops,
+            neighbours,
         })
+    }
+
+    /// The gateways routes name by address (`via IP`), resolved by an `ArpQuerier`; empty when
+    /// every route names a MAC.
+    pub fn neighbours(&self) -> &[Neighbour] {
+        &self.neighbours
     }
 
     /// The next hop for `dst`, if any route matches.
@@ -322,6 +380,7 @@ impl Element for IpLookup {
                         if let Some(a) = cx.anno.get_mut(usize::from(i)) {
                             a.out_port = h.port;
                             a.dst_mac = h.gw;
+                            a.neigh = h.neigh;
                         }
                         *v = Verdict::out(0);
                     }

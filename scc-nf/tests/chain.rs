@@ -136,6 +136,29 @@ fn fused_chain_counts_every_frame_per_nf_and_for_the_chain() {
     // Only the two ends touch the kernel (here: mem ports): the middle NF made no I/O at all.
     assert_eq!((c.nfs[1].syscalls, c.nfs[1].empty_polls), (0, 0));
     assert_eq!(c.nfs[1].io, "fused");
+    // Per NF, its two ports: the chain's interfaces at the ends, the in-memory links inside;
+    // what each NF sent by a port was received by the next NF's port.
+    let names: Vec<Vec<&str>> = c
+        .nfs
+        .iter()
+        .map(|n| n.ports.iter().map(|p| p.name.as_str()).collect())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            vec!["entry", "fused:r0-r1"],
+            vec!["fused:r0-r1", "fused:r1-r2"],
+            vec!["fused:r1-r2", "exit"]
+        ],
+        "{c:?}"
+    );
+    for w in c.nfs.windows(2) {
+        assert_eq!(w[0].ports[1].tx, w[1].ports[0].rx, "{c:?}");
+    }
+    assert_eq!(
+        (c.nfs[0].ports[0].tx, c.nfs[2].ports[1].tx),
+        (c.tx_back, c.tx)
+    );
     check_delivered_after(&drain(&mut sink), GOOD, N as u8, nf_mac(N - 1), sink_mac());
     let back = drain(&mut gen_port);
     assert_eq!(back.len(), 4, "3 ICMP time exceeded + 1 ARP reply");
@@ -226,13 +249,11 @@ fn fused_chain_counts_exit_failures_at_the_last_nf() {
     assert!(c.balanced(), "{c:?}");
 }
 
-#[test]
-fn fused_chain_refuses_an_nf_without_rx_and_tx_ports() {
+/// The error of a fused chain of `nfs` between two mem ports.
+fn fused_chain_error(nfs: Vec<FusedNf>) -> String {
     let (_, entry) = mem::pair("gen", "entry", 8, 2048).unwrap();
     let (exit, _) = mem::pair("exit", "sink", 8, 2048).unwrap();
-    let mut nfs = fused_nfs();
-    nfs[1].pipeline = Pipeline::new(&["a", "b", "c"], 1).unwrap();
-    let e = FusedChain::new(
+    FusedChain::new(
         nfs,
         Box::new(entry),
         Box::new(exit),
@@ -244,8 +265,35 @@ fn fused_chain_refuses_an_nf_without_rx_and_tx_ports() {
         },
     )
     .unwrap_err()
-    .to_string();
+    .to_string()
+}
+
+#[test]
+fn fused_chain_refuses_an_nf_without_rx_and_tx_ports() {
+    let mut nfs = fused_nfs();
+    nfs[1].pipeline = Pipeline::new(&["a", "b", "c"], 1).unwrap();
+    let e = fused_chain_error(nfs);
     assert!(e.contains("`r1` cannot be fused"), "{e}");
+    // Nor one that resolves its gateways by ARP (its requests would have no link to cross).
+    let mut nfs = fused_nfs();
+    let cfg = NfConfig {
+        preset: Some(Preset::Router),
+        routes: vec!["198.19.0.0/16 via 198.19.0.1".into()],
+        ..Default::default()
+    };
+    let env = Env {
+        src_mac: nf_mac(2),
+        gw_mac: None,
+        addrs: vec![nf_ip(2)],
+        mtu: 1500,
+        icmp_rate: 0,
+    };
+    nfs[2].pipeline = build_pipeline(&cfg, &env).unwrap();
+    let e = fused_chain_error(nfs);
+    assert!(
+        e.contains("`r2` cannot be fused") && e.contains("via IP"),
+        "{e}"
+    );
 }
 
 fn handoff_path(name: &str) -> PathBuf {

@@ -173,7 +173,7 @@ fn help_and_presets_exit_0() {
     assert_eq!(out.status.code(), Some(0));
     let text = String::from_utf8_lossy(&out.stdout);
     let cfg = scc_nf::config::NfConfig::from_toml(&text, "preset").unwrap();
-    assert_eq!(cfg.element.len(), 11);
+    assert_eq!(cfg.element.len(), 12);
 }
 
 #[test]

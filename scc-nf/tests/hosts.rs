@@ -414,3 +414,57 @@ scc_io::sandbox_test!(
         assert_eq!(mid.ports[1].rx, mid.ports[0].tx, "{mid:?}");
     }
 );
+
+// Routes that name their gateways by address: the router finds the hosts' MACs by ARP
+// (ArpQuerier), and frames for a gateway that never answers wait, are asked for three times
+// and are then dropped as `arp_unresolved`.
+scc_io::sandbox_test!(
+    fn router_nf_resolves_its_gateways_by_arp() {
+        if !tools_present("router_nf_resolves_its_gateways_by_arp") {
+            return;
+        }
+        let h = topology(false);
+        let silent = Ipv4Addr::new(198, 18, 2, 99);
+        let (stop, nf) = start_nf(
+            "r0",
+            "r1",
+            vec![
+                format!("198.18.1.0/24 via {A_IP} port r0"),
+                format!("198.18.2.0/24 via {B_IP} port r1"),
+                format!("198.18.3.0/24 via {silent} port r1"),
+            ],
+        );
+        // Ping first: host A asks for its gateway (the router learns A from that request), the
+        // router does not know B yet: the echo request waits while the router asks for B.
+        ping(&h);
+        let leaked = check_all(&h);
+        // Two pings to a network behind the silent gateway: both wait, then are given up.
+        let mut cmd = Command::new("ping");
+        cmd.args(["-c", "2", "-i", "0.2", "-W", "1", "198.18.3.5"]);
+        command_in_netns(&mut cmd, &h.a);
+        let out = cmd.output().unwrap();
+        assert!(!out.status.success(), "nothing can answer behind {silent}");
+        // Requests go out 1 s apart, three in all; the queue is dropped at the next interval.
+        std::thread::sleep(Duration::from_millis(3500));
+        stop.store(true, Ordering::Relaxed);
+        let c = nf.join().unwrap();
+        println!("router counters: {}", serde_json::to_string(&c).unwrap());
+        assert_eq!(leaked, 0, "frames to a foreign MAC came out: {c:?}");
+        assert!(c.balanced(), "{c:?}");
+        assert_eq!(c.held, 0, "{c:?}");
+        assert_eq!(c.drops.get("arp_unresolved"), Some(&2), "{c:?}");
+        let ev = |k: &str| c.events.get(k).copied().unwrap_or(0);
+        // B answered the router's request (that reply ends in the router), A was learned from
+        // its own request; the silent gateway got its three requests.
+        assert!(ev("arp_learned") >= 2, "{c:?}");
+        assert!(ev("arp_requests") >= 4, "{c:?}");
+        assert!(ev("arp_released") >= 1, "{c:?}");
+        assert!(
+            c.drops.get("arp_reply_consumed").is_some_and(|&n| n >= 1),
+            "{c:?}"
+        );
+        assert_eq!(c.originated, ev("arp_requests"), "{c:?}");
+        // Per port: the frames in and out, requests included, add up to the NF's.
+        assert_eq!(c.ports.iter().map(|p| p.tx).sum::<u64>(), c.tx, "{c:?}");
+    }
+);

@@ -10,7 +10,9 @@ use serde::{Deserialize, Serialize};
 use crate::config::PollMode;
 use crate::error::{NfError, Result};
 use crate::graph::Pipeline;
-use crate::nf::{NfCounters, Rounds, StatsFile, pipeline_counters, poll_loop, send_counted};
+use crate::nf::{
+    NfCounters, PortCounters, Rounds, StatsFile, pipeline_counters, poll_loop, send_counted,
+};
 
 /// Chain-level drop reason: frames a later NF sent back on its `rx` port, which in separate
 /// processes would reach the previous NF's `tx` interface, where nothing reads them.
@@ -55,6 +57,8 @@ struct Stage {
     pipeline: Pipeline,
     rx: u64,
     tx: u64,
+    /// Of `tx`: frames sent back by the NF's `rx` port (ARP replies, ICMP errors).
+    tx_back: u64,
     tx_failed: u64,
     batches: u64,
     stats: Option<StatsFile>,
@@ -154,6 +158,12 @@ impl FusedChain {
                     nf.name, ports
                 )));
             }
+            if nf.pipeline.originates() {
+                return Err(NfError::Config(format!(
+                    "NF `{}` cannot be fused: it resolves gateways by ARP (routes `via IP`), and a fused chain's inner links are in memory; give its routes `via MAC`",
+                    nf.name
+                )));
+            }
             stages.push(Stage {
                 stats: nf.stats_file.as_deref().map(StatsFile::open).transpose()?,
                 name: nf.name,
@@ -161,6 +171,7 @@ impl FusedChain {
                 pipeline: nf.pipeline,
                 rx: 0,
                 tx: 0,
+                tx_back: 0,
                 tx_failed: 0,
                 batches: 0,
             });
@@ -215,10 +226,12 @@ impl FusedChain {
                     let sent =
                         send_counted(self.entry.as_mut(), &self.batch, back, &mut self.port_tx[0]);
                     st.tx += sent as u64;
+                    st.tx_back += sent as u64;
                     st.tx_failed += (back.len() - sent) as u64;
                     self.tx_back += sent as u64;
                 } else {
                     st.tx += back.len() as u64;
+                    st.tx_back += back.len() as u64;
                     self.reverse_unread += back.len() as u64;
                 }
             }
@@ -254,6 +267,8 @@ impl FusedChain {
         let last = self.stages.len() - 1;
         let elapsed_s = self.started.elapsed().as_secs_f64();
         let driver = self.entry.driver().name();
+        let names: Vec<String> = self.stages.iter().map(|s| s.name.clone()).collect();
+        let (entry_name, exit_name) = (self.entry.name().to_string(), self.exit.name().to_string());
         let nfs = self
             .stages
             .iter()
@@ -292,9 +307,35 @@ impl FusedChain {
                     batch: self.batch.capacity(),
                     poll: self.poll.name().to_string(),
                     elapsed_s,
-                    // Inside a fused chain only the ends have ports of their own.
                     rx_errors: 0,
-                    ports: Vec::new(),
+                    // The chain's ends are its interfaces; the links inside are in memory,
+                    // named `fused:FROM-TO` after the NFs they join.
+                    ports: vec![
+                        PortCounters {
+                            name: if k == 0 {
+                                entry_name.clone()
+                            } else {
+                                format!("fused:{}-{}", names[k - 1], names[k])
+                            },
+                            rx: st.rx,
+                            tx: st.tx_back,
+                            kernel_drops: if k == 0 { entry.kernel_drops } else { 0 },
+                            rx_errors: 0,
+                        },
+                        PortCounters {
+                            name: if k == last {
+                                exit_name.clone()
+                            } else {
+                                format!("fused:{}-{}", names[k], names[k + 1])
+                            },
+                            rx: 0,
+                            tx: st.tx - st.tx_back,
+                            kernel_drops: 0,
+                            rx_errors: 0,
+                        },
+                    ],
+                    originated: 0,
+                    held: 0,
                 }
             })
             .collect();
