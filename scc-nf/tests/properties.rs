@@ -1,5 +1,6 @@
 //! Property tests: random and mutated frames never panic any NF, and the accounting identity
-//! (frames in = frames out + drops) holds after every batch.
+//! (frames in + originated = frames out + drops + held) holds after every batch; `originated`
+//! and `held` come from the router whose gateway is found by ARP.
 mod common;
 
 use common::*;
@@ -8,8 +9,19 @@ use scc_nf::config::{NfConfig, Preset, build_pipeline};
 use scc_nf::graph::Pipeline;
 use scc_nf::wire::build::{UdpFrame, arp_request};
 
+/// The gateway of the ARP-resolving router (it answers in `valid_frames`).
+const NEIGH_IP: std::net::Ipv4Addr = std::net::Ipv4Addr::new(198, 19, 0, 9);
+
 fn pipelines() -> Vec<Pipeline> {
-    let mut v = vec![router()];
+    let via_ip = NfConfig {
+        preset: Some(Preset::Router),
+        routes: vec![
+            "198.18.0.0/15".into(),
+            format!("198.19.0.0/16 via {NEIGH_IP}"),
+        ],
+        ..Default::default()
+    };
+    let mut v = vec![router(), build_pipeline(&via_ip, &env()).unwrap()];
     for preset in [Preset::Firewall, Preset::Forward] {
         let cfg = NfConfig {
             preset: Some(preset),
@@ -28,7 +40,13 @@ fn pipelines() -> Vec<Pipeline> {
 fn valid_frames() -> Vec<Vec<u8>> {
     let mut arp_f = vec![0u8; 42];
     arp_request(&mut arp_f, SRC_MAC, SRC_IP, ROUTER_IP).unwrap();
+    // The gateway's answer (a reply from NEIGH_IP to the router's address).
+    let mut reply = vec![0u8; 42];
+    arp_request(&mut reply, GW_MAC, NEIGH_IP, ROUTER_IP).unwrap();
+    reply[..6].copy_from_slice(&ROUTER_MAC.0);
+    reply[21] = 2;
     vec![
+        reply,
         udp_frame(&spec()),
         udp_frame(&UdpFrame { ttl: 1, ..spec() }),
         udp_frame(&UdpFrame {
@@ -44,7 +62,7 @@ fn frame() -> impl Strategy<Value = Vec<u8>> {
     prop_oneof![
         proptest::collection::vec(any::<u8>(), 0..200),
         (
-            0usize..4,
+            0usize..5,
             proptest::collection::vec((0usize..80, any::<u8>()), 0..6),
             0usize..100,
             any::<bool>(),
@@ -78,10 +96,21 @@ proptest! {
             for frames in &batches {
                 let mut b = batch_of(frames);
                 p.process(&mut b, now);
-                now += 1_000_000;
                 let out: usize = (0..p.ports().len()).map(|k| p.port_frames(k).len()).sum();
                 prop_assert!(out <= frames.len());
-                prop_assert_eq!(p.frames_in(), p.frames_out() + p.total_drops());
+                // Every index sent from the outbox is one of its frames.
+                let n_ports = p.ports().len();
+                if let Some(ob) = p.originate(now) {
+                    for k in 0..n_ports {
+                        prop_assert!(ob.port_frames(k).iter().all(|&i| usize::from(i) < ob.batch().len()));
+                    }
+                }
+                // Time runs on fast (0.7 s a batch): requests repeat and queues give up too.
+                now += 700_000_000;
+                prop_assert_eq!(
+                    p.frames_in() + p.originated(),
+                    p.frames_out() + p.total_drops() + p.held()
+                );
                 let drops: u64 = p.drops().values().sum();
                 prop_assert_eq!(drops, p.total_drops());
                 // Every forwarded frame is a valid length frame of the batch.
