@@ -389,10 +389,11 @@ mod tests {
         assert_eq!(s.rx_bytes, got.iter().sum::<usize>() as u64);
     }
 
-    /// Under TX congestion (a peer that never reads) one send call blocks for at most the wait
-    /// budget (plus scheduling noise), not `8 x 500 us`: the median of several calls stays below
-    /// 3 ms (it was >= 4 ms: every poll on a socket that never becomes writable waits its whole
-    /// timeout). What could not be sent is counted as congested.
+    /// Under TX congestion (a peer that never reads) one send call waits a bounded number of
+    /// times, each wait bounded, so the call blocks for at most the wait budget: counted here
+    /// (retries per call, no wall-clock bound, so the test cannot flake on a loaded machine),
+    /// with the per-wait timeout times the retry count within the budget. What could not be
+    /// sent is counted as congested.
     #[test]
     fn congested_send_is_bounded_per_call_and_counted() {
         let (a, _b) = Socket::pair(Domain::UNIX, Type::DGRAM, None).unwrap();
@@ -405,20 +406,19 @@ mod tests {
             fill += 1;
         }
         let before = p.stats();
-        let mut times = Vec::new();
         let mut sent = before.tx_frames as usize;
         for _ in 0..7 {
-            let t = std::time::Instant::now();
+            let r0 = p.stats().tx_retries;
             sent += p.send_frames(&out, &ALL_INDICES[..64]).unwrap();
-            times.push(t.elapsed());
+            let waits = p.stats().tx_retries - r0;
+            assert!(
+                waits <= u64::from(crate::sys::TX_RETRY_BUDGET),
+                "{waits} waits in one congested send"
+            );
         }
-        times.sort();
-        assert!(
-            times[3] < Duration::from_millis(3),
-            "median congested send {:?} (budget {:?})",
-            times[3],
-            crate::TX_WAIT_BUDGET
-        );
+        assert!(crate::sys::TX_RETRY_WAIT * crate::sys::TX_RETRY_BUDGET <= crate::TX_WAIT_BUDGET);
+        // The calls did wait (the path under test ran).
+        assert!(p.stats().tx_retries > before.tx_retries);
         let s = p.stats();
         assert_eq!(s.tx_frames as usize, sent);
         assert_eq!(s.tx_frames + s.tx_dropped, (fill + 7) * 64);

@@ -184,8 +184,11 @@ mod tests {
         assert_eq!(got, sent);
     }
 
-    /// Under TX congestion one send call blocks for at most the wait budget (plus scheduling
-    /// noise): the median of several calls stays below 3 ms (it was >= 4 ms, `8 x 500 us`).
+    /// Under TX congestion (a peer that never reads) one send call waits a bounded number of
+    /// times, each wait bounded, so the call blocks for at most the wait budget: counted here
+    /// (retries per call, no wall-clock bound, so the test cannot flake on a loaded machine),
+    /// with the per-wait timeout times the retry count within the budget. What could not be
+    /// sent is counted as congested.
     #[test]
     fn congested_send_is_bounded_per_call_and_counted() {
         let (a, _b) = Socket::pair(Domain::UNIX, Type::DGRAM, None).unwrap();
@@ -204,18 +207,18 @@ mod tests {
             fill += 1;
         }
         let before = p.stats();
-        let mut times = Vec::new();
         for _ in 0..7 {
-            let t = std::time::Instant::now();
+            let r0 = p.stats().tx_retries;
             p.send_frames(&out, &ALL_INDICES[..32]).unwrap();
-            times.push(t.elapsed());
+            let waits = p.stats().tx_retries - r0;
+            assert!(
+                waits <= u64::from(crate::sys::TX_RETRY_BUDGET),
+                "{waits} waits in one congested send"
+            );
         }
-        times.sort();
-        assert!(
-            times[3] < Duration::from_millis(3),
-            "median congested send {:?}",
-            times[3]
-        );
+        assert!(crate::sys::TX_RETRY_WAIT * crate::sys::TX_RETRY_BUDGET <= crate::TX_WAIT_BUDGET);
+        // The calls did wait (the path under test ran).
+        assert!(p.stats().tx_retries > before.tx_retries);
         let s = p.stats();
         assert_eq!(s.tx_frames + s.tx_dropped, (fill + 7) * 32);
         assert!(s.tx_congested > before.tx_congested, "{s:?}");
