@@ -157,7 +157,8 @@ struct NfArgs {
     /// socket buffer). Excess frames are dropped by the kernel and counted in `kernel_drops`.
     #[arg(long, value_name = "N")]
     rx_queue_frames: Option<usize>,
-    /// A static route `PREFIX/LEN [via MAC] [port rx|tx]` (repeatable).
+    /// A static route `PREFIX/LEN [via MAC|IP] [port rx|tx|IF]` (repeatable; `via IP`: the
+    /// gateway's MAC is found by ARP).
     #[arg(long = "route", value_name = "PREFIX/LEN")]
     route: Vec<String>,
     /// Routes file (one route per line, see the README).
