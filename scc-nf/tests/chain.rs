@@ -97,6 +97,26 @@ fn fused_nfs() -> Vec<FusedNf> {
         .collect()
 }
 
+/// A busy-polling fused chain of `nfs` from `entry` to `exit`, `batch` frames per batch.
+fn fused_chain(
+    nfs: Vec<FusedNf>,
+    entry: mem::MemPort,
+    exit: mem::MemPort,
+    batch: usize,
+) -> scc_nf::Result<FusedChain> {
+    FusedChain::new(
+        nfs,
+        Box::new(entry),
+        Box::new(exit),
+        FusedOptions {
+            batch,
+            frame_size: 2048,
+            poll: PollMode::Busy,
+            spin: Duration::ZERO,
+        },
+    )
+}
+
 fn opts(k: usize, poll: PollMode) -> NfOptions {
     NfOptions {
         name: format!("r{k}"),
@@ -113,18 +133,7 @@ fn opts(k: usize, poll: PollMode) -> NfOptions {
 fn fused_chain_counts_every_frame_per_nf_and_for_the_chain() {
     let (mut gen_port, entry) = mem::pair("gen", "entry", 256, 2048).unwrap();
     let (exit, mut sink) = mem::pair("exit", "sink", 256, 2048).unwrap();
-    let mut chain = FusedChain::new(
-        fused_nfs(),
-        Box::new(entry),
-        Box::new(exit),
-        FusedOptions {
-            batch: 64,
-            frame_size: 2048,
-            poll: PollMode::Busy,
-            spin: Duration::ZERO,
-        },
-    )
-    .unwrap();
+    let mut chain = fused_chain(fused_nfs(), entry, exit, 64).unwrap();
     assert_eq!(send(&mut gen_port, &burst()), 53);
     assert_eq!(chain.poll_once().unwrap(), 53);
     assert_eq!(chain.poll_once().unwrap(), 0);
@@ -195,18 +204,7 @@ fn fused_chain_equals_the_same_nfs_run_separately() {
 
     let (mut gen_port, entry) = mem::pair("gen", "entry", 256, 2048).unwrap();
     let (exit, mut sink) = mem::pair("exit", "sink", 256, 2048).unwrap();
-    let mut chain = FusedChain::new(
-        fused_nfs(),
-        Box::new(entry),
-        Box::new(exit),
-        FusedOptions {
-            batch: 64,
-            frame_size: 2048,
-            poll: PollMode::Busy,
-            spin: Duration::ZERO,
-        },
-    )
-    .unwrap();
+    let mut chain = fused_chain(fused_nfs(), entry, exit, 64).unwrap();
     send(&mut gen_port, &burst());
     chain.poll_once().unwrap();
     let fused = chain.counters();
@@ -229,18 +227,7 @@ fn fused_chain_equals_the_same_nfs_run_separately() {
 fn fused_chain_counts_exit_failures_at_the_last_nf() {
     let (mut gen_port, entry) = mem::pair("gen", "entry", 256, 2048).unwrap();
     let (exit, _sink) = mem::pair("exit", "sink", 8, 2048).unwrap();
-    let mut chain = FusedChain::new(
-        fused_nfs(),
-        Box::new(entry),
-        Box::new(exit),
-        FusedOptions {
-            batch: 64,
-            frame_size: 2048,
-            poll: PollMode::Busy,
-            spin: Duration::ZERO,
-        },
-    )
-    .unwrap();
+    let mut chain = fused_chain(fused_nfs(), entry, exit, 64).unwrap();
     send(&mut gen_port, &burst());
     chain.poll_once().unwrap();
     let c = chain.counters();
@@ -253,19 +240,7 @@ fn fused_chain_counts_exit_failures_at_the_last_nf() {
 fn fused_chain_error(nfs: Vec<FusedNf>) -> String {
     let (_, entry) = mem::pair("gen", "entry", 8, 2048).unwrap();
     let (exit, _) = mem::pair("exit", "sink", 8, 2048).unwrap();
-    FusedChain::new(
-        nfs,
-        Box::new(entry),
-        Box::new(exit),
-        FusedOptions {
-            batch: 32,
-            frame_size: 2048,
-            poll: PollMode::Busy,
-            spin: Duration::ZERO,
-        },
-    )
-    .unwrap_err()
-    .to_string()
+    fused_chain(nfs, entry, exit, 32).unwrap_err().to_string()
 }
 
 #[test]
