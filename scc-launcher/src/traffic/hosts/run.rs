@@ -17,7 +17,12 @@ use crate::deploy::{DeployError, Deployment, HostOutcome};
 pub const OUTPUT_TAIL: usize = 64 << 10;
 /// How long the client waits for the server to listen (a TCP listening or a bound UDP socket
 /// in the destination host) before it starts anyway.
-pub const SERVER_WAIT: Duration = Duration::from_secs(5);
+pub const SERVER_WAIT: Duration = Duration::from_secs(15);
+/// The resolver options the hosts' commands get (unless `RES_OPTIONS` is set already): the
+/// hosts have no name server, and their default route sends queries into the chain, where no
+/// router routes them; glibc would wait 2 x 5 s per lookup (e.g. Python's `http.server`
+/// looking up its own name before it listens), this makes it 1 s.
+pub const HOST_RES_OPTIONS: &str = "timeout:1 attempts:1";
 /// The interval between the built-in pings, in seconds.
 const PING_INTERVAL_S: f64 = 0.2;
 
@@ -196,6 +201,11 @@ pub fn run_hosts(
     ]
     .into_iter()
     .map(|(k, v)| (k.to_string(), v.to_string()))
+    .chain(
+        std::env::var_os("RES_OPTIONS")
+            .is_none()
+            .then(|| ("RES_OPTIONS".to_string(), HOST_RES_OPTIONS.to_string())),
+    )
     .collect();
     let deadline = t.duration_s.map(|d| started + Duration::from_secs_f64(d));
     let over = |dep: &mut Deployment| -> Result<bool, DeployError> {
@@ -275,13 +285,16 @@ fn wait_listening(
 }
 
 /// Whether a `/proc/net/tcp` table has a socket in LISTEN (state `0A`) or a `/proc/net/udp`
-/// table any socket (pure).
+/// table an unconnected one (state `07`; a resolver's query socket is connected, `01`) (pure).
 pub fn listening_in(tcp: &str, udp: &str) -> bool {
     let state = |l: &str| l.split_whitespace().nth(3).map(str::to_string);
     tcp.lines()
         .skip(1)
         .any(|l| state(l).as_deref() == Some("0A"))
-        || udp.lines().skip(1).any(|l| state(l).is_some())
+        || udp
+            .lines()
+            .skip(1)
+            .any(|l| state(l).as_deref() == Some("07"))
 }
 
 /// `ping -c COUNT` from host `side` (address `from`) to `to`, waited for (stopped when the run
@@ -356,9 +369,12 @@ mod tests {
         let head = "  sl  local_address rem_address   st tx_queue rx_queue\n";
         let listen = format!("{head}   0: 010013C6:1389 00000000:0000 0A 00000000:00000000\n");
         let estab = format!("{head}   0: 010013C6:1389 010012C6:D431 01 00000000:00000000\n");
+        let bound = format!("{head}   0: 010013C6:1389 00000000:0000 07 00000000:00000000\n");
         assert!(listening_in(&listen, head));
         assert!(!listening_in(&estab, head));
-        assert!(listening_in(head, &estab));
+        // A server's UDP socket, not a resolver's connected query socket.
+        assert!(listening_in(head, &bound));
+        assert!(!listening_in(head, &estab));
         assert!(!listening_in("", ""));
     }
 
