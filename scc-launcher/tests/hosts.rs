@@ -6,10 +6,8 @@
 //! programs a user starts through the printed `nsenter` commands), every NF's per-port counters
 //! balance (rx = tx + drops), and afterwards nothing is left (processes, namespaces).
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use scc_launcher::chain::{Chain, HostCommand, HostInfo, TrafficKind};
@@ -291,50 +289,43 @@ fn dir(name: &str) -> Dir {
 }
 
 /// `scc run -v --json FILE` in a fresh user + network namespace (as the rootless launcher
-/// runs; it needs no root), its stderr collected line by line.
+/// runs; it needs no root), its stdout and stderr going to files beside FILE.
 struct Running {
     child: Child,
-    lines: Arc<Mutex<Vec<String>>>,
+    out: PathBuf,
+    err: PathBuf,
 }
 
 impl Running {
     fn start(file: &Path) -> Running {
+        let (out, err) = (file.with_extension("json"), file.with_extension("log"));
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_scc"));
         cmd.args(["run", "-v", "--json"]).arg(file);
         scc_io::netns::command_in_new_user_netns(&mut cmd);
-        let mut child = cmd
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
+        let child = cmd
+            .stdout(std::fs::File::create(&out).unwrap())
+            .stderr(std::fs::File::create(&err).unwrap())
             .spawn()
             .unwrap();
-        let lines = Arc::new(Mutex::new(Vec::new()));
-        let l2 = Arc::clone(&lines);
-        let err = child.stderr.take().unwrap();
-        std::thread::spawn(move || {
-            for line in BufReader::new(err).lines().map_while(Result::ok) {
-                l2.lock().unwrap().push(line);
-            }
-        });
-        Running { child, lines }
+        Running { child, out, err }
+    }
+
+    fn lines(&self) -> Vec<String> {
+        let text = std::fs::read_to_string(&self.err).unwrap_or_default();
+        text.lines().map(String::from).collect()
     }
 
     /// The first stderr line that contains every one of `needles` (waits up to 30 s).
     fn wait_for(&self, needles: &[&str]) -> String {
         let start = Instant::now();
         loop {
-            if let Some(l) = self
-                .lines
-                .lock()
-                .unwrap()
-                .iter()
-                .find(|l| needles.iter().all(|n| l.contains(n)))
-            {
+            let lines = self.lines();
+            if let Some(l) = lines.iter().find(|l| needles.iter().all(|n| l.contains(n))) {
                 return l.clone();
             }
             assert!(
                 start.elapsed() < Duration::from_secs(30),
-                "no {needles:?}: {:?}",
-                self.lines.lock().unwrap()
+                "no {needles:?}: {lines:?}"
             );
             std::thread::sleep(Duration::from_millis(20));
         }
@@ -347,17 +338,15 @@ impl Running {
             if let Some(st) = self.child.try_wait().unwrap() {
                 break st.code();
             }
-            if start.elapsed() > Duration::from_secs(90) {
-                let _ = self.child.kill();
-                let _ = self.child.wait();
-                panic!("scc did not end: {:?}", self.lines.lock().unwrap());
-            }
+            assert!(
+                start.elapsed() < Duration::from_secs(90),
+                "scc did not end: {:?}",
+                self.lines()
+            );
             std::thread::sleep(Duration::from_millis(20));
         };
-        let mut out = String::new();
-        std::io::Read::read_to_string(&mut self.child.stdout.take().unwrap(), &mut out).unwrap();
-        std::thread::sleep(Duration::from_millis(50));
-        let lines = self.lines.lock().unwrap().clone();
+        let out = std::fs::read_to_string(&self.out).unwrap();
+        let lines = self.lines();
         let v = serde_json::from_str(&out)
             .unwrap_or_else(|e| panic!("not JSON ({e}): {out}\n{lines:?}"));
         (code, v, lines)
