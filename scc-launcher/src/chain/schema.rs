@@ -7,6 +7,8 @@ use scc_io::Driver;
 use scc_sched::PolicyKind;
 use serde::{Deserialize, Serialize};
 
+pub use super::real_hosts::{HOST_PINGS, HOST_PREFIX_LEN, HostAddr, HostCommand};
+
 /// The kernel's `IFNAMSIZ - 1`: the longest interface name Linux accepts.
 pub const MAX_IFNAME: usize = 15;
 
@@ -349,26 +351,6 @@ impl TrafficKind {
     }
 }
 
-/// A command run inside a host's namespace (`traffic.server` / `traffic.client`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(untagged)]
-pub enum HostCommand {
-    /// A shell command line, run with `sh -c`.
-    Shell(String),
-    /// A program and its arguments, run as they are (no shell).
-    Argv(Vec<String>),
-}
-
-impl HostCommand {
-    /// The program and its arguments (`sh -c LINE` for a shell string).
-    pub fn argv(&self) -> Vec<String> {
-        match self {
-            HostCommand::Shell(s) => vec!["sh".into(), "-c".into(), s.clone()],
-            HostCommand::Argv(v) => v.clone(),
-        }
-    }
-}
-
 /// `[traffic]`: the generator at the chain's head and the sink at its tail (`kind =
 /// "generator"`), or two real hosts (`kind = "hosts"`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -439,40 +421,6 @@ pub struct Traffic {
     #[serde(default)]
     pub ping: Option<u32>,
 }
-
-/// One host's addresses (`kind = "hosts"`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct HostAddr {
-    /// The host's address.
-    pub ip: Ipv4Addr,
-    /// Its subnet's prefix length.
-    pub prefix_len: u8,
-    /// Its gateway (the chain's end NF).
-    pub gw: Ipv4Addr,
-}
-
-impl HostAddr {
-    /// The subnet (network address).
-    pub fn net(&self) -> Ipv4Addr {
-        Ipv4Addr::from(u32::from(self.ip) & scc_nf::wire::ipv4::prefix_mask(self.prefix_len))
-    }
-
-    /// The subnet as `A.B.C.D/L`.
-    pub fn cidr(&self) -> String {
-        format!("{}/{}", self.net(), self.prefix_len)
-    }
-
-    /// Whether `ip` is in this host's subnet.
-    pub fn contains(&self, ip: Ipv4Addr) -> bool {
-        let m = scc_nf::wire::ipv4::prefix_mask(self.prefix_len);
-        u32::from(ip) & m == u32::from(self.ip) & m
-    }
-}
-
-/// The default prefix length of the hosts' subnets.
-pub const HOST_PREFIX_LEN: u8 = 24;
-/// The default number of ping round trips each way.
-pub const HOST_PINGS: u32 = 3;
 
 fn default_traffic_driver() -> Driver {
     Driver::Mmsg
