@@ -19,6 +19,10 @@ pub use crate::chain::{IF_SUFFIXES, LONGEST_SUFFIX, SWITCH_TASK};
 pub const GEN_IF: &str = "gen0";
 /// The sink's interface (in its own namespace).
 pub const SINK_IF: &str = "sink0";
+/// The source host's interface (`traffic.kind = "hosts"`, in its own namespace).
+pub const SRC_HOST_IF: &str = "src0";
+/// The destination host's interface (`traffic.kind = "hosts"`, in its own namespace).
+pub const DST_HOST_IF: &str = "dst0";
 /// The bridge's name (in the switch namespace).
 pub const BRIDGE: &str = "scc-br0";
 
@@ -38,6 +42,10 @@ pub enum NsRole {
     Nf(String),
     /// The software switch's.
     Switch,
+    /// The source host's (`traffic.kind = "hosts"`: a kernel stack, in place of the generator).
+    SrcHost,
+    /// The destination host's (in place of the sink).
+    DstHost,
 }
 
 impl NsRole {
@@ -49,6 +57,8 @@ impl NsRole {
             NsRole::Chain => "chain".into(),
             NsRole::Nf(n) => format!("nf:{n}"),
             NsRole::Switch => "switch".into(),
+            NsRole::SrcHost => "src-host".into(),
+            NsRole::DstHost => "dst-host".into(),
         }
     }
 }
@@ -205,6 +215,9 @@ pub struct DeployPlan {
     pub sched: SchedPlan,
     /// The switch's core (bridge/ovs).
     pub switch_core: Option<usize>,
+    /// `traffic.kind = "hosts"`: the two hosts in place of the generator and the sink (their
+    /// namespaces and interfaces are `gen_end`'s and `sink`'s).
+    pub hosts: Option<crate::traffic::hosts::HostsPlan>,
 }
 
 /// Errors of planning (the chain should have been validated).
@@ -259,7 +272,18 @@ impl DeployPlan {
         // A fused chain is one process in one namespace with only the chain's two ends.
         let fused = chain.schedule.plan == Plan::Fused;
         let env_of = |nf: &crate::chain::NfSpec| if fused { Env::Native } else { nf.env };
-        let mut namespaces = vec![NsRole::Gen, NsRole::Sink];
+        let hosts = chain.hosts();
+        let mut namespaces = if hosts {
+            vec![NsRole::SrcHost, NsRole::DstHost]
+        } else {
+            vec![NsRole::Gen, NsRole::Sink]
+        };
+        // Real hosts' interfaces are named for what they are.
+        let (gen_if, sink_if) = if hosts {
+            (SRC_HOST_IF, DST_HOST_IF)
+        } else {
+            (GEN_IF, SINK_IF)
+        };
         let chain_ns = chain.nfs.iter().any(|n| env_of(n) == Env::Native).then(|| {
             namespaces.push(NsRole::Chain);
             namespaces.len() - 1
@@ -327,7 +351,7 @@ impl DeployPlan {
                 });
                 announce.push((ns, name, mac));
             };
-            add(gen_ns, GEN_IF.into(), gen_mac, 0, 1);
+            add(gen_ns, gen_if.into(), gen_mac, 0, 1);
             for (i, &ns) in nf_ns.iter().enumerate() {
                 if !fused || i == 0 {
                     add(ns, rx_if(i), rx_mac(i), (i + 1) as u8, 0);
@@ -336,13 +360,13 @@ impl DeployPlan {
                     add(ns, tx_if(i), tx_mac(i), (i + 1) as u8, 1);
                 }
             }
-            add(sink_ns, SINK_IF.into(), sink_mac, 255, 0);
+            add(sink_ns, sink_if.into(), sink_mac, 255, 0);
             if let Some(o) = ovs_plan.as_mut() {
                 o.ports = veths.iter().map(|v| v.b.name.clone()).collect();
             }
         } else {
             veths.push(Veth {
-                a: end(gen_ns, GEN_IF.into(), gen_mac, None),
+                a: end(gen_ns, gen_if.into(), gen_mac, None),
                 b: end(nf_ns[0], rx_if(0), rx_mac(0), None),
             });
             for i in 0..n {
@@ -352,7 +376,7 @@ impl DeployPlan {
                 let (bns, bname, bmac) = if i + 1 < n {
                     (nf_ns[i + 1], rx_if(i + 1), rx_mac(i + 1))
                 } else {
-                    (sink_ns, SINK_IF.to_string(), sink_mac)
+                    (sink_ns, sink_if.to_string(), sink_mac)
                 };
                 veths.push(Veth {
                     a: end(nf_ns[i], tx_if(i), tx_mac(i), None),
@@ -498,7 +522,7 @@ impl DeployPlan {
         }
         sched.plan = sched_plan;
 
-        Ok(DeployPlan {
+        let mut plan = DeployPlan {
             namespaces,
             bridges,
             ovs: ovs_plan,
@@ -506,20 +530,25 @@ impl DeployPlan {
             nfs,
             gen_end: Endpoint {
                 ns: gen_ns,
-                ifname: GEN_IF.into(),
+                ifname: gen_if.into(),
                 mac: gen_mac,
                 peer_mac: rx_mac(0),
             },
             sink: Endpoint {
                 ns: sink_ns,
-                ifname: SINK_IF.into(),
+                ifname: sink_if.into(),
                 mac: sink_mac,
                 peer_mac: tx_mac(n - 1),
             },
             announce,
             sched,
             switch_core,
-        })
+            hosts: None,
+        };
+        if hosts {
+            crate::traffic::hosts::plan_hosts(chain, &mut plan)?;
+        }
+        Ok(plan)
     }
 
     /// The deployment steps in order.

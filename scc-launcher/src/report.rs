@@ -100,6 +100,10 @@ pub struct RunReport {
     pub schedule: Option<SchedReport>,
     /// The full traffic report (generator and sink details).
     pub traffic: Option<TrafficReport>,
+    /// `traffic.kind = "hosts"`: the hosts, the built-in pings and the server's and client's
+    /// ends (absent for the generator kind, whose keys stay as they are).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hosts: Option<crate::traffic::hosts::HostsReport>,
     /// Whether SIGINT/SIGTERM ended the run early.
     pub interrupted: bool,
     /// Non-fatal findings.
@@ -140,12 +144,15 @@ impl RunReport {
             self.interconnect,
             self.io
         );
-        match &self.traffic {
-            Some(t) => {
+        match (&self.traffic, &self.hosts) {
+            (Some(t), _) => {
                 s.push_str(&t.to_text());
                 s.push('\n');
             }
-            None => s.push_str("no [traffic] in the chain: deployed, checked and torn down\n"),
+            (None, Some(h)) => s.push_str(&h.to_text()),
+            (None, None) => {
+                s.push_str("no [traffic] in the chain: deployed, checked and torn down\n")
+            }
         }
         s.push_str(&format!(
             "\n{:<10} {:>7} {:>5} {:>6} {:>10} {:>10} {:>12} {:>10}  {}\n",

@@ -119,6 +119,22 @@ pub fn signal(pid: u32, sig: libc::c_int) -> io::Result<()> {
     }
 }
 
+/// Sends `sig` to the process group `pgid`, which one of our children leads (it was started in
+/// a group of its own: `process_group(0)`), so that what it started gets the signal too.
+pub fn signal_group(pgid: u32, sig: libc::c_int) -> io::Result<()> {
+    let pgid =
+        libc::pid_t::try_from(pgid).map_err(|_| io::Error::from_raw_os_error(libc::ESRCH))?;
+    if pgid <= 1 {
+        return Err(io::Error::from_raw_os_error(libc::ESRCH));
+    }
+    // SAFETY: kill has no memory arguments; -pgid (pgid > 1) targets exactly that group.
+    if unsafe { libc::kill(-pgid, sig) } == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
 /// The name of signal `sig` (e.g. `SIGKILL`).
 pub fn signal_name(sig: i32) -> String {
     let name = match sig {

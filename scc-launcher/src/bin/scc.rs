@@ -299,6 +299,9 @@ fn cmd_run(a: RunArgs, force_mode: Option<Mode>) -> ExitCode {
             }
             if report.interrupted {
                 ExitCode::from(130)
+            } else if report.hosts.as_ref().is_some_and(|h| h.client_failed()) {
+                // Real hosts: the client's failure is the run's (its exit is in the report).
+                ExitCode::from(4)
             } else {
                 ExitCode::SUCCESS
             }

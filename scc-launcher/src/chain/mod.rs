@@ -14,6 +14,7 @@ use std::net::Ipv4Addr;
 
 pub mod host;
 pub mod parse;
+mod real_hosts;
 pub mod sched;
 pub mod schema;
 mod validate;

@@ -7,6 +7,8 @@ use scc_io::Driver;
 use scc_sched::PolicyKind;
 use serde::{Deserialize, Serialize};
 
+pub use super::real_hosts::{HOST_PINGS, HOST_PREFIX_LEN, HostAddr, HostCommand};
+
 /// The kernel's `IFNAMSIZ - 1`: the longest interface name Linux accepts.
 pub const MAX_IFNAME: usize = 15;
 
@@ -327,11 +329,38 @@ pub struct MixEntry {
     pub weight: u32,
 }
 
-/// `[traffic]`: the generator at the chain's head and the sink at its tail.
+/// What sits at the chain's two ends (`traffic.kind`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TrafficKind {
+    /// The paced probe generator at the head and the latency/loss sink at the tail.
+    #[default]
+    Generator,
+    /// Two namespaces with kernel stacks (real hosts) at the ends, routed through the chain
+    /// both ways ([`crate::traffic::hosts`]).
+    Hosts,
+}
+
+impl TrafficKind {
+    /// The name used in files.
+    pub fn name(self) -> &'static str {
+        match self {
+            TrafficKind::Generator => "generator",
+            TrafficKind::Hosts => "hosts",
+        }
+    }
+}
+
+/// `[traffic]`: the generator at the chain's head and the sink at its tail (`kind =
+/// "generator"`), or two real hosts (`kind = "hosts"`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Traffic {
-    /// Offered rate in frames per second.
+    /// `generator` (default) | `hosts`.
+    #[serde(default)]
+    pub kind: TrafficKind,
+    /// Generator: offered rate in frames per second (required, > 0). Hosts: not used (absent).
+    #[serde(default)]
     pub rate_pps: u64,
     /// Frame size in bytes without FCS (default 64); exclusive with `frame_mix`.
     #[serde(default)]
@@ -339,7 +368,8 @@ pub struct Traffic {
     /// A mix of frame sizes, e.g. `[{size = 64, weight = 7}, {size = 1514, weight = 1}]`.
     #[serde(default)]
     pub frame_mix: Vec<MixEntry>,
-    /// How long to send, in seconds.
+    /// Generator: how long to send, in seconds. Hosts: how long to keep the chain up
+    /// (default: until the client ends, else until SIGINT/SIGTERM).
     #[serde(default)]
     pub duration_s: Option<f64>,
     /// How many frames to send (with `duration_s`, whichever ends first).
@@ -354,10 +384,11 @@ pub struct Traffic {
     /// Frames per send call of the generator.
     #[serde(default = "default_gen_batch")]
     pub batch: usize,
-    /// Destination IPv4 address of the probes (must be routed by every router).
+    /// Destination IPv4 address of the probes (must be routed by every router); hosts: the
+    /// destination host's address.
     #[serde(default = "default_dst")]
     pub dst_ip: Ipv4Addr,
-    /// Source IPv4 address of the probes.
+    /// Source IPv4 address of the probes; hosts: the source host's address.
     #[serde(default = "default_src")]
     pub src_ip: Ipv4Addr,
     /// How long the sink waits for stragglers after the last frame, in milliseconds.
@@ -369,6 +400,26 @@ pub struct Traffic {
     /// How the sink waits for frames (`sleep` | `busy` | `adaptive`).
     #[serde(default)]
     pub poll: Poll,
+    /// Hosts: prefix length of both hosts' subnets (default 24: 198.18.0.0/24, 198.19.0.0/24).
+    #[serde(default)]
+    pub prefix_len: Option<u8>,
+    /// Hosts: the source host's gateway, the first NF's address (default: the last address
+    /// of its subnet, 198.18.0.254).
+    #[serde(default)]
+    pub src_gw: Option<Ipv4Addr>,
+    /// Hosts: the destination host's gateway, the last NF's address (default 198.19.0.254).
+    #[serde(default)]
+    pub dst_gw: Option<Ipv4Addr>,
+    /// Hosts: a command run in the destination host's namespace for the whole run.
+    #[serde(default)]
+    pub server: Option<HostCommand>,
+    /// Hosts: a command run in the source host's namespace; its exit ends the run.
+    #[serde(default)]
+    pub client: Option<HostCommand>,
+    /// Hosts: `ping` round trips each way (source to destination, then back) before the
+    /// client (default 3; 0: none).
+    #[serde(default)]
+    pub ping: Option<u32>,
 }
 
 fn default_traffic_driver() -> Driver {
@@ -392,6 +443,30 @@ fn default_drain() -> u64 {
 }
 
 impl Traffic {
+    /// The source and destination hosts' addresses, with their defaults (`kind = "hosts"`):
+    /// a gateway defaults to the last address of the host's subnet.
+    pub fn host_addrs(&self) -> (HostAddr, HostAddr) {
+        let len = self.prefix_len.unwrap_or(HOST_PREFIX_LEN).min(32);
+        let host = |ip: Ipv4Addr, gw: Option<Ipv4Addr>| {
+            let m = scc_nf::wire::ipv4::prefix_mask(len);
+            let last = (u32::from(ip) | !m).wrapping_sub(1);
+            HostAddr {
+                ip,
+                prefix_len: len,
+                gw: gw.unwrap_or(Ipv4Addr::from(last)),
+            }
+        };
+        (
+            host(self.src_ip, self.src_gw),
+            host(self.dst_ip, self.dst_gw),
+        )
+    }
+
+    /// Ping round trips each way (`kind = "hosts"`).
+    pub fn pings(&self) -> u32 {
+        self.ping.unwrap_or(HOST_PINGS)
+    }
+
     /// The frame sizes and weights (`frame_mix`, else `frame_size`, else 64).
     pub fn mix(&self) -> Vec<MixEntry> {
         if !self.frame_mix.is_empty() {
@@ -432,6 +507,13 @@ pub struct Chain {
 }
 
 impl Chain {
+    /// Whether real hosts sit at the chain's ends (`traffic.kind = "hosts"`).
+    pub fn hosts(&self) -> bool {
+        self.traffic
+            .as_ref()
+            .is_some_and(|t| t.kind == TrafficKind::Hosts)
+    }
+
     /// The effective I/O of NF `i` (chain `[io]` with the NF's overrides).
     pub fn nf_io(&self, i: usize) -> IoSpec {
         let mut io = self.io.clone();

@@ -8,6 +8,7 @@
 //! - `ready`: each NF's status channel (`scc-nf --status-fd`): readiness and counters;
 //! - this module: the deployment's state, errors and the teardown.
 
+mod hosts;
 mod network;
 mod nfs;
 mod ready;
@@ -20,6 +21,7 @@ use scc_io::netns::NetNs;
 
 use crate::plan::{DeployPlan, Step, Undo};
 
+pub use hosts::{HOST_STOP_GRACE, HostChild, HostOutcome};
 pub use nfs::{NfChild, NfOutcome};
 pub use ready::NfStatus;
 
@@ -58,6 +60,17 @@ pub enum DeployError {
         status: String,
         /// The end of its stderr.
         stderr: String,
+    },
+    /// A process could not be started in a host's namespace (`traffic.kind = "hosts"`).
+    #[error("starting {what} in the {side} host: {source}")]
+    HostSpawn {
+        /// What (label and command line).
+        what: String,
+        /// `src` or `dst`.
+        side: &'static str,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
     },
     /// An NF did not open its receive socket in time.
     #[error("NF `{name}` (pid {pid}) did not open its socket on `{ifname}` within {secs} s")]
@@ -107,6 +120,8 @@ pub struct Deployment {
     ovs: Option<crate::ovs::OvsSwitch>,
     /// Chain order: one hand-off file per shared core (removed at teardown).
     handoffs: Vec<(usize, scc_sched::handoff::Handoff)>,
+    /// Processes started in the hosts' namespaces (`traffic.kind = "hosts"`).
+    host_procs: Vec<Option<HostChild>>,
     log: Log,
     torn_down: bool,
 }
@@ -137,6 +152,7 @@ impl Deployment {
             nf_exe: None,
             ovs: None,
             handoffs: Vec::new(),
+            host_procs: Vec::new(),
             log,
             torn_down: false,
         }
@@ -182,6 +198,7 @@ impl Deployment {
             return;
         }
         self.torn_down = true;
+        self.stop_host_procs();
         self.stop_nfs();
         for undo in DeployPlan::teardown(&self.done) {
             match undo {

@@ -125,6 +125,7 @@ impl Deployment {
             }
             done.push(step);
         }
+        self.configure_hosts()?;
         self.announce()
     }
 

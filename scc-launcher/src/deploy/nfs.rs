@@ -54,7 +54,7 @@ pub struct NfOutcome {
     pub stderr: String,
 }
 
-fn reader(mut r: impl Read + Send + 'static) -> Option<JoinHandle<String>> {
+pub(super) fn reader(mut r: impl Read + Send + 'static) -> Option<JoinHandle<String>> {
     std::thread::Builder::new()
         .name("scc-nf-output".into())
         .spawn(move || {

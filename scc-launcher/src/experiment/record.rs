@@ -437,6 +437,7 @@ pub(crate) mod tests {
 
     pub(crate) fn report(sent: u64, received: u64, p50: f64, nfs: Vec<NfReport>) -> RunReport {
         RunReport {
+            hosts: None,
             chain: "t".into(),
             mode: Mode::Runtime,
             interconnect: "b2b".into(),

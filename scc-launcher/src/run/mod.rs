@@ -113,7 +113,10 @@ impl RunOptions {
 
 /// The traffic settings for the plan's endpoints.
 pub fn traffic_config(chain: &Chain, plan: &DeployPlan) -> Option<TrafficConfig> {
-    let t = chain.traffic.as_ref()?;
+    let t = chain
+        .traffic
+        .as_ref()
+        .filter(|t| t.kind == crate::chain::TrafficKind::Generator)?;
     let mix = t.mix();
     let frame_size = if mix.len() == 1 {
         FrameSizes::Fixed(mix[0].size)
@@ -345,6 +348,12 @@ fn run_deployed(
             None
         }
     };
+    // Real hosts at the ends: their programs make the traffic.
+    let hosts = if chain.hosts() {
+        Some(crate::traffic::hosts::run_hosts(chain, dep, stop)?)
+    } else {
+        None
+    };
     let interrupted = stop.load(Ordering::Relaxed);
 
     if let Some(p) = profiler.as_mut() {
@@ -421,6 +430,7 @@ fn run_deployed(
         nfs,
         schedule,
         traffic,
+        hosts,
         interrupted,
         warnings,
         profile,

@@ -26,6 +26,7 @@
 
 pub mod clock;
 mod generator;
+pub mod hosts;
 pub mod latency;
 pub mod pace;
 pub mod probe;

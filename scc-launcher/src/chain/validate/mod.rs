@@ -3,6 +3,7 @@
 //! section ([`io`], [`schedule`], [`nfs`], [`traffic`]); the files a chain names are checked
 //! by [`Chain::file_problems`] with scc-nf's own parsers.
 
+mod hosts;
 mod io;
 mod nfs;
 mod schedule;

@@ -33,7 +33,7 @@ pub(super) fn nfs(chain: &Chain, host: &HostInfo, p: &mut Problems) {
         {
             p.add(format!("{path}.gw_mac"), e);
         }
-        kind_fields(nf, &path, p);
+        kind_fields(nf, chain.hosts(), &path, p);
         rules(nf, &path, p);
     }
 }
@@ -77,13 +77,14 @@ fn name(chain: &Chain, i: usize, nf: &NfSpec, path: &str, p: &mut Problems) {
     }
 }
 
-/// Routes only for routers (which need some), rules only for firewalls.
-fn kind_fields(nf: &NfSpec, path: &str, p: &mut Problems) {
+/// Routes only for routers (which need some, unless the launcher routes real hosts through
+/// them: `hosts`), rules only for firewalls.
+fn kind_fields(nf: &NfSpec, hosts: bool, path: &str, p: &mut Problems) {
     let has_rules = !nf.rules.is_empty() || nf.rules_file.is_some();
     let has_routes = !nf.routes.is_empty() || nf.routes_file.is_some();
     match nf.kind {
         NfKind::Router => {
-            if nf.routes.is_empty() && nf.routes_file.is_none() && nf.config.is_none() {
+            if !hosts && nf.routes.is_empty() && nf.routes_file.is_none() && nf.config.is_none() {
                 p.add(
                     format!("{path}.routes"),
                     "a router needs routes (e.g. routes = [\"198.18.0.0/15\"]) or routes_file",

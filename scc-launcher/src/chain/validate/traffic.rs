@@ -5,10 +5,34 @@ use scc_io::{Driver, MAX_BATCH};
 
 use super::Problems;
 use crate::chain::host::HostInfo;
-use crate::chain::schema::{Chain, MAX_FRAME, MIN_FRAME, NfKind, Traffic};
+use crate::chain::schema::{Chain, MAX_FRAME, MIN_FRAME, NfKind, Traffic, TrafficKind};
 
-/// Every field of `[traffic]`.
+/// Every field of `[traffic]`, by kind.
 pub(super) fn traffic(chain: &Chain, t: &Traffic, host: &HostInfo, p: &mut Problems) {
+    match t.kind {
+        TrafficKind::Generator => generator(chain, t, host, p),
+        TrafficKind::Hosts => super::hosts::hosts(chain, t, p),
+    }
+}
+
+/// `kind = "generator"`: the probe generator's fields (and none of the hosts').
+fn generator(chain: &Chain, t: &Traffic, host: &HostInfo, p: &mut Problems) {
+    for (field, set) in [
+        ("prefix_len", t.prefix_len.is_some()),
+        ("src_gw", t.src_gw.is_some()),
+        ("dst_gw", t.dst_gw.is_some()),
+        ("server", t.server.is_some()),
+        ("client", t.client.is_some()),
+        ("ping", t.ping.is_some()),
+    ] {
+        if set {
+            p.add(
+                format!("traffic.{field}"),
+                "is for kind = \"hosts\" (real hosts at the chain's ends); this [traffic] is the \
+                 generator (kind = \"generator\", the default)",
+            );
+        }
+    }
     if t.rate_pps == 0 {
         p.add("traffic.rate_pps", "must be > 0");
     } else if t.rate_pps > 100_000_000 {
@@ -125,6 +149,6 @@ fn routes_cover_dst(chain: &Chain, t: &Traffic, p: &mut Problems) {
     }
 }
 
-fn in_benchmark_range(ip: std::net::Ipv4Addr) -> bool {
+pub(super) fn in_benchmark_range(ip: std::net::Ipv4Addr) -> bool {
     u32::from(ip) & 0xfffe_0000 == u32::from(std::net::Ipv4Addr::new(198, 18, 0, 0))
 }
