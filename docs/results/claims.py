@@ -130,7 +130,7 @@ if drv:
         "8x lower",
         "not measured",
         "-",
-        "no DPDK NIC in a VM with veth; AF_XDP (the closest, issue 13) is not on main yet",
+        "no DPDK NIC in a VM with veth; AF_XDP (the closest, issue 13; `benches/forward.rs`) is not in the `drivers` campaign",
     )
     row(
         "Fig. 4: capacity of each router (highest rate with < 0.1% loss, p99 < 10% of the trial)",
