@@ -60,7 +60,8 @@
 //! `ethertype`), `EtherRewrite` (`src`, `dst`), `IpFilter` (`rules`, `rules_file`, `ethernet`),
 //! `Counter`, `Discard` (`reason`), `ArpQuerier` (`queue` frames per unresolved gateway,
 //! default 16; `timeout_s`, default 300; `retransmit_ms`, default 1000; `probes`, default 3;
-//! outputs out, arp; see [`crate::neigh`]). `scc-nf preset NAME` prints a preset in this format.
+//! `entries`, default 256: connected destinations kept at a time; outputs out, arp; see
+//! [`crate::neigh`]). `scc-nf preset NAME` prints a preset in this format.
 
 use std::net::Ipv4Addr;
 use std::str::FromStr;
@@ -531,9 +532,12 @@ const KNOWN: &[(&str, &[&str])] = &[
     ("Discard", &["reason"]),
     (
         "ArpQuerier",
-        &["queue", "timeout_s", "retransmit_ms", "probes"],
+        &["queue", "timeout_s", "retransmit_ms", "probes", "entries"],
     ),
 ];
+
+/// Destinations of connected routes an `ArpQuerier` keeps at a time (parameter `entries`).
+pub const DIRECT_ENTRIES: usize = 256;
 
 /// Builds the pipeline of `cfg` (ports `rx` = 0 and `tx` = 1; routed frames default to tx),
 /// every port with `env`'s MAC and addresses and tx with `env`'s gateway
@@ -578,17 +582,21 @@ pub fn build_pipeline_ports(cfg: &NfConfig, env: &Env, ports: &[PortEnv]) -> Res
                 "the NF routes (IpLookup) but no route was given (--route PREFIX/LEN or --routes FILE)".into(),
             ));
         }
-        if env.gw_mac.is_none() && routes.iter().any(|r| r.gw.is_none() && r.via_ip.is_none()) {
+        if env.gw_mac.is_none()
+            && routes
+                .iter()
+                .any(|r| r.gw.is_none() && r.via_ip.is_none() && !r.direct)
+        {
             return Err(NfError::Config(
-                "a route has no gateway: give --gw-mac MAC (or `via MAC` or `via IP` on every route)"
+                "a route has no gateway: give --gw-mac MAC (or `via MAC`, `via IP` or `direct` on every route)"
                     .into(),
             ));
         }
-        if routes.iter().any(|r| r.via_ip.is_some())
+        if routes.iter().any(|r| r.via_ip.is_some() || r.direct)
             && !specs.iter().any(|s| s.class == "ArpQuerier")
         {
             return Err(NfError::Config(
-                "a route names its gateway by address (`via IP`) but the NF has no ArpQuerier element to resolve it"
+                "a route is resolved by ARP (`via IP` or `direct`) but the NF has no ArpQuerier element"
                     .into(),
             ));
         }
@@ -754,7 +762,7 @@ pub fn build_pipeline_ports(cfg: &NfConfig, env: &Env, ports: &[PortEnv]) -> Res
                     probes: u32::try_from(p_usize(spec, "probes", d.probes as usize)?.max(1))
                         .map_err(|_| bad(spec, "probes", "a small number"))?,
                 };
-                Box::new(ArpQuerier::new(
+                let q = ArpQuerier::new(
                     table
                         .as_ref()
                         .map(|t| t.neighbours().to_vec())
@@ -767,7 +775,12 @@ pub fn build_pipeline_ports(cfg: &NfConfig, env: &Env, ports: &[PortEnv]) -> Res
                         (env.addrs.first().copied(), env.src_mac),
                     ),
                     ncfg,
-                ))
+                );
+                Box::new(if table.as_ref().is_some_and(RouteTable::has_direct) {
+                    q.with_direct(p_usize(spec, "entries", DIRECT_ENTRIES)?.clamp(1, 65536))
+                } else {
+                    q
+                })
             }
             "Counter" => Box::new(Counter::new(&spec.name)),
             "Discard" => Box::new(Discard::new(p_str(spec, "reason")?.unwrap_or("discard"))),

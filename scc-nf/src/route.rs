@@ -7,14 +7,16 @@
 //! 198.18.0.0/15  via 02:00:00:00:00:02
 //! 198.19.7.0/24  via 02:00:00:00:00:03    port tx
 //! 198.18.2.0/24  via 198.18.2.1           port r1   # resolved by ARP
+//! 198.18.3.0/24  direct                   port r1   # connected: each destination by ARP
 //! 10.1.2.3                                 # a host route (/32)
 //! default        via 02:00:00:00:00:01    # same as 0.0.0.0/0
 //! ```
 //! `via MAC` gives the gateway's MAC address written by `EtherEncap` (default: the NF's
 //! `--gw-mac`), a static next hop as in the paper's setup; `via IP` names the gateway's IPv4
 //! address, whose MAC the NF's `ArpQuerier` finds by ARP on the route's port (see
-//! [`crate::neigh`]); `port` names the output port: `rx`, `tx` (the default) or an interface's
-//! name.
+//! [`crate::neigh`]); `direct` makes the route a connected network, whose destinations the
+//! `ArpQuerier` resolves one by one (as a host does); `port` names the output port: `rx`, `tx`
+//! (the default) or an interface's name.
 //! Host bits of a prefix are ignored. A later line for the same prefix replaces an earlier one.
 //! `--route PREFIX/LEN` on the command line takes the same syntax.
 
@@ -41,6 +43,9 @@ pub struct RouteSpec {
     pub gw: Option<MacAddr>,
     /// Gateway IPv4 address, resolved by ARP (`via IP`; exclusive with `gw`).
     pub via_ip: Option<Ipv4Addr>,
+    /// A connected network (`direct`): each destination is resolved by ARP on the port
+    /// (exclusive with `via`).
+    pub direct: bool,
     /// Output port name (`None`: `tx`).
     pub port: Option<String>,
 }
@@ -54,6 +59,8 @@ pub struct RouteSpec {
 /// assert_eq!(r.port.as_deref(), Some("r1"));
 /// let r = parse_route_line("default via 198.18.2.1").unwrap().unwrap();
 /// assert_eq!((r.gw, r.via_ip.map(|a| a.to_string())), (None, Some("198.18.2.1".into())));
+/// assert!(parse_route_line("198.18.3.0/24 direct port tx").unwrap().unwrap().direct);
+/// assert!(parse_route_line("198.18.3.0/24 direct via 198.18.3.1").is_err());
 /// assert!(parse_route_line("10.0.0.0/33").is_err());
 /// ```
 pub fn parse_route_line(line: &str) -> std::result::Result<Option<RouteSpec>, String> {
@@ -73,9 +80,14 @@ pub fn parse_route_line(line: &str) -> std::result::Result<Option<RouteSpec>, St
         len,
         gw: None,
         via_ip: None,
+        direct: false,
         port: None,
     };
     while let Some(w) = words.next() {
+        if w == "direct" {
+            spec.direct = true;
+            continue;
+        }
         let val = words.next().ok_or_else(|| format!("`{w}` needs a value"))?;
         match w {
             "via" | "gw" => {
@@ -93,10 +105,13 @@ pub fn parse_route_line(line: &str) -> std::result::Result<Option<RouteSpec>, St
             "port" | "dev" => spec.port = Some(val.to_string()),
             other => {
                 return Err(format!(
-                    "unknown word `{other}` (expected `via MAC` or `port NAME`)"
+                    "unknown word `{other}` (expected `via MAC|IP`, `direct` or `port NAME`)"
                 ));
             }
         }
+    }
+    if spec.direct && (spec.gw.is_some() || spec.via_ip.is_some()) {
+        return Err("`direct` routes have no gateway: drop `via`".into());
     }
     Ok(Some(spec))
 }
@@ -136,10 +151,14 @@ pub struct NextHop {
     pub port: u8,
     /// Gateway MAC (`None`: `EtherEncap`'s configured destination, or the neighbour's).
     pub gw: Option<MacAddr>,
-    /// The neighbour resolved by ARP: entry `neigh - 1` of [`RouteTable::neighbours`]; 0 for
-    /// a route that names a MAC.
+    /// The neighbour resolved by ARP: entry `neigh - 1` of [`RouteTable::neighbours`],
+    /// [`DIRECT`] for a route whose destinations are resolved themselves (a connected network,
+    /// no gateway); 0 for a route that names a MAC.
     pub neigh: u16,
 }
+
+/// [`NextHop::neigh`] of a connected route: the frame's own destination is resolved by ARP.
+pub const DIRECT: u16 = u16::MAX;
 
 /// Tables of at most this many distinct prefixes also get a [`SmallTable`].
 pub(crate) const SMALL_ROUTES: usize = 16;
@@ -217,7 +236,8 @@ pub struct RouteTable {
 
 impl RouteTable {
     /// Compiles `routes`; `port_index` maps a port name to its index (`None`: unknown port, an
-    /// error), routes without a port use `default_port`.
+    /// error), routes without a port use `default_port`. A route without a gateway leaves the
+    /// destination MAC to `EtherEncap`; a `direct` one to the `ArpQuerier` ([`DIRECT`]).
     pub fn build(
         routes: &[RouteSpec],
         default_port: u8,
@@ -242,6 +262,7 @@ impl RouteTable {
                 })?,
             };
             let neigh = match r.via_ip {
+                None if r.direct => DIRECT,
                 None => 0,
                 Some(ip) => {
                     let nb = Neighbour { port, ip };
@@ -252,9 +273,12 @@ impl RouteTable {
                             neighbours.len() - 1
                         }
                     };
-                    u16::try_from(k + 1).map_err(|_| {
-                        NfError::Config("more than 65535 gateways named by address".into())
-                    })?
+                    u16::try_from(k + 1)
+                        .ok()
+                        .filter(|&n| n != DIRECT)
+                        .ok_or_else(|| {
+                            NfError::Config("more than 65534 gateways named by address".into())
+                        })?
                 }
             };
             let hop = NextHop {
@@ -287,6 +311,12 @@ impl RouteTable {
     /// every route names a MAC.
     pub fn neighbours(&self) -> &[Neighbour] {
         &self.neighbours
+    }
+
+    /// True when a route is a connected network whose destinations are resolved by ARP
+    /// ([`DIRECT`]).
+    pub fn has_direct(&self) -> bool {
+        self.hops.iter().any(|h| h.neigh == DIRECT)
     }
 
     /// The next hop for `dst`, if any route matches.

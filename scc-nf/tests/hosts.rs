@@ -415,9 +415,9 @@ scc_io::sandbox_test!(
     }
 );
 
-// Routes that name their gateways by address: the router finds the hosts' MACs by ARP
-// (ArpQuerier), and frames for a gateway that never answers wait, are asked for three times
-// and are then dropped as `arp_unresolved`.
+// Routes resolved by ARP (ArpQuerier): A as the gateway named `via IP`, B as a destination on
+// a `direct` (connected) route; frames for a gateway that never answers wait, are asked for
+// three times and are then dropped as `arp_unresolved`.
 scc_io::sandbox_test!(
     fn router_nf_resolves_its_gateways_by_arp() {
         if !tools_present("router_nf_resolves_its_gateways_by_arp") {
@@ -430,7 +430,8 @@ scc_io::sandbox_test!(
             "r1",
             vec![
                 format!("198.18.1.0/24 via {A_IP} port r0"),
-                format!("198.18.2.0/24 via {B_IP} port r1"),
+                // B's network is connected: B itself is resolved (as a host would).
+                "198.18.2.0/24 direct port r1".to_string(),
                 format!("198.18.3.0/24 via {silent} port r1"),
             ],
         );

@@ -18,6 +18,7 @@ fn pipelines() -> Vec<Pipeline> {
         routes: vec![
             "198.18.0.0/15".into(),
             format!("198.19.0.0/16 via {NEIGH_IP}"),
+            "198.18.4.0/24 direct".into(),
         ],
         ..Default::default()
     };
@@ -47,6 +48,11 @@ fn valid_frames() -> Vec<Vec<u8>> {
     reply[21] = 2;
     vec![
         reply,
+        // To a destination on the connected network (resolved one by one).
+        udp_frame(&UdpFrame {
+            dst_ip: std::net::Ipv4Addr::new(198, 18, 4, 5),
+            ..spec()
+        }),
         udp_frame(&spec()),
         udp_frame(&UdpFrame { ttl: 1, ..spec() }),
         udp_frame(&UdpFrame {
@@ -62,7 +68,7 @@ fn frame() -> impl Strategy<Value = Vec<u8>> {
     prop_oneof![
         proptest::collection::vec(any::<u8>(), 0..200),
         (
-            0usize..5,
+            0usize..6,
             proptest::collection::vec((0usize..80, any::<u8>()), 0..6),
             0usize..100,
             any::<bool>(),
