@@ -59,11 +59,21 @@ pub fn default_rx_queue_frames(plan: Plan, position: usize, batch: usize) -> usi
     (batches * batch.max(32)).clamp(1, scc_io::MAX_RX_QUEUE_FRAMES)
 }
 
-/// The receive queue of NF `i` of `chain`: `io.rx_queue_frames` (chain or NF), else the default.
-pub fn rx_queue_frames(chain: &Chain, i: usize) -> usize {
+/// The receive queue of NF `i` of `chain`: `io.rx_queue_frames` (chain or NF), else the default;
+/// `None` (the socket's own 4 MiB buffer) between real hosts (`[traffic] kind = "hosts"`),
+/// whose TCP keeps its own queue in check and bursts a window at a time: a queue of a few
+/// batches would drop thousands of full-size frames of a transfer.
+pub fn rx_queue_frames(chain: &Chain, i: usize) -> Option<usize> {
     let io = chain.nf_io(i);
-    io.rx_queue_frames
-        .unwrap_or_else(|| default_rx_queue_frames(chain.schedule.plan, i, io.batch))
+    let hosts = chain
+        .traffic
+        .as_ref()
+        .is_some_and(|t| t.kind == crate::chain::TrafficKind::Hosts);
+    match io.rx_queue_frames {
+        Some(q) => Some(q),
+        None if hosts => None,
+        None => Some(default_rx_queue_frames(chain.schedule.plan, i, io.batch)),
+    }
 }
 
 /// What fusion refuses in a chain (pure): NF kinds that cannot run in the fused process,
@@ -260,7 +270,7 @@ pub fn member_config(
     c.io = Some(io.driver);
     c.batch = Some(io.batch);
     c.poll = Some(io.poll);
-    c.rx_queue_frames = Some(rx_queue_frames(chain, 0));
+    c.rx_queue_frames = rx_queue_frames(chain, 0);
     c.rx = (i == 0).then(|| format!("{}-rx", nf.name));
     c.tx = (i + 1 == chain.nfs.len()).then(|| format!("{}-tx", nf.name));
     c.src_mac = Some(MacAddr(src_mac));

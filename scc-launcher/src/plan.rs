@@ -454,8 +454,9 @@ impl DeployPlan {
                 argv.push("--config".into());
                 argv.push(base.join(f).display().to_string());
             }
-            let q = crate::fusion::rx_queue_frames(chain, i);
-            argv.extend(["--rx-queue-frames".into(), q.to_string()]);
+            if let Some(q) = crate::fusion::rx_queue_frames(chain, i) {
+                argv.extend(["--rx-queue-frames".into(), q.to_string()]);
+            }
             if nf.kind == NfKind::Kernel {
                 argv.clear();
             }

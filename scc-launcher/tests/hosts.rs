@@ -238,6 +238,16 @@ fn the_plan_routes_both_ways_and_gives_the_end_routers_the_gateways() {
         argv(1)
     );
     assert!(argv(2).contains("--addr tx=198.19.0.254") && !argv(2).contains("--addr rx="));
+    // Between real hosts the NFs keep the socket's own buffer (TCP bursts a window at a time),
+    // unless the chain bounds it.
+    assert!((0..3).all(|i| !argv(i).contains("--rx-queue-frames")));
+    let bounded = Chain::parse(
+        &hosts_chain(&["router"], "")
+            .replace("[traffic]", "[io]\nrx_queue_frames = 128\n[traffic]"),
+    )
+    .unwrap();
+    let pb = DeployPlan::new(&bounded, Path::new("."), &[0, 1]).unwrap();
+    assert!(pb.nfs[0].argv.join(" ").contains("--rx-queue-frames 128"));
     assert!(argv(2).contains(&format!(
         "--route 198.19.0.0/24 via {} port tx",
         mac(p.sink.mac)
@@ -256,6 +266,7 @@ fn the_plan_routes_both_ways_and_gives_the_end_routers_the_gateways() {
         ("gen0", "sink0")
     );
     assert!(!p.nfs[0].argv.iter().any(|a| a == "--addr"));
+    assert!(p.nfs[0].argv.join(" ").contains("--rx-queue-frames 128"));
 }
 
 // ---- for real ----
