@@ -181,6 +181,15 @@ impl RunReport {
                 opt(n.syscalls),
                 drops
             ));
+            // Between real hosts traffic goes both ways: each port's share, too.
+            if self.hosts.is_some() {
+                for p in n.ports() {
+                    s.push_str(&format!(
+                        "  port {:<20} {:>10} {:>10} {:>12}\n",
+                        p.name, p.rx, p.tx, p.kernel_drops
+                    ));
+                }
+            }
         }
         if let Some(sc) = &self.schedule {
             s.push_str(&format!(
@@ -218,6 +227,15 @@ impl RunReport {
 }
 
 impl NfReport {
+    /// The NF's per-port counters (from its counters object; empty when it reported none).
+    pub fn ports(&self) -> Vec<scc_nf::nf::PortCounters> {
+        self.counters
+            .as_ref()
+            .and_then(|c| c.get("ports"))
+            .and_then(|p| serde_json::from_value(p.clone()).ok())
+            .unwrap_or_default()
+    }
+
     /// The report of one NF from its plan entry and what it left: its counters as it reported
     /// them on its status channel (scc-nf's [`scc_nf::nf::NfCounters`]), else as printed on
     /// stdout.
