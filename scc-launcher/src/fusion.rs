@@ -490,11 +490,14 @@ rules = ["allow udp", "default deny"]
     #[test]
     fn queues_are_sized_from_batch_and_plan() {
         let c = chain(THREE);
-        assert_eq!(rx_queue_frames(&c, 0), 256);
+        assert_eq!(rx_queue_frames(&c, 0), Some(256));
         let c = chain(&THREE.replace("\"fused\"", "\"uniprocessor\""));
-        assert_eq!((rx_queue_frames(&c, 0), rx_queue_frames(&c, 1)), (128, 256));
+        assert_eq!(
+            (rx_queue_frames(&c, 0), rx_queue_frames(&c, 1)),
+            (Some(128), Some(256))
+        );
         let c = chain(&format!("{THREE}[io]\nrx_queue_frames = 10\n"));
-        assert_eq!(rx_queue_frames(&c, 2), 10);
+        assert_eq!(rx_queue_frames(&c, 2), Some(10));
     }
 
     #[test]
