@@ -39,21 +39,13 @@ fn arp_frame(op: u16, sender: Ipv4Addr, sender_mac: MacAddr, target: Ipv4Addr) -
     f
 }
 
-/// Runs `frames` (in by port 1, routed to the neighbour when `neigh`) through `q`.
-fn run(q: &mut ArpQuerier, now: u64, frames: &[Vec<u8>], neigh: bool) -> (Batch, Vec<Verdict>) {
+/// Runs `frames`, each with the annotation `anno`, through `q`.
+fn run_as(q: &mut ArpQuerier, now: u64, frames: &[Vec<u8>], anno: Anno) -> (Batch, Vec<Verdict>) {
     let mut b = Batch::new(64, 2048).unwrap();
     for f in frames {
         b.push(f).unwrap();
     }
-    let mut anno = vec![
-        Anno {
-            out_port: 1,
-            in_port: 1,
-            neigh: u16::from(neigh),
-            ..Anno::default()
-        };
-        frames.len()
-    ];
+    let mut anno = vec![anno; frames.len()];
     let sel: Vec<u16> = (0..frames.len() as u16).collect();
     let mut v = vec![Verdict::out(0); frames.len()];
     q.process(
@@ -66,6 +58,17 @@ fn run(q: &mut ArpQuerier, now: u64, frames: &[Vec<u8>], neigh: bool) -> (Batch,
         &mut v,
     );
     (b, v)
+}
+
+/// Runs `frames` (in by port 1, routed to the neighbour when `neigh`) through `q`.
+fn run(q: &mut ArpQuerier, now: u64, frames: &[Vec<u8>], neigh: bool) -> (Batch, Vec<Verdict>) {
+    let anno = Anno {
+        out_port: 1,
+        in_port: 1,
+        neigh: u16::from(neigh),
+        ..Anno::default()
+    };
+    run_as(q, now, frames, anno)
 }
 
 fn originate(q: &mut ArpQuerier, now: u64, drops: &mut [u64; 4]) -> Outbox {
@@ -189,19 +192,8 @@ fn frames_without_a_neighbour_and_other_ports_pass() {
     let (_, v) = run(&mut q, 0, &[ip_frame(1)], false);
     assert_eq!(v[0], Verdict::out(0));
     // A reply on the wrong port does not resolve the neighbour on port 1.
-    let mut b = Batch::new(4, 2048).unwrap();
-    b.push(&arp_frame(arp::OP_REPLY, NB, NB_MAC, ME)).unwrap();
-    let mut anno = [Anno::default()];
-    let mut v = [Verdict::out(0)];
-    q.process(
-        &mut Ctx {
-            now_ns: 0,
-            anno: &mut anno,
-        },
-        &mut b,
-        &[0],
-        &mut v,
-    );
+    let reply = arp_frame(arp::OP_REPLY, NB, NB_MAC, ME);
+    let (_, v) = run_as(&mut q, 0, &[reply], Anno::default());
     assert_eq!((v[0], q.mac_of(0)), (Verdict::out(1), None));
     // A truncated ARP frame goes on too (the ArpResponder counts it as malformed).
     let (_, v) = run(
@@ -238,30 +230,12 @@ fn connected_destinations_are_resolved_one_by_one_and_the_table_is_bounded() {
         buf
     };
     let direct = |q: &mut ArpQuerier, now: u64, frames: &[Vec<u8>]| {
-        let mut b = Batch::new(64, 2048).unwrap();
-        for f in frames {
-            b.push(f).unwrap();
-        }
-        let mut anno = vec![
-            Anno {
-                out_port: 1,
-                neigh: crate::route::DIRECT,
-                ..Anno::default()
-            };
-            frames.len()
-        ];
-        let sel: Vec<u16> = (0..frames.len() as u16).collect();
-        let mut v = vec![Verdict::out(0); frames.len()];
-        q.process(
-            &mut Ctx {
-                now_ns: now,
-                anno: &mut anno,
-            },
-            &mut b,
-            &sel,
-            &mut v,
-        );
-        (b, v)
+        let anno = Anno {
+            out_port: 1,
+            neigh: crate::route::DIRECT,
+            ..Anno::default()
+        };
+        run_as(q, now, frames, anno)
     };
     let mut drops = [0u64; 4];
     // Two destinations wait, each gets its own request; a third finds the table full of
