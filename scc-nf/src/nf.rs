@@ -204,6 +204,28 @@ pub(crate) fn send_counted(
     sent
 }
 
+/// Sends, for every pipeline port `p`, the frames `list(p)` of `batch` on `ports[map[p]]`
+/// ([`send_counted`], `port_tx` indexed like `ports`); returns the frames sent and not sent.
+fn send_lists<'a>(
+    ports: &mut [Box<dyn Port>],
+    map: &[usize],
+    port_tx: &mut [u64],
+    batch: &Batch,
+    list: impl Fn(usize) -> &'a [u16],
+) -> (u64, u64) {
+    let (mut sent, mut failed) = (0, 0);
+    for (p, &pi) in map.iter().enumerate() {
+        let idx = list(p);
+        if idx.is_empty() {
+            continue;
+        }
+        let n = send_counted(ports[pi].as_mut(), batch, idx, &mut port_tx[pi]);
+        sent += n as u64;
+        failed += (idx.len() - n) as u64;
+    }
+    (sent, failed)
+}
+
 /// An NF's drops by reason (the pipeline's, plus `tx_failed`) and events, zeros left out.
 pub(crate) fn pipeline_counters(
     pipeline: &Pipeline,
@@ -486,21 +508,16 @@ impl Nf {
         self.last_batch_ns = now;
         self.pipeline
             .process_port(&mut self.batch, now, self.in_port[i]);
-        for p in 0..self.map.len() {
-            let idx = self.pipeline.port_frames(p);
-            if idx.is_empty() {
-                continue;
-            }
-            let pi = self.map[p];
-            let sent = send_counted(
-                self.ports[pi].as_mut(),
-                &self.batch,
-                idx,
-                &mut self.port_tx[pi],
-            );
-            self.tx += sent as u64;
-            self.tx_failed += (idx.len() - sent) as u64;
-        }
+        let pipeline = &self.pipeline;
+        let (sent, failed) = send_lists(
+            &mut self.ports,
+            &self.map,
+            &mut self.port_tx,
+            &self.batch,
+            |p| pipeline.port_frames(p),
+        );
+        self.tx += sent;
+        self.tx_failed += failed;
         self.send_originated(now);
         Ok(n)
     }
@@ -514,20 +531,15 @@ impl Nf {
         let Some(out) = self.pipeline.originate(now_ns) else {
             return;
         };
-        for (p, &pi) in self.map.iter().enumerate() {
-            let idx = out.port_frames(p);
-            if idx.is_empty() {
-                continue;
-            }
-            let sent = send_counted(
-                self.ports[pi].as_mut(),
-                out.batch(),
-                idx,
-                &mut self.port_tx[pi],
-            );
-            self.tx += sent as u64;
-            self.tx_failed += (idx.len() - sent) as u64;
-        }
+        let (sent, failed) = send_lists(
+            &mut self.ports,
+            &self.map,
+            &mut self.port_tx,
+            out.batch(),
+            |p| out.port_frames(p),
+        );
+        self.tx += sent;
+        self.tx_failed += failed;
     }
 
     /// Runs until `stop` is set; returns the final counters.
