@@ -81,7 +81,7 @@ use crate::filter::{IpFilter, RuleSet, load_rules_file, parse_rules};
 use crate::graph::Pipeline;
 use crate::neigh::{ArpQuerier, NeighConfig};
 use crate::ports::{FixIpSrc, HostEtherFilter, PerPort};
-use crate::route::{IpLookup, RouteSpec, RouteTable, load_routes_file, parse_routes};
+use crate::route::{IpLookup, RouteSpec, RouteTable, Via, load_routes_file, parse_routes};
 use crate::wire::MacAddr;
 use crate::wire::ethernet::ethertype;
 
@@ -582,19 +582,13 @@ pub fn build_pipeline_ports(cfg: &NfConfig, env: &Env, ports: &[PortEnv]) -> Res
                 "the NF routes (IpLookup) but no route was given (--route PREFIX/LEN or --routes FILE)".into(),
             ));
         }
-        if env.gw_mac.is_none()
-            && routes
-                .iter()
-                .any(|r| r.gw.is_none() && r.via_ip.is_none() && !r.direct)
-        {
+        if env.gw_mac.is_none() && routes.iter().any(|r| r.via == Via::Default) {
             return Err(NfError::Config(
                 "a route has no gateway: give --gw-mac MAC (or `via MAC`, `via IP` or `direct` on every route)"
                     .into(),
             ));
         }
-        if routes.iter().any(|r| r.via_ip.is_some() || r.direct)
-            && !specs.iter().any(|s| s.class == "ArpQuerier")
-        {
+        if routes.iter().any(|r| r.via.by_arp()) && !specs.iter().any(|s| s.class == "ArpQuerier") {
             return Err(NfError::Config(
                 "a route is resolved by ARP (`via IP` or `direct`) but the NF has no ArpQuerier element"
                     .into(),

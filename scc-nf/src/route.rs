@@ -32,6 +32,27 @@ use crate::lpm::{Lpm, Route};
 use crate::neigh::Neighbour;
 use crate::wire::{MacAddr, ipv4};
 
+/// How a route reaches its destinations.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Via {
+    /// No gateway given: the NF's default gateway MAC (`--gw-mac`).
+    #[default]
+    Default,
+    /// `via MAC`: a static gateway, written by `EtherEncap`.
+    Mac(MacAddr),
+    /// `via IP`: a gateway whose MAC the `ArpQuerier` resolves.
+    Ip(Ipv4Addr),
+    /// `direct`: a connected network, each destination resolved by the `ArpQuerier`.
+    Direct,
+}
+
+impl Via {
+    /// True when the `ArpQuerier` resolves the route's next hop (`via IP`, `direct`).
+    pub fn by_arp(self) -> bool {
+        matches!(self, Via::Ip(_) | Via::Direct)
+    }
+}
+
 /// One parsed route.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RouteSpec {
@@ -39,13 +60,8 @@ pub struct RouteSpec {
     pub prefix: Ipv4Addr,
     /// Prefix length.
     pub len: u8,
-    /// Gateway MAC (`None`: the NF's default gateway MAC, or `via_ip`).
-    pub gw: Option<MacAddr>,
-    /// Gateway IPv4 address, resolved by ARP (`via IP`; exclusive with `gw`).
-    pub via_ip: Option<Ipv4Addr>,
-    /// A connected network (`direct`): each destination is resolved by ARP on the port
-    /// (exclusive with `via`).
-    pub direct: bool,
+    /// The gateway, or how the next hop is found.
+    pub via: Via,
     /// Output port name (`None`: `tx`).
     pub port: Option<String>,
 }
@@ -53,13 +69,14 @@ pub struct RouteSpec {
 /// Parses one route line (without comment). `Ok(None)` for an empty line.
 ///
 /// ```
-/// use scc_nf::route::parse_route_line;
+/// use scc_nf::route::{Via, parse_route_line};
 /// let r = parse_route_line("198.19.7.9/24 via 02:00:00:00:00:03 port r1 # c").unwrap().unwrap();
 /// assert_eq!((r.prefix.to_string(), r.len), ("198.19.7.0".to_string(), 24));
 /// assert_eq!(r.port.as_deref(), Some("r1"));
 /// let r = parse_route_line("default via 198.18.2.1").unwrap().unwrap();
-/// assert_eq!((r.gw, r.via_ip.map(|a| a.to_string())), (None, Some("198.18.2.1".into())));
-/// assert!(parse_route_line("198.18.3.0/24 direct port tx").unwrap().unwrap().direct);
+/// assert_eq!(r.via, Via::Ip("198.18.2.1".parse().unwrap()));
+/// let r = parse_route_line("198.18.3.0/24 direct port tx").unwrap().unwrap();
+/// assert_eq!(r.via, Via::Direct);
 /// assert!(parse_route_line("198.18.3.0/24 direct via 198.18.3.1").is_err());
 /// assert!(parse_route_line("10.0.0.0/33").is_err());
 /// ```
@@ -78,29 +95,25 @@ pub fn parse_route_line(line: &str) -> std::result::Result<Option<RouteSpec>, St
     let mut spec = RouteSpec {
         prefix,
         len,
-        gw: None,
-        via_ip: None,
-        direct: false,
+        via: Via::Default,
         port: None,
     };
+    let mut direct = false;
     while let Some(w) = words.next() {
         if w == "direct" {
-            spec.direct = true;
+            direct = true;
             continue;
         }
         let val = words.next().ok_or_else(|| format!("`{w}` needs a value"))?;
         match w {
             "via" | "gw" => {
-                if let Ok(ip) = val.parse::<Ipv4Addr>() {
-                    spec.via_ip = Some(ip);
-                    spec.gw = None;
-                } else {
-                    spec.gw = Some(
+                spec.via = match val.parse::<Ipv4Addr>() {
+                    Ok(ip) => Via::Ip(ip),
+                    Err(_) => Via::Mac(
                         val.parse()
                             .map_err(|e| format!("{e} (`via` takes a MAC or an IPv4 address)"))?,
-                    );
-                    spec.via_ip = None;
-                }
+                    ),
+                };
             }
             "port" | "dev" => spec.port = Some(val.to_string()),
             other => {
@@ -110,8 +123,11 @@ pub fn parse_route_line(line: &str) -> std::result::Result<Option<RouteSpec>, St
             }
         }
     }
-    if spec.direct && (spec.gw.is_some() || spec.via_ip.is_some()) {
-        return Err("`direct` routes have no gateway: drop `via`".into());
+    if direct {
+        if spec.via != Via::Default {
+            return Err("`direct` routes have no gateway: drop `via`".into());
+        }
+        spec.via = Via::Direct;
     }
     Ok(Some(spec))
 }
@@ -261,10 +277,11 @@ impl RouteTable {
                     ))
                 })?,
             };
-            let neigh = match r.via_ip {
-                None if r.direct => DIRECT,
-                None => 0,
-                Some(ip) => {
+            let (gw, neigh) = match r.via {
+                Via::Default => (None, 0),
+                Via::Mac(m) => (Some(m), 0),
+                Via::Direct => (None, DIRECT),
+                Via::Ip(ip) => {
                     let nb = Neighbour { port, ip };
                     let k = match neighbours.iter().position(|n| *n == nb) {
                         Some(k) => k,
@@ -273,19 +290,16 @@ impl RouteTable {
                             neighbours.len() - 1
                         }
                     };
-                    u16::try_from(k + 1)
+                    let n = u16::try_from(k + 1)
                         .ok()
                         .filter(|&n| n != DIRECT)
                         .ok_or_else(|| {
                             NfError::Config("more than 65534 gateways named by address".into())
-                        })?
+                        })?;
+                    (None, n)
                 }
             };
-            let hop = NextHop {
-                port,
-                gw: if neigh == 0 { r.gw } else { None },
-                neigh,
-            };
+            let hop = NextHop { port, gw, neigh };
             let id = match ids.get(&hop) {
                 Some(&id) => id,
                 None => {
@@ -431,7 +445,7 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!(r.len, 15);
-        assert_eq!(r.gw.unwrap().to_string(), "02:00:00:00:00:02");
+        assert_eq!(r.via, Via::Mac("02:00:00:00:00:02".parse().unwrap()));
         assert_eq!(r.port.as_deref(), Some("rx"));
         assert_eq!(parse_route_line("  # only a comment").unwrap(), None);
         assert_eq!(parse_route_line("default").unwrap().unwrap().len, 0);
