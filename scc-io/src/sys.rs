@@ -706,3 +706,37 @@ pub(crate) fn page_size() -> usize {
     let r = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
     usize::try_from(r).ok().filter(|&p| p > 0).unwrap_or(4096)
 }
+
+/// The TX congestion scenario both socket ports' tests run: fill a peer that never reads, then
+/// seven more sends of `n` frames of `out`, each waiting at most [`TX_RETRY_BUDGET`] times for
+/// at most [`TX_RETRY_WAIT`] (so within [`TX_WAIT_BUDGET`]; counted, no wall clock). Returns the
+/// number of filling calls, the stats before the seven and the frames those seven sent.
+#[cfg(test)]
+pub(crate) fn congested_sends(
+    p: &mut dyn crate::port::Port,
+    out: &crate::Batch,
+    n: usize,
+) -> (u64, PortStats, u64) {
+    let idx = &crate::port::ALL_INDICES[..n];
+    // Fill the peer's queue first (the first calls send what fits).
+    let mut fill = 0;
+    while p.stats().tx_dropped == 0 && fill < 1000 {
+        p.send_frames(out, idx).unwrap();
+        fill += 1;
+    }
+    let before = p.stats();
+    let mut sent = 0;
+    for _ in 0..7 {
+        let r0 = p.stats().tx_retries;
+        sent += p.send_frames(out, idx).unwrap() as u64;
+        let waits = p.stats().tx_retries - r0;
+        assert!(
+            waits <= u64::from(TX_RETRY_BUDGET),
+            "{waits} waits in one congested send"
+        );
+    }
+    assert!(TX_RETRY_WAIT * TX_RETRY_BUDGET <= TX_WAIT_BUDGET);
+    // The calls did wait (the path under test ran).
+    assert!(p.stats().tx_retries > before.tx_retries);
+    (fill, before, sent)
+}
