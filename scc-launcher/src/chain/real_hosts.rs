@@ -3,6 +3,7 @@
 
 use std::net::Ipv4Addr;
 
+use scc_nf::wire::ipv4::Cidr;
 use serde::{Deserialize, Serialize};
 
 /// A command run inside a host's namespace (`traffic.server` / `traffic.client`).
@@ -37,9 +38,18 @@ pub struct HostAddr {
 }
 
 impl HostAddr {
+    /// The host's address with its prefix length.
+    fn prefix(&self) -> Cidr {
+        Cidr {
+            addr: self.ip,
+            len: self.prefix_len,
+            explicit_len: true,
+        }
+    }
+
     /// The subnet (network address).
     pub fn net(&self) -> Ipv4Addr {
-        Ipv4Addr::from(u32::from(self.ip) & scc_nf::wire::ipv4::prefix_mask(self.prefix_len))
+        self.prefix().network()
     }
 
     /// The subnet as `A.B.C.D/L`.
@@ -49,8 +59,12 @@ impl HostAddr {
 
     /// Whether `ip` is in this host's subnet.
     pub fn contains(&self, ip: Ipv4Addr) -> bool {
-        let m = scc_nf::wire::ipv4::prefix_mask(self.prefix_len);
-        u32::from(ip) & m == u32::from(self.ip) & m
+        Cidr {
+            addr: ip,
+            ..self.prefix()
+        }
+        .network()
+            == self.net()
     }
 }
 
